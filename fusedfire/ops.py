@@ -1,0 +1,250 @@
+"""Fire ops under `torch.ops.fusedfire`: schemas, checks, fakes, autograd, autocast and backend dispatch.
+
+The math (x: N×Cin×H×W; Wsq: S×Cin; W1: E1×S; W3: E3×S×3×3; "·" is a 1×1 conv, "⊛" a 3×3 conv, padding 1):
+
+    s            = relu(Wsq·x + bsq)
+    out[:, :E1]  = relu(W1·s + b1)
+    out[:, E1:]  = relu(W3 ⊛ s + b3)
+
+Its VJP, with G = grad_out ⊙ (out > 0) split into G1 | G3:
+
+    gW1 = Σ_p G1ᵀ s,  gb1 = Σ_p G1;   gW3[tap] = Σ_p G3ᵀ shift_tap(s),  gb3 = Σ_p G3
+    grad_s = (W1ᵀ·G1 + W3ᵀ ⊛ᵀ G3) ⊙ (s > 0)
+    gWsq = Σ_p grad_sᵀ x,  gbsq = Σ_p grad_s;   grad_x = Wsqᵀ·grad_s
+
+Saved for backward: x, s, out (and the three weights); eager also keeps both expand outputs.
+
+Ops (every one takes a concrete `backend`; `fusedfire.fire` resolves "auto" before calling):
+    fire(x, weights…, backend) -> out                 inference: no autograd, `s` may never reach memory
+    fire_fwd(x, weights…, backend) -> (out, s)         training forward, differentiable through fire_bwd
+    fire_bwd(grad_out, x, s, out, Wsq, W1, W3, backend) -> (grad_x, gWsq, gbsq, gW1, gb1, gW3, gb3)
+"""
+import functools
+import os
+
+import torch
+from torch import Tensor
+
+BACKEND_ENV = "FUSEDFIRE_BACKEND"
+# Preference order of "auto", per device type: the first available wins.
+AUTO_ORDER = {"cuda": ("cuda", "triton", "reference"), "cpu": ("cpu", "reference")}
+BACKENDS = ("cuda", "triton", "cpu", "reference")
+DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_NAMES = ("x", "squeeze_weight", "squeeze_bias", "expand1x1_weight", "expand1x1_bias", "expand3x3_weight",
+          "expand3x3_bias")
+
+
+# ---------------------------------------------------------------------------------------------- backends
+
+@functools.cache
+def _triton_module():
+    """fusedfire.triton, or None where triton is not installed (import fusedfire still works)."""
+    try:
+        from . import triton as module
+    except ImportError:
+        return None
+    return module
+
+
+def triton_interpreted() -> bool:
+    """True when the Triton kernels were defined under TRITON_INTERPRET=1 (they then run on CPU tensors)."""
+    module = _triton_module()
+    return module is not None and module.INTERPRETED
+
+
+def backends(device) -> list:
+    """The backends that can run on `device` in this install, fastest first."""
+    device = torch.device(device)
+    available = ["reference"]
+    if _triton_module() is not None and (device.type == "cuda") != triton_interpreted():
+        available.insert(0, "triton")
+    return available
+
+
+def resolve_backend(backend: str, device) -> str:
+    """Turns "auto" (or $FUSEDFIRE_BACKEND) into a concrete backend; a clear error if it cannot run here."""
+    device = torch.device(device)
+    if backend == "auto":
+        backend = os.environ.get(BACKEND_ENV, "auto") or "auto"
+    available = backends(device)
+    if backend == "auto":
+        return next(b for b in AUTO_ORDER.get(device.type, ("reference",)) if b in available)
+    if backend not in BACKENDS:
+        raise ValueError(f"fusedfire: unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
+    if backend not in available:
+        hint = ""
+        if backend == "triton" and _triton_module() is None:
+            hint = " (triton is not installed)"
+        elif backend == "triton" and device.type == "cpu":
+            hint = " (Triton runs on CPU tensors only with TRITON_INTERPRET=1 set before fusedfire is imported)"
+        elif backend == "triton" and device.type == "cuda":
+            hint = " (the kernels were defined under TRITON_INTERPRET=1, which runs them on CPU only)"
+        raise ValueError(f"fusedfire: backend {backend!r} is not available for device {device}{hint}; "
+                         f"available: {available}")
+    return backend
+
+
+def _impl(backend: str):
+    if backend == "triton":
+        return _triton_module()
+    if backend == "reference":
+        from . import reference
+        return reference
+    raise ValueError(f"fusedfire: backend {backend!r} has no implementation in this build")
+
+
+# ------------------------------------------------------------------------------------------------ checks
+
+def memory_format(x: Tensor) -> torch.memory_format:
+    """The layout of everything derived from x: channels_last when x's channel stride is 1 and that is not
+    also NCHW (C = 1 or H·W = 1 are ambiguous and stay NCHW), else contiguous NCHW."""
+    N, C, H, W = x.shape
+    return torch.channels_last if x.stride(1) == 1 and C > 1 and H * W > 1 else torch.contiguous_format
+
+
+def check_inputs(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight,
+                 expand3x3_bias):
+    """Raises a clear error, naming the argument, for anything the kernels would get silently wrong."""
+    args = (x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias)
+    for name, t in zip(_NAMES, args):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"fusedfire.fire: {name} must be a Tensor, got {type(t).__name__}")
+    if x.dim() != 4:
+        raise ValueError(f"fusedfire.fire: x must be 4-D (N, C, H, W), got {x.dim()}-D with shape "
+                         f"{tuple(x.shape)}")
+    if x.dtype not in DTYPES:
+        raise TypeError(f"fusedfire.fire: x must be float16, bfloat16, float32 or float64, got {x.dtype}")
+    Cin = x.shape[1]
+    S = squeeze_weight.shape[0] if squeeze_weight.dim() == 4 else -1
+    E1 = expand1x1_weight.shape[0] if expand1x1_weight.dim() == 4 else -1
+    E3 = expand3x3_weight.shape[0] if expand3x3_weight.dim() == 4 else -1
+    expected = {"squeeze_weight": ("(S, Cin, 1, 1)", (S, Cin, 1, 1)), "squeeze_bias": ("(S,)", (S,)),
+                "expand1x1_weight": ("(E1, S, 1, 1)", (E1, S, 1, 1)), "expand1x1_bias": ("(E1,)", (E1,)),
+                "expand3x3_weight": ("(E3, S, 3, 3)", (E3, S, 3, 3)), "expand3x3_bias": ("(E3,)", (E3,))}
+    for name, t in zip(_NAMES[1:], args[1:]):
+        form, shape = expected[name]
+        if tuple(t.shape) != shape or min(shape) < 1:
+            raise ValueError(f"fusedfire.fire: {name} must have shape {form} = {shape} given x with Cin={Cin} "
+                             f"channels and S={S}, got {tuple(t.shape)}")
+        if t.dtype != x.dtype:
+            raise TypeError(f"fusedfire.fire: {name} has dtype {t.dtype} but x has {x.dtype}; all inputs must "
+                            f"share one dtype (use torch.autocast to mix precisions)")
+        if t.device != x.device:
+            raise ValueError(f"fusedfire.fire: {name} is on {t.device} but x is on {x.device}")
+
+
+def _out_shape(x, expand1x1_weight, expand3x3_weight):
+    N, _, H, W = x.shape
+    return N, expand1x1_weight.shape[0] + expand3x3_weight.shape[0], H, W
+
+
+def _empty(shape, like: Tensor, fmt=torch.contiguous_format):
+    return torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=fmt)
+
+
+# --------------------------------------------------------------------------------------------------- ops
+
+@torch.library.custom_op("fusedfire::fire", mutates_args=())
+def fire_op(x: Tensor, squeeze_weight: Tensor, squeeze_bias: Tensor, expand1x1_weight: Tensor,
+            expand1x1_bias: Tensor, expand3x3_weight: Tensor, expand3x3_bias: Tensor, backend: str) -> Tensor:
+    args = (x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias)
+    check_inputs(*args)
+    return _impl(backend).fire(*args)
+
+
+@fire_op.register_fake
+def _(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias,
+      backend):
+    check_inputs(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight,
+                 expand3x3_bias)
+    return _empty(_out_shape(x, expand1x1_weight, expand3x3_weight), x, memory_format(x))
+
+
+@torch.library.custom_op("fusedfire::fire_fwd", mutates_args=())
+def fire_fwd_op(x: Tensor, squeeze_weight: Tensor, squeeze_bias: Tensor, expand1x1_weight: Tensor,
+                expand1x1_bias: Tensor, expand3x3_weight: Tensor, expand3x3_bias: Tensor,
+                backend: str) -> tuple[Tensor, Tensor]:
+    args = (x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias)
+    check_inputs(*args)
+    return _impl(backend).fire_fwd(*args)
+
+
+@fire_fwd_op.register_fake
+def _(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias,
+      backend):
+    check_inputs(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight,
+                 expand3x3_bias)
+    fmt = memory_format(x)
+    N, _, H, W = x.shape
+    return (_empty(_out_shape(x, expand1x1_weight, expand3x3_weight), x, fmt),
+            _empty((N, squeeze_weight.shape[0], H, W), x, fmt))
+
+
+@torch.library.custom_op("fusedfire::fire_bwd", mutates_args=())
+def fire_bwd_op(grad_out: Tensor, x: Tensor, s: Tensor, out: Tensor, squeeze_weight: Tensor,
+                expand1x1_weight: Tensor, expand3x3_weight: Tensor,
+                backend: str) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    return _impl(backend).fire_bwd(grad_out, x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight)
+
+
+@fire_bwd_op.register_fake
+def _(grad_out, x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight, backend):
+    w = squeeze_weight
+    return (_empty(x.shape, x, memory_format(x)), _empty(w.shape, w), _empty(w.shape[:1], w),
+            _empty(expand1x1_weight.shape, w), _empty(expand1x1_weight.shape[:1], w),
+            _empty(expand3x3_weight.shape, w), _empty(expand3x3_weight.shape[:1], w))
+
+
+def _setup_context(ctx, inputs, output):
+    x, squeeze_weight, _, expand1x1_weight, _, expand3x3_weight, _, backend = inputs
+    out, s = output
+    ctx.mark_non_differentiable(s)
+    ctx.save_for_backward(x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight)
+    ctx.backend = backend
+
+
+def _backward(ctx, grad_out, grad_s):
+    x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight = ctx.saved_tensors
+    grads = fire_bwd_op(grad_out, x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight, ctx.backend)
+    return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad)) + (None,)
+
+
+fire_fwd_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _register_autocast(op, device_type: str):
+    """Autocast like eager convs: fp32 (not fp64) tensors on `device_type` are cast to the *current* autocast
+    dtype (torch.library.register_autocast only knows a fixed one), then the op runs with autocast off."""
+    key_name = "Autocast" + torch._C._dispatch_key_for_device(device_type)
+    key = getattr(torch._C.DispatchKey, key_name)
+    overload = op._opoverload
+
+    def cast(a, dtype):
+        eligible = (isinstance(a, Tensor) and a.is_floating_point() and a.dtype != torch.float64
+                    and a.device.type == device_type)
+        return a.to(dtype) if eligible else a
+
+    def kernel(*args):
+        dtype = torch.get_autocast_dtype(device_type)
+        with torch._C._ExcludeDispatchKeyGuard(torch._C.DispatchKeySet(key)):
+            return overload(*(cast(a, dtype) for a in args))
+
+    overload.py_impl(key)(kernel)  # for the Python dispatcher (torch.compile, export)
+    op._lib.impl(overload._name.split("::")[1], lambda _keyset, *args: kernel(*args), key_name, with_keyset=True)
+
+
+for _op in (fire_op, fire_fwd_op):
+    for _device_type in ("cpu", "cuda"):
+        _register_autocast(_op, _device_type)
+
+
+def fire(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias,
+         *, backend: str = "auto"):
+    """Fire forward (see the module docstring), differentiable in x and all six parameters."""
+    args = (x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias)
+    if not isinstance(x, Tensor):
+        raise TypeError(f"fusedfire.fire: x must be a Tensor, got {type(x).__name__}")
+    backend = resolve_backend(backend, x.device)
+    if torch.is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args):
+        return fire_fwd_op(*args, backend)[0]
+    return fire_op(*args, backend)

@@ -1,0 +1,48 @@
+"""Shared test helpers: random Fire parameters and the comparison rules against the fp64 reference."""
+import torch
+
+from fusedfire.reference import fire_reference
+
+TOLERANCE_FACTOR = 2.0  # flash-attn rule: our error may be at most 2× PyTorch's own error in the same dtype
+
+
+def fire_params(cin, s, e1, e3, *, dtype=torch.float32, device="cpu", requires_grad=False):
+    """Random (never zero) Fire parameters, scaled like the default init so activations stay O(1)."""
+    def rand(*shape, fan_in):
+        t = (torch.rand(shape, dtype=torch.float64) * 2 - 1) * (3.0 / fan_in) ** 0.5
+        return t.to(dtype=dtype, device=device).requires_grad_(requires_grad)
+    return (rand(s, cin, 1, 1, fan_in=cin), rand(s, fan_in=cin), rand(e1, s, 1, 1, fan_in=s), rand(e1, fan_in=s),
+            rand(e3, s, 3, 3, fan_in=9 * s), rand(e3, fan_in=9 * s))
+
+
+def _worst(actual, expected):
+    err = (actual.double() - expected.double()).abs()
+    i = int(err.flatten().argmax())
+    idx = tuple(int(k) for k in torch.unravel_index(torch.tensor(i), err.shape))
+    return err.max().item(), idx, actual.flatten()[i].item(), expected.flatten()[i].item()
+
+
+def assert_close_lowp(actual, expected64, pytorch_lowp, *, name="output", atol=1e-5):
+    """The low-precision rule: max|actual - fp64| <= 2 × max|PyTorch in the same dtype - fp64| + atol."""
+    assert actual.dtype == pytorch_lowp.dtype, (actual.dtype, pytorch_lowp.dtype)
+    assert actual.shape == expected64.shape, (actual.shape, expected64.shape)
+    ours, idx, a, e = _worst(actual, expected64)
+    theirs = (pytorch_lowp.double() - expected64.double()).abs().max().item()
+    bound = TOLERANCE_FACTOR * theirs + atol
+    assert ours <= bound, (f"{name}: max error {ours:.3g} at {idx} (got {a}, expected {e}) exceeds "
+                           f"{TOLERANCE_FACTOR}× PyTorch's {theirs:.3g} + {atol}")
+
+
+def assert_close(actual, expected64, *, name="output", rtol=1e-5, atol=1e-5):
+    """fp32/fp64 rule: torch.testing.assert_close against the fp64 truth, with the worst index on failure."""
+    assert actual.shape == expected64.shape, (name, actual.shape, expected64.shape)
+    try:
+        torch.testing.assert_close(actual.double(), expected64.double(), rtol=rtol, atol=atol)
+    except AssertionError as e:
+        err, idx, a, x = _worst(actual, expected64)
+        raise AssertionError(f"{name}: worst error {err:.3g} at {idx} (got {a}, expected {x})\n{e}") from None
+
+
+def reference64(x, params):
+    """The fp64 truth on CPU."""
+    return fire_reference(x.detach().double().cpu(), *(p.detach().double().cpu() for p in params))
