@@ -102,13 +102,17 @@ def memory_format(x: Tensor) -> torch.memory_format:
     return torch.channels_last if x.stride(1) == 1 and C > 1 and H * W > 1 else torch.contiguous_format
 
 
+def _check_tensors(args):
+    for name, t in zip(_NAMES, args):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"fusedfire.fire: {name} must be a Tensor, got {type(t).__name__}")
+
+
 def check_inputs(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight,
                  expand3x3_bias):
     """Raises a clear error, naming the argument, for anything the kernels would get silently wrong."""
     args = (x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias)
-    for name, t in zip(_NAMES, args):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"fusedfire.fire: {name} must be a Tensor, got {type(t).__name__}")
+    _check_tensors(args)
     if x.dim() != 4:
         raise ValueError(f"fusedfire.fire: x must be 4-D (N, C, H, W), got {x.dim()}-D with shape "
                          f"{tuple(x.shape)}")
@@ -242,8 +246,7 @@ def fire(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expa
          *, backend: str = "auto"):
     """Fire forward (see the module docstring), differentiable in x and all six parameters."""
     args = (x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias)
-    if not isinstance(x, Tensor):
-        raise TypeError(f"fusedfire.fire: x must be a Tensor, got {type(x).__name__}")
+    _check_tensors(args)  # the rest is checked inside the ops, also for direct torch.ops calls
     backend = resolve_backend(backend, x.device)
     if torch.is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args):
         return fire_fwd_op(*args, backend)[0]
