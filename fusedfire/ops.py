@@ -19,7 +19,7 @@ Ops (every one takes a concrete `backend`; `fusedfire.fire` resolves "auto" befo
     fire_fwd(x, weights…, backend) -> (out, s)         training forward, differentiable through fire_bwd
     fire_bwd(grad_out, x, s, out, Wsq, W1, W3, backend) -> (grad_x, gWsq, gbsq, gW1, gb1, gW3, gb3)
 """
-import functools
+import importlib.util
 import os
 
 import torch
@@ -36,27 +36,16 @@ _NAMES = ("x", "squeeze_weight", "squeeze_bias", "expand1x1_weight", "expand1x1_
 
 # ---------------------------------------------------------------------------------------------- backends
 
-@functools.cache
-def _triton_module():
-    """fusedfire.triton, or None where triton is not installed (import fusedfire still works)."""
-    try:
-        from . import triton as module
-    except ImportError:
-        return None
-    return module
-
-
 def triton_interpreted() -> bool:
     """True when the Triton kernels were defined under TRITON_INTERPRET=1 (they then run on CPU tensors)."""
-    module = _triton_module()
-    return module is not None and module.INTERPRETED
+    return _triton is not None and _triton.INTERPRETED
 
 
 def backends(device) -> list:
     """The backends that can run on `device` in this install, fastest first."""
     device = torch.device(device)
     available = ["reference"]
-    if _triton_module() is not None and (device.type == "cuda") != triton_interpreted():
+    if _triton is not None and (device.type == "cuda") != triton_interpreted():
         available.insert(0, "triton")
     return available
 
@@ -73,7 +62,7 @@ def resolve_backend(backend: str, device) -> str:
         raise ValueError(f"fusedfire: unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
     if backend not in available:
         hint = ""
-        if backend == "triton" and _triton_module() is None:
+        if backend == "triton" and _triton is None:
             hint = " (triton is not installed)"
         elif backend == "triton" and device.type == "cpu":
             hint = " (Triton runs on CPU tensors only with TRITON_INTERPRET=1 set before fusedfire is imported)"
@@ -86,7 +75,7 @@ def resolve_backend(backend: str, device) -> str:
 
 def _impl(backend: str):
     if backend == "triton":
-        return _triton_module()
+        return _triton
     if backend == "reference":
         from . import reference
         return reference
@@ -251,3 +240,17 @@ def fire(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expa
     if torch.is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args):
         return fire_fwd_op(*args, backend)[0]
     return fire_op(*args, backend)
+
+
+# Last, so that fusedfire.triton can import this module's helpers. Without triton installed, `import fusedfire`
+# still works (backends "reference", "cpu", "cuda"); with it, an import error in our kernels is not masked.
+def _triton_installed() -> bool:
+    try:
+        return importlib.util.find_spec("triton") is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules["triton"] is None, i.e. blocked
+        return False
+
+
+_triton = None
+if _triton_installed():
+    from . import triton as _triton
