@@ -19,6 +19,7 @@ Ops (every one takes a concrete `backend`; `fusedfire.fire` resolves "auto" befo
     fire_fwd(x, weights…, backend) -> (out, s)         training forward, differentiable through fire_bwd
     fire_bwd(grad_out, x, s, out, Wsq, W1, W3, backend) -> (grad_x, gWsq, gbsq, gW1, gb1, gW3, gb3)
 """
+import functools
 import importlib.util
 import os
 
@@ -47,6 +48,8 @@ def backends(device) -> list:
     available = ["reference"]
     if _triton is not None and (device.type == "cuda") != triton_interpreted():
         available.insert(0, "triton")
+    if device.type in ("cuda", "cpu") and native.available(device.type):
+        available.insert(0, device.type)
     return available
 
 
@@ -79,6 +82,8 @@ def _impl(backend: str):
     if backend == "reference":
         from . import reference
         return reference
+    if backend in ("cuda", "cpu"):
+        return native
     raise ValueError(f"fusedfire: backend {backend!r} has no implementation in this build")
 
 
@@ -146,7 +151,7 @@ def fire_op(x: Tensor, squeeze_weight: Tensor, squeeze_bias: Tensor, expand1x1_w
 
 
 @fire_op.register_fake
-def _(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias,
+def _fire_fake(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias,
       backend):
     check_inputs(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight,
                  expand3x3_bias)
@@ -163,7 +168,7 @@ def fire_fwd_op(x: Tensor, squeeze_weight: Tensor, squeeze_bias: Tensor, expand1
 
 
 @fire_fwd_op.register_fake
-def _(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias,
+def _fire_fwd_fake(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias,
       backend):
     check_inputs(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight,
                  expand3x3_bias)
@@ -181,11 +186,26 @@ def fire_bwd_op(grad_out: Tensor, x: Tensor, s: Tensor, out: Tensor, squeeze_wei
 
 
 @fire_bwd_op.register_fake
-def _(grad_out, x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight, backend):
+def _fire_bwd_fake(grad_out, x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight, backend):
     w = squeeze_weight
     return (_empty(x.shape, x, memory_format(x)), _empty(w.shape, w), _empty(w.shape[:1], w),
             _empty(expand1x1_weight.shape, w), _empty(expand1x1_weight.shape[:1], w),
             _empty(expand3x3_weight.shape, w), _empty(expand3x3_weight.shape[:1], w))
+
+
+# Schemas of the compiled kernels in csrc/: `TORCH_LIBRARY_IMPL(fusedfire, CUDA|CPU, m)` implements them, and the
+# tensors' device picks which; backend "cuda" means these ops on CUDA tensors, backend "cpu" on CPU tensors.
+_native = torch.library.Library("fusedfire", "FRAGMENT")
+_WEIGHTS = "Tensor squeeze_weight, Tensor squeeze_bias, Tensor expand1x1_weight, Tensor expand1x1_bias, " \
+           "Tensor expand3x3_weight, Tensor expand3x3_bias"
+_native.define(f"native_fire(Tensor x, {_WEIGHTS}) -> Tensor")
+_native.define(f"native_fire_fwd(Tensor x, {_WEIGHTS}) -> (Tensor, Tensor)")
+_native.define("native_fire_bwd(Tensor grad_out, Tensor x, Tensor s, Tensor out, Tensor squeeze_weight, "
+               "Tensor expand1x1_weight, Tensor expand3x3_weight) -> (Tensor, Tensor, Tensor, Tensor, Tensor, "
+               "Tensor, Tensor)")
+for _name, _fake in (("native_fire", _fire_fake), ("native_fire_fwd", _fire_fwd_fake),
+                     ("native_fire_bwd", _fire_bwd_fake)):
+    torch.library.register_fake(f"fusedfire::{_name}", functools.partial(_fake, backend="native"), lib=_native)
 
 
 def _setup_context(ctx, inputs, output):
@@ -250,6 +270,8 @@ def _triton_installed() -> bool:
     except (ImportError, ValueError):  # ValueError: sys.modules["triton"] is None, i.e. blocked
         return False
 
+
+from . import native  # noqa: E402
 
 _triton = None
 if _triton_installed():
