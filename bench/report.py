@@ -1,0 +1,316 @@
+"""Runs a subset of the Fire benchmarks and writes bench/results/<device>.csv, <device>.md and <device>.png.
+
+    python bench/report.py                        quick subset on this machine's device (also: python -m fusedfire bench)
+    python bench/report.py --subset full          the whole matrix (hours on a GPU with max-autotune)
+    python bench/report.py --from-csv X.csv       rebuild the Markdown and the plot from an existing CSV
+    python bench/report.py --from-csv X.csv --summary    print the short headline table only
+
+Timings come from pytest-benchmark (bench/test_fire.py), one CSV row per finished benchmark, so a run stopped by
+--time-limit still reports what it measured. The ceilings (copy bandwidth, matmul FLOP/s) are measured on the
+device in the same run; speedups are ratios of medians of providers timed one after another on the same case.
+"""
+import argparse
+import collections
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path[:0] = [p for p in (HERE, ROOT) if p not in sys.path]
+
+SUBSETS = {"quick": "quick", "smoke": "smoke", "full": None}
+MODE_TITLE = {"fwd": "forward (inference, no_grad)", "fwdbwd": "forward + backward"}
+
+
+def run_pytest(args, csv_path) -> int:
+    """The benchmarks, in a child pytest writing rows to csv_path; stopped (keeping its rows) at --time-limit."""
+    cmd = [sys.executable, "-m", "pytest", HERE, "--benchmark-only", "-q", "-p", "no:cacheprovider",
+           "--fire-csv", csv_path, "--benchmark-columns=min,median,iqr,rounds,iterations",
+           "--benchmark-sort=name"]
+    marker = SUBSETS[args.subset]
+    if marker:
+        cmd += ["-m", marker]
+    for flag, value in (("--fire-device", args.device), ("--fire-budget", args.budget),
+                        ("--fire-providers", args.providers), ("-k", args.k)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    if args.tiny:
+        cmd.append("--fire-tiny")
+    print("+", " ".join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+    try:
+        return proc.wait(timeout=args.time_limit)
+    except subprocess.TimeoutExpired:
+        print(f"report: benchmarks stopped at --time-limit {args.time_limit}s; reporting the rows finished",
+              flush=True)
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        return 124
+
+
+# ------------------------------------------------------------------------------------------------ tables
+
+def _f(row, key):
+    try:
+        v = float(row.get(key, "") or "nan")
+    except ValueError:
+        return math.nan
+    return v
+
+
+def _provider_order(rows):
+    seen = []
+    for r in rows:
+        if r["provider"] not in seen:
+            seen.append(r["provider"])
+    order = ["eager", "compile", "compile-max-autotune"]
+    return sorted(seen, key=lambda p: (order.index(p) if p in order else len(order), p))
+
+
+def _groups(rows):
+    by = collections.OrderedDict()
+    for r in rows:
+        by.setdefault(r["group"], {})[r["provider"]] = r
+    return by
+
+
+def _speedup(group, provider):
+    eager = group.get("eager")
+    row = group.get(provider)
+    if not eager or not row:
+        return math.nan
+    return _f(eager, "median_us") / _f(row, "median_us")
+
+
+def _num(v, fmt="{:.2f}"):
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+
+
+def _us(v):
+    if math.isnan(v):
+        return "–"
+    return f"{v:.0f}" if v >= 100 else f"{v:.1f}"
+
+
+def timing_table(rows, providers, label):
+    """Markdown: one row per group (case), per provider: median µs, speedup vs eager, % of roofline."""
+    head = [label]
+    for p in providers:
+        head += [f"{p} µs"] + ([f"{p} ×eager"] if p != "eager" else []) + [f"{p} %roof"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for gname, group in _groups(rows).items():
+        name = next(iter(group.values()))["name"]
+        cells = [name]
+        for p in providers:
+            r = group.get(p)
+            cells.append(_us(_f(r, "median_us")) if r else "–")
+            if p != "eager":
+                cells.append(_num(_speedup(group, p), "{:.2f}×"))
+            cells.append(_num(_f(r, "pct_roofline") if r else math.nan, "{:.1f}"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def memory_table(rows, providers):
+    rows = [r for r in rows if r["mode"] == "fwdbwd" and r.get("saved_bytes")]
+    if not rows:
+        return ""
+    has_peak = any(not math.isnan(_f(r, "peak_train_bytes")) for r in rows)
+    head = ["case"] + [f"{p} saved MiB" for p in providers]
+    if has_peak:
+        head += [f"{p} peak MiB" for p in providers]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for gname, group in _groups(rows).items():
+        cells = [gname]
+        for key in ("saved_bytes",) + (("peak_train_bytes",) if has_peak else ()):
+            for p in providers:
+                cells.append(_num(_f(group[p], key) / 2 ** 20 if p in group else math.nan, "{:.2f}"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _split(rows):
+    """Headline blocks: (title, rows) per (mode, N, dtype, layout) of the single-Fire configs, then the rest."""
+    blocks = collections.OrderedDict()
+    for r in rows:
+        if r["name"].startswith(("1_0.", "1_1.")):
+            key = (r["mode"], r["N"], r["dtype"], r["layout"])
+            title = f"Fire configs — {MODE_TITLE.get(r['mode'], r['mode'])}, N={r['N']}, {r['dtype']}, {r['layout']}"
+        else:
+            key = ("zz", "other")
+            title = "Whole networks and KernelBench"
+        blocks.setdefault(key, (title, []))[1].append(r)
+    return list(blocks.values())
+
+
+def stamp_lines(rows):
+    r = rows[0]
+    ceilings = collections.OrderedDict()
+    for row in rows:
+        if row.get("peak_gbps"):
+            note = f" ({row['ceiling_note']})" if row.get("ceiling_note") else ""
+            ceilings[row["dtype"]] = (f"{row['dtype']}: {_f(row, 'peak_gbps'):.0f} GB/s copy, "
+                                      f"{_f(row, 'peak_tflops'):.3g} TFLOP/s matmul{note}")
+    return [f"- device: **{r['device_name']}** ({r['device']}; {r['threads']} CPU threads)",
+            f"- torch {r['torch']}, triton {r['triton'] or '–'}, CUDA {r['cuda'] or '–'}, cuDNN {r['cudnn'] or '–'}, "
+            f"Python {r['python']}, fusedfire {r['fusedfire']}",
+            f"- date: {min(x['date'] for x in rows)} … {max(x['date'] for x in rows)}",
+            "- ceilings measured in the same run: " + ("; ".join(ceilings.values()) or "–")]
+
+
+def write_markdown(rows, path, extra_notes=()):
+    providers = _provider_order(rows)
+    parts = [f"# Fire benchmarks: {rows[0]['device_name']}", ""] + stamp_lines(rows) + list(extra_notes) + [""]
+    parts += ["Median time per call (µs); ×eager = eager median / provider median (higher is faster); %roof = "
+              "roofline time / median, the roofline time being max(FLOPs / matmul FLOP/s, minimum bytes / copy "
+              "bandwidth) with the formulas of `fusedfire/roofline.py`.", ""]
+    for title, block in _split(rows):
+        parts += [f"## {title}", "", timing_table(block, providers, "case"), ""]
+    mem = memory_table(rows, providers)
+    if mem:
+        parts += ["## Training memory (forward + backward)", "",
+                  "saved = bytes autograd keeps for backward (saved_tensors_hooks; each storage once, parameters "
+                  "excluded); peak = CUDA peak allocated during one step above what was allocated before it.", "",
+                  mem, ""]
+    with open(path, "w") as f:
+        f.write("\n".join(parts))
+
+
+def summary(rows) -> str:
+    """The short table printed last: per Fire config of the first headline block(s), each provider's ×eager and
+    % of roofline."""
+    providers = _provider_order(rows)
+    out = []
+    for title, block in _split(rows):
+        out.append(title)
+        width = max(len(r["name"]) for r in block)
+        out.append(f"{'case':<{width}}  {'eager µs':>9}  " + "  ".join(f"{p[:22]:>22}" for p in providers
+                                                                        if p != "eager"))
+        for group in _groups(block).values():
+            name = next(iter(group.values()))["name"]
+            eager = _f(group["eager"], "median_us") if "eager" in group else math.nan
+            cells = []
+            for p in providers:
+                if p == "eager":
+                    continue
+                s = _speedup(group, p)
+                roof = _f(group[p], "pct_roofline") if p in group else math.nan
+                cells.append(f"{_num(s, '{:.2f}x'):>9} {_num(roof, '{:.1f}%'):>7} roof"
+                             if not math.isnan(s) else f"{'–':>22}")
+            out.append(f"{name:<{width}}  {_us(eager):>9}  " + "  ".join(f"{c:>22}" for c in cells))
+        out.append("")
+    return "\n".join(out)
+
+
+def write_plot(rows, path, title):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("report: matplotlib is not installed; no plot", flush=True)
+        return False
+    blocks = [(t, b) for t, b in _split(rows) if t.startswith("Fire configs")]
+    if not blocks:
+        return False
+    providers = _provider_order(rows)
+    fig, axes = plt.subplots(len(blocks), 2, figsize=(16, 4.5 * len(blocks)), squeeze=False)
+    for (btitle, block), (ax_s, ax_r) in zip(blocks, axes):
+        groups = list(_groups(block).values())
+        names = [next(iter(g.values()))["name"] for g in groups]
+        xs = range(len(groups))
+        others = [p for p in providers if p != "eager"]
+        width = 0.8 / max(1, len(others))
+        for i, p in enumerate(others):
+            ax_s.bar([x + i * width for x in xs], [_speedup(g, p) for g in groups], width, label=p)
+        ax_s.axhline(1.0, color="k", lw=0.8)
+        ax_s.set_ylabel("speedup vs eager (×)")
+        width = 0.8 / max(1, len(providers))
+        for i, p in enumerate(providers):
+            ax_r.bar([x + i * width for x in xs], [_f(g[p], "pct_roofline") if p in g else math.nan for g in groups],
+                     width, label=p)
+        ax_r.set_ylabel("% of measured roofline")
+        for ax in (ax_s, ax_r):
+            ax.set_xticks([x + 0.4 - width / 2 for x in xs])
+            ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
+            ax.set_title(btitle, fontsize=9)
+            ax.legend(fontsize=7)
+            ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def build_report(csv_path, out_dir, extra_notes=()):
+    import firebench
+    rows = [r for r in firebench.read_rows(csv_path) if r.get("median_us")]
+    if not rows:
+        print(f"report: no finished benchmark in {csv_path}", flush=True)
+        return False
+    base = os.path.splitext(os.path.basename(csv_path))[0]
+    md, png = os.path.join(out_dir, base + ".md"), os.path.join(out_dir, base + ".png")
+    r = rows[0]
+    title = (f"fusedfire Fire benchmarks — {r['device_name']} — torch {r['torch']}, triton {r['triton'] or '–'}, "
+             f"CUDA {r['cuda'] or '–'} — {r['date'][:10]}")
+    if write_plot(rows, png, title):
+        extra_notes = list(extra_notes) + [f"- plot: `{os.path.basename(png)}`"]
+    write_markdown(rows, md, extra_notes)
+    print(f"report: wrote {csv_path}, {md}" + (f", {png}" if os.path.exists(png) else ""), flush=True)
+    return True
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subset", choices=sorted(SUBSETS), default="quick")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    parser.add_argument("--out", default=os.path.join(HERE, "results"), help="output folder (default bench/results)")
+    parser.add_argument("--budget", type=float, default=None, help="seconds of timed rounds per benchmark")
+    parser.add_argument("--providers", default=None, help="comma-separated providers to keep")
+    parser.add_argument("-k", default=None, help="pytest -k expression to narrow the cases")
+    parser.add_argument("--time-limit", type=float, default=None, help="stop the benchmarks after this many s")
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes: checks the pipeline, measures nothing")
+    parser.add_argument("--from-csv", default=None, help="no benchmarks: rebuild the report from this CSV")
+    parser.add_argument("--summary", action="store_true", help="print the short headline table (with --from-csv)")
+    args = parser.parse_args(argv)
+
+    if args.from_csv:
+        import firebench
+        if args.summary:
+            rows = [r for r in firebench.read_rows(args.from_csv) if r.get("median_us")]
+            print(summary(rows) if rows else f"no finished benchmark in {args.from_csv}")
+            return 0 if rows else 1
+        return 0 if build_report(args.from_csv, os.path.dirname(os.path.abspath(args.from_csv))) else 1
+
+    import torch
+    import firebench
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    args.device = str(device)
+    os.makedirs(args.out, exist_ok=True)
+    csv_path = os.path.join(args.out, firebench.device_slug(device) + ".csv")
+    if os.path.exists(csv_path):
+        os.remove(csv_path)
+    notes = [f"- subset: `{args.subset}`" + (" (tiny: pipeline check, not a measurement)" if args.tiny else "")]
+    if device.type == "cpu" and hasattr(os, "getloadavg"):
+        notes.append(f"- load average before the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
+                     "(a shared machine: compare providers within a row, not across runs)")
+    t0 = time.time()
+    rc = run_pytest(args, csv_path)
+    notes.append(f"- benchmark wall time: {time.time() - t0:.0f} s; pytest exit code {rc}")
+    if not os.path.exists(csv_path) or not build_report(csv_path, args.out, notes):
+        return rc or 1
+    print(summary([r for r in firebench.read_rows(csv_path) if r.get("median_us")]), flush=True)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
