@@ -9,8 +9,16 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 def cpu_extension():
-    """fusedfire._cpu: owned by the CPU-backend work (issue 5). None until csrc/fire_cpu.cpp exists."""
-    return None
+    """fusedfire._cpu: the fused CPU kernels (csrc/fire_cpu.cpp), built in every build, CUDA or not. Python's
+    limited API (the module is a dummy PyInit__cpu; ops register through the dispatcher), OpenMP because
+    at::parallel_for is an inline `#pragma omp parallel` in ATen's headers (without -fopenmp: one thread)."""
+    source = os.path.join("csrc", "fire_cpu.cpp")
+    if not os.path.exists(os.path.join(ROOT, source)):
+        return None
+    from torch.utils.cpp_extension import CppExtension
+    return CppExtension("fusedfire._cpu", [source], py_limited_api=True,
+                        extra_compile_args=["-O3", "-fopenmp", "-DPy_LIMITED_API=0x03090000"],
+                        extra_link_args=["-fopenmp"])
 
 
 def cuda_extension():

@@ -1,0 +1,406 @@
+// fusedfire._cpu: the fused Fire kernels for CPU tensors (backend "cpu"). The math and its VJP are in the
+// docstring of fusedfire/ops.py; the schemas (native_fire, native_fire_fwd, native_fire_bwd) are defined there
+// too, this file only implements them for the CPU dispatch key.
+//
+// Forward, per image and per band of R output rows (one band's working set stays in L2):
+//
+//   sbuf[S][R+2 rows]  = relu(Wsq · x[rows h0-1 .. h0+R] + bsq)    squeeze GEMM, halo rows kept rolling
+//   out[:, :E1, band]  = relu(W1 · sbuf[center rows] + b1)        1×1 GEMM written straight into out
+//   col[9S][R·W]       = im2col(sbuf)                              3×3 taps, zero padding at the borders
+//   out[:, E1:, band]  = relu(W3 · col + b3)                       one GEMM, K = 9S, straight into out
+//
+// A matrix here is (pointer, row stride, column stride) with one unit stride; NCHW and channels_last differ
+// only in those strides (channels_last: out[:, :E1] is a matrix with leading dimension E1+E3), so one code path
+// serves both and the concat is just where each GEMM writes. No intermediate expand tensor, no cat copy.
+// Backward: well-chosen ATen calls (convolution_backward) on the saved x, s, out — see native_fire_bwd_cpu.
+#include <Python.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/irange.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <type_traits>
+
+// The Fortran BLAS that libtorch_cpu exports (MKL on x86 wheels). Weak, so that a torch built without a BLAS
+// still loads this extension: the GEMMs then go through at::mm_out (same result, more per-call overhead).
+extern "C" {
+void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
+            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
+            const int* ldc) __attribute__((weak));
+void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
+            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
+            const int* ldc) __attribute__((weak));
+}
+
+// The dummy module: importing fusedfire._cpu runs the static TORCH_LIBRARY_IMPL registrar below.
+extern "C" PyObject* PyInit__cpu(void) {
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_cpu", nullptr, -1, nullptr};
+  return PyModule_Create(&module_def);
+}
+
+namespace fusedfire_cpu {
+
+using at::Tensor;
+
+// ------------------------------------------------------------------------------------------------ GEMM
+
+// A strided matrix: element (i, j) at p[i * rs + j * cs]; one of rs, cs must be 1 (or its dimension 1).
+template <typename T>
+struct Mat {
+  T* p;
+  int64_t rs;  // row stride (elements)
+  int64_t cs;  // column stride (elements)
+  Mat<T> t() const { return {p, cs, rs}; }
+  Mat<const T> c() const { return {p, rs, cs}; }
+};
+
+// BLAS wants column-major operands: returns (transpose flag, leading dimension) for a rows×cols view, or
+// ('\0', 0) when neither stride is a unit one. Unit-size dimensions may carry any stride, so they are fixed up.
+template <typename T>
+static std::pair<char, int64_t> blas_operand(Mat<T> m, int64_t rows, int64_t cols) {
+  if (m.rs == 1 || rows == 1) return {'N', std::max<int64_t>({cols == 1 ? rows : m.cs, rows, 1})};
+  if (m.cs == 1 || cols == 1) return {'T', std::max<int64_t>({rows == 1 ? cols : m.rs, cols, 1})};
+  return {'\0', 0};
+}
+
+// C (m×n) = A (m×k) · B (k×n), overwriting C (BLAS beta = 0).
+template <typename T>
+static void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B, Mat<T> C) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (const auto i : c10::irange(m))
+      for (const auto j : c10::irange(n)) C.p[i * C.rs + j * C.cs] = T(0);
+    return;
+  }
+  if (!(C.rs == 1 || m == 1)) {  // C row-major: compute Cᵀ = Bᵀ·Aᵀ, which is column-major
+    std::swap(m, n);
+    std::swap(A, B);
+    A = A.t(), B = B.t(), C = C.t();
+    // `A` was Bᵀ of the original problem: its shape is now m×k as required.
+  }
+  auto [ta, lda] = blas_operand(A, m, k);
+  auto [tb, ldb] = blas_operand(B, k, n);
+  const int64_t ldc = std::max<int64_t>({n == 1 ? m : C.cs, m, 1});
+  TORCH_INTERNAL_ASSERT(ta && tb && (C.rs == 1 || m == 1), "fusedfire cpu: GEMM operand without a unit stride");
+  constexpr bool is_float = std::is_same_v<T, float>;
+  constexpr bool is_double = std::is_same_v<T, double>;
+  static_assert(is_float || is_double, "GEMMs run in fp32 or fp64");
+  const bool fits = std::max({m, n, k, lda, ldb, ldc}) <= std::numeric_limits<int>::max();
+  if (fits && ((is_float && sgemm_) || (is_double && dgemm_))) {
+    const int im = m, in = n, ik = k, ilda = lda, ildb = ldb, ildc = ldc;
+    const T one = 1, zero = 0;
+    if constexpr (is_float) {
+      sgemm_(&ta, &tb, &im, &in, &ik, &one, A.p, &ilda, B.p, &ildb, &zero, C.p, &ildc);
+    } else {
+      dgemm_(&ta, &tb, &im, &in, &ik, &one, A.p, &ilda, B.p, &ildb, &zero, C.p, &ildc);
+    }
+    return;
+  }
+  // No BLAS symbol (or sizes past int): at::mm_out on views of the same memory.
+  const auto opts = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  auto view = [&](auto mat, int64_t r, int64_t c) {
+    return at::from_blob(const_cast<T*>(mat.p), {r, c}, {mat.rs, mat.cs}, opts);
+  };
+  Tensor Ct = view(C, m, n);
+  at::mm_out(Ct, view(A, m, k), view(B, k, n));
+}
+
+// ---------------------------------------------------------------------------------------- elementwise
+
+// dst(i, j) = relu(src(i, j) + bias[i]) over channels i < rows and pixels j < cols, converting acc_t -> out_t.
+// The loop order follows dst's unit stride so the inner loop is contiguous (auto-vectorised at -O3).
+template <typename out_t, typename acc_t>
+static void bias_relu(int64_t rows, int64_t cols, const acc_t* src, int64_t srs, int64_t scs, const acc_t* bias,
+                      out_t* dst, int64_t drs, int64_t dcs) {
+  if (dcs == 1 && scs == 1) {
+    for (const auto i : c10::irange(rows)) {
+      const acc_t b = bias[i];
+      const acc_t* __restrict__ s = src + i * srs;
+      out_t* __restrict__ d = dst + i * drs;
+      for (const auto j : c10::irange(cols)) d[j] = static_cast<out_t>(std::max(s[j] + b, acc_t(0)));
+    }
+  } else if (drs == 1 && srs == 1) {
+    for (const auto j : c10::irange(cols)) {
+      const acc_t* __restrict__ s = src + j * scs;
+      out_t* __restrict__ d = dst + j * dcs;
+      for (const auto i : c10::irange(rows)) d[i] = static_cast<out_t>(std::max(s[i] + bias[i], acc_t(0)));
+    }
+  } else {
+    for (const auto i : c10::irange(rows))
+      for (const auto j : c10::irange(cols))
+        dst[i * drs + j * dcs] = static_cast<out_t>(std::max(src[i * srs + j * scs] + bias[i], acc_t(0)));
+  }
+}
+
+// dst(i, j) = src(i, j), converting (the low-precision paths and the saved s of the training forward).
+template <typename out_t, typename in_t>
+static void copy2d(int64_t rows, int64_t cols, const in_t* src, int64_t srs, int64_t scs, out_t* dst, int64_t drs,
+                   int64_t dcs) {
+  if (dcs == 1 && scs == 1) {
+    for (const auto i : c10::irange(rows)) {
+      const in_t* __restrict__ s = src + i * srs;
+      out_t* __restrict__ d = dst + i * drs;
+      for (const auto j : c10::irange(cols)) d[j] = static_cast<out_t>(s[j]);
+    }
+  } else if (drs == 1 && srs == 1) {
+    for (const auto j : c10::irange(cols)) {
+      const in_t* __restrict__ s = src + j * scs;
+      out_t* __restrict__ d = dst + j * dcs;
+      for (const auto i : c10::irange(rows)) d[i] = static_cast<out_t>(s[i]);
+    }
+  } else {
+    for (const auto i : c10::irange(rows))
+      for (const auto j : c10::irange(cols)) dst[i * drs + j * dcs] = static_cast<out_t>(src[i * srs + j * scs]);
+  }
+}
+
+// --------------------------------------------------------------------------------------------- layout
+
+static at::MemoryFormat memory_format(const Tensor& x) {  // fusedfire.ops.memory_format, the same rule
+  const int64_t C = x.size(1), HW = x.size(2) * x.size(3);
+  return x.stride(1) == 1 && C > 1 && HW > 1 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+}
+
+// Stride between consecutive pixels p = h·W + w of one image, or -1 when pixels are not one uniform stride.
+static int64_t pixel_stride(const Tensor& t) {
+  const int64_t H = t.size(2), W = t.size(3);
+  if (W == 1) return H == 1 ? 1 : t.stride(2);
+  if (H == 1 || t.stride(2) == W * t.stride(3)) return t.stride(3);
+  return -1;
+}
+
+// x as a (channel × pixel) matrix per image needs uniform pixels and a unit stride on one side.
+static bool gemm_ready(const Tensor& t) {
+  const int64_t sp = pixel_stride(t);
+  return sp >= 0 && (sp == 1 || t.stride(1) == 1 || t.size(1) == 1 || t.size(2) * t.size(3) == 1);
+}
+
+// ---------------------------------------------------------------------------------------------- tiling
+
+// NOTE: band height. A band is R output rows; its squeeze rows (R+2 with the halo) and its im2col buffer
+// (9S × R·W) are re-read by both expand GEMMs, so they should stay in this core's L2 (1.25 MiB here, shared
+// with the packed weights). Measured (bench/test_cpu_backend.py, see the report numbers in setup below).
+static int64_t band_pixels() {
+  static const int64_t v = [] {
+    const char* env = std::getenv("FUSEDFIRE_CPU_BAND_PIXELS");  // tuning knob for measurements only
+    return env ? std::max<int64_t>(1, std::atoll(env)) : int64_t(512);
+  }();
+  return v;
+}
+
+// ------------------------------------------------------------------------------------------------ forward
+
+template <typename scalar_t>
+static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1,
+                                const Tensor& b1, const Tensor& w3, const Tensor& b3, const Tensor& out,
+                                const Tensor* s_out) {
+  // Accumulate in fp32 (fp64 for fp64); fp16/bf16 are converted per band into fp32 buffers.
+  using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+  constexpr bool lowp = !std::is_same_v<scalar_t, acc_t>;
+
+  const int64_t N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t S = wsq.size(0), E1 = w1.size(0), E3 = w3.size(0);
+  const int64_t xN = x.stride(0), xC = x.stride(1), xP = pixel_stride(x);
+  const int64_t oN = out.stride(0), oC = out.stride(1), oP = pixel_stride(out);
+  int64_t sN = 0, sC = 0, sP = 0;
+  if (s_out) sN = s_out->stride(0), sC = s_out->stride(1), sP = pixel_stride(*s_out);
+
+  // Weights in acc_t, contiguous: (S × Cin), (E1 × S), (E3 × 9S) with k = c·9 + ky·3 + kx (PyTorch's order).
+  constexpr auto acc_type = c10::CppTypeToScalarType<acc_t>::value;
+  const auto acc_opts = x.options().dtype(acc_type);
+  auto as_acc = [](const Tensor& t) { return t.to(acc_type).contiguous(); };
+  const Tensor wsq_a = as_acc(wsq), bsq_a = as_acc(bsq), w1_a = as_acc(w1), b1_a = as_acc(b1),
+               w3_a = as_acc(w3), b3_a = as_acc(b3);
+  const acc_t *Wsq = wsq_a.data_ptr<acc_t>(), *Bsq = bsq_a.data_ptr<acc_t>(), *W1 = w1_a.data_ptr<acc_t>(),
+              *B1 = b1_a.data_ptr<acc_t>(), *W3 = w3_a.data_ptr<acc_t>(), *B3 = b3_a.data_ptr<acc_t>();
+  const scalar_t* X = x.const_data_ptr<scalar_t>();
+  scalar_t* O = out.mutable_data_ptr<scalar_t>();
+  scalar_t* Sv = s_out ? s_out->mutable_data_ptr<scalar_t>() : nullptr;
+
+  // Work items: (image, chunk of rows). With fewer images than threads each image is split into row chunks so
+  // every thread gets the same number of rows (a chunk boundary recomputes 2 halo rows of the squeeze).
+  const int64_t T = at::get_num_threads();
+  const int64_t chunks = std::min<int64_t>(H, T / std::gcd(std::max<int64_t>(N, 1), T));
+  const int64_t R = std::clamp<int64_t>(band_pixels() / W, 1, H);  // rows per band
+
+  at::parallel_for(0, N * chunks, 1, [&](int64_t begin, int64_t end) {
+    // Per-thread scratch, 64-byte aligned by the CPU allocator.
+    const int64_t s_ld = (R + 2) * W;  // sbuf channel stride: R+2 rows (1-row halo on each side)
+    const int64_t col_n = 9 * S * R * W;
+    const int64_t xbuf_n = lowp ? Cin * (R + 2) * W : 0, obuf_n = lowp ? (E1 + E3) * R * W : 0;
+    Tensor scratch = at::empty({S * s_ld + col_n + xbuf_n + obuf_n}, acc_opts);
+    acc_t* sbuf = scratch.data_ptr<acc_t>();
+    acc_t* col = sbuf + S * s_ld;
+    acc_t* xbuf = col + col_n;
+    acc_t* obuf = xbuf + xbuf_n;
+
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / chunks, chunk = item % chunks;
+      const int64_t c0 = H * chunk / chunks, c1 = H * (chunk + 1) / chunks;  // output rows [c0, c1)
+      const scalar_t* Xn = X + n * xN;
+
+      // sbuf row i holds squeeze row h0 - 1 + i of the current band (zeros outside the image).
+      auto squeeze_rows = [&](int64_t r0, int64_t r1, int64_t h0) {  // image rows [r0, r1) into sbuf
+        for (int64_t r = r0; r < r1; ++r) {
+          if (r < 0 || r >= H) {
+            acc_t* dst = sbuf + (r - h0 + 1) * W;
+            for (const auto c : c10::irange(S)) std::fill_n(dst + c * s_ld, W, acc_t(0));
+          }
+        }
+        const int64_t a = std::max<int64_t>(r0, 0), b = std::min<int64_t>(r1, H);
+        if (a >= b) return;
+        const int64_t npix = (b - a) * W;
+        Mat<acc_t> dst{sbuf + (a - h0 + 1) * W, s_ld, 1};
+        Mat<const acc_t> src;
+        if constexpr (lowp) {
+          copy2d(Cin, npix, Xn + a * W * xP, xC, xP, xbuf, npix, int64_t(1));
+          src = {xbuf, npix, 1};
+        } else {
+          src = {Xn + a * W * xP, xC, xP};
+        }
+        gemm<acc_t>(S, npix, Cin, {Wsq, Cin, 1}, src, dst);
+        bias_relu(S, npix, dst.p, s_ld, int64_t(1), Bsq, dst.p, s_ld, int64_t(1));
+      };
+
+      for (int64_t h0 = c0; h0 < c1; h0 += R) {
+        const int64_t rb = std::min(R, c1 - h0), P = rb * W;
+        if (h0 == c0) {
+          squeeze_rows(h0 - 1, h0 + rb + 1, h0);
+        } else {  // rows h0-1 and h0 were the previous band's last two: move them to the front
+          for (const auto c : c10::irange(S)) std::memmove(sbuf + c * s_ld, sbuf + c * s_ld + R * W, 2 * W * sizeof(acc_t));
+          squeeze_rows(h0 + 1, h0 + rb + 1, h0);
+        }
+        if (s_out) {  // the training forward saves s (band rows only: halo rows belong to other bands)
+          copy2d(S, P, sbuf + W, s_ld, int64_t(1), Sv + n * sN + h0 * W * sP, sC, sP);
+        }
+
+        // im2col of the band: col[c·9 + ky·3 + kx][r·W + w] = s(h0 + r + ky - 1, w + kx - 1), zero outside.
+        for (const auto c : c10::irange(S)) {
+          for (const auto ky : c10::irange(3)) {
+            const acc_t* src = sbuf + c * s_ld + ky * W;  // row h0 + ky - 1
+            acc_t* d0 = col + (c * 9 + ky * 3) * P;
+            std::memcpy(d0 + P, src, P * sizeof(acc_t));  // kx = 1: the rows as they are
+            for (const auto r : c10::irange(rb)) {
+              const acc_t* s = src + r * W;
+              acc_t* dl = d0 + r * W;          // kx = 0: shifted right, zero at w = 0
+              acc_t* dr = d0 + 2 * P + r * W;  // kx = 2: shifted left, zero at w = W-1
+              dl[0] = 0;
+              std::memcpy(dl + 1, s, (W - 1) * sizeof(acc_t));
+              std::memcpy(dr, s + 1, (W - 1) * sizeof(acc_t));
+              dr[W - 1] = 0;
+            }
+          }
+        }
+
+        // Both expands, each into its channel slice of out (the concat is where they write).
+        if constexpr (lowp) {
+          gemm<acc_t>(E1, P, S, {W1, S, 1}, {sbuf + W, s_ld, 1}, {obuf, P, 1});
+          gemm<acc_t>(E3, P, 9 * S, {W3, 9 * S, 1}, {col, P, 1}, {obuf + E1 * P, P, 1});
+          scalar_t* Ob = O + n * oN + h0 * W * oP;
+          bias_relu(E1, P, obuf, P, int64_t(1), B1, Ob, oC, oP);
+          bias_relu(E3, P, obuf + E1 * P, P, int64_t(1), B3, Ob + E1 * oC, oC, oP);
+        } else {
+          acc_t* Ob = O + n * oN + h0 * W * oP;
+          gemm<acc_t>(E1, P, S, {W1, S, 1}, {sbuf + W, s_ld, 1}, {Ob, oC, oP});
+          gemm<acc_t>(E3, P, 9 * S, {W3, 9 * S, 1}, {col, P, 1}, {Ob + E1 * oC, oC, oP});
+          bias_relu(E1, P, Ob, oC, oP, B1, Ob, oC, oP);
+          bias_relu(E3, P, Ob + E1 * oC, oC, oP, B3, Ob + E1 * oC, oC, oP);
+        }
+      }
+    }
+  });
+}
+
+static void check_args(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1, const Tensor& b1,
+                       const Tensor& w3, const Tensor& b3) {
+  TORCH_CHECK(x.dim() == 4, "fusedfire cpu: x must be 4-D (N, C, H, W), got ", x.dim(), "-D");
+  const int64_t Cin = x.size(1);
+  TORCH_CHECK(wsq.dim() == 4 && wsq.size(1) == Cin && wsq.size(2) == 1 && wsq.size(3) == 1,
+              "fusedfire cpu: squeeze_weight must be (S, Cin=", Cin, ", 1, 1), got ", wsq.sizes());
+  const int64_t S = wsq.size(0);
+  TORCH_CHECK(w1.dim() == 4 && w1.size(1) == S && w1.size(2) == 1 && w1.size(3) == 1,
+              "fusedfire cpu: expand1x1_weight must be (E1, S=", S, ", 1, 1), got ", w1.sizes());
+  TORCH_CHECK(w3.dim() == 4 && w3.size(1) == S && w3.size(2) == 3 && w3.size(3) == 3,
+              "fusedfire cpu: expand3x3_weight must be (E3, S=", S, ", 3, 3), got ", w3.sizes());
+  TORCH_CHECK(bsq.dim() == 1 && bsq.size(0) == S, "fusedfire cpu: squeeze_bias must be (", S, ",), got ", bsq.sizes());
+  TORCH_CHECK(b1.dim() == 1 && b1.size(0) == w1.size(0), "fusedfire cpu: expand1x1_bias must be (", w1.size(0),
+              ",), got ", b1.sizes());
+  TORCH_CHECK(b3.dim() == 1 && b3.size(0) == w3.size(0), "fusedfire cpu: expand3x3_bias must be (", w3.size(0),
+              ",), got ", b3.sizes());
+  for (const Tensor* t : {&wsq, &bsq, &w1, &b1, &w3, &b3}) {
+    TORCH_CHECK(t->scalar_type() == x.scalar_type(), "fusedfire cpu: all inputs must share x's dtype ",
+                x.scalar_type(), ", got ", t->scalar_type());
+    TORCH_CHECK(t->device().is_cpu(), "fusedfire cpu: all inputs must be CPU tensors, got ", t->device());
+  }
+  TORCH_CHECK(at::isFloatingType(x.scalar_type()), "fusedfire cpu: x must be floating point, got ", x.scalar_type());
+}
+
+static std::tuple<Tensor, Tensor> forward(const Tensor& x_in, const Tensor& wsq, const Tensor& bsq, const Tensor& w1,
+                                          const Tensor& b1, const Tensor& w3, const Tensor& b3, bool save_s) {
+  check_args(x_in, wsq, bsq, w1, b1, w3, b3);
+  const auto fmt = memory_format(x_in);
+  const int64_t N = x_in.size(0), H = x_in.size(2), W = x_in.size(3);
+  Tensor out = at::empty({N, w1.size(0) + w3.size(0), H, W}, x_in.options().memory_format(fmt));
+  Tensor s = save_s ? at::empty({N, wsq.size(0), H, W}, x_in.options().memory_format(fmt)) : Tensor();
+  if (out.numel() == 0) return {out, s};
+  // NOTE: the GEMMs read x as a (channel × pixel) matrix per image. A view whose pixels are not one uniform
+  // stride (a crop like x[..., 1:8]) or without a unit stride is copied once to memory_format(x); x is the
+  // smallest activation of a Fire (Cin ≤ E1+E3), and every contiguous or channels_last x is read in place.
+  const Tensor x = gemm_ready(x_in) ? x_in : x_in.contiguous(fmt);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fusedfire_cpu_forward", [&] {
+    fire_forward_kernel<scalar_t>(x, wsq, bsq, w1, b1, w3, b3, out, save_s ? &s : nullptr);
+  });
+  return {out, s};
+}
+
+Tensor native_fire_cpu(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1, const Tensor& b1,
+                       const Tensor& w3, const Tensor& b3) {
+  return std::get<0>(forward(x, wsq, bsq, w1, b1, w3, b3, false));
+}
+
+std::tuple<Tensor, Tensor> native_fire_fwd_cpu(const Tensor& x, const Tensor& wsq, const Tensor& bsq,
+                                               const Tensor& w1, const Tensor& b1, const Tensor& w3,
+                                               const Tensor& b3) {
+  return forward(x, wsq, bsq, w1, b1, w3, b3, true);
+}
+
+// ----------------------------------------------------------------------------------------------- backward
+
+// NOTE: the backward is ATen's convolution_backward (MKL/oneDNN GEMMs) on the saved x, s, out — the VJP of the
+// ops.py docstring with G = grad_out ⊙ (out > 0) masked once; the expand halves are channel views of G (no
+// copies of out, no expand tensors saved). Fusion effort went to the inference forward.
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> native_fire_bwd_cpu(
+    const Tensor& grad_out, const Tensor& x, const Tensor& s, const Tensor& out, const Tensor& wsq, const Tensor& w1,
+    const Tensor& w3) {
+  TORCH_CHECK(x.dim() == 4 && s.dim() == 4 && out.dim() == 4 && grad_out.sizes() == out.sizes(),
+              "fusedfire cpu: backward wants 4-D x, s, out and grad_out shaped like out, got ", grad_out.sizes(),
+              " and ", out.sizes());
+  const auto fmt = memory_format(x);
+  const int64_t E1 = w1.size(0), E3 = w3.size(0);
+  const Tensor g = at::mul(grad_out, out.gt(0)).contiguous(fmt);
+  const std::array<bool, 3> all{true, true, true};
+  auto conv_bwd = [&](const Tensor& grad, const Tensor& inp, const Tensor& weight, int64_t pad) {
+    const std::vector<int64_t> bias_sizes{weight.size(0)};
+    return at::convolution_backward(grad, inp, weight, at::IntArrayRef(bias_sizes), {1, 1}, {pad, pad}, {1, 1},
+                                    false, {0, 0}, 1, all);
+  };
+  auto [gs1, gw1, gb1] = conv_bwd(g.narrow(1, 0, E1), s, w1, 0);
+  auto [gs3, gw3, gb3] = conv_bwd(g.narrow(1, E1, E3), s, w3, 1);
+  const Tensor grad_s = gs1.add_(gs3).mul_(s.gt(0));
+  auto [gx, gwsq, gbsq] = conv_bwd(grad_s.contiguous(fmt), x, wsq, 0);
+  return {gx.contiguous(fmt), gwsq.contiguous(), gbsq.contiguous(), gw1.contiguous(), gb1.contiguous(),
+          gw3.contiguous(), gb3.contiguous()};
+}
+
+}  // namespace fusedfire_cpu
+
+TORCH_LIBRARY_IMPL(fusedfire, CPU, m) {
+  m.impl("native_fire", &fusedfire_cpu::native_fire_cpu);
+  m.impl("native_fire_fwd", &fusedfire_cpu::native_fire_fwd_cpu);
+  m.impl("native_fire_bwd", &fusedfire_cpu::native_fire_bwd_cpu);
+}
