@@ -32,6 +32,8 @@ def pytest_addoption(parser):
                     help="comma-separated providers to keep (default: all available), e.g. eager,fusedfire-triton")
     group.addoption("--fire-tiny", action="store_true",
                     help="tiny ceiling measurements and budget: checks the machinery, measures nothing")
+    group.addoption("--fire-threads", type=int, default=None,
+                    help="torch.set_num_threads for CPU runs (default: torch's own choice)")
     group.addoption("--fire-no-cudnn-benchmark", action="store_true",
                     help="leave torch.backends.cudnn.benchmark off (default: on, as SqueezeNet training sets it)")
 
@@ -67,7 +69,7 @@ def pytest_generate_tests(metafunc):
     for case, marks in firebench.cases(device_type):
         for provider in _providers(config, device_type):
             m = [getattr(pytest.mark, name) for name in sorted(marks)
-                 if not (name == "quick" and provider == "compile-max-autotune")]  # its compile takes minutes
+                 if not (name == "quick" and provider in firebench.NOT_QUICK.get(device_type, ()))]
             if case.gpu_only and device_type != "cuda":
                 m.append(pytest.mark.skip(reason="GPU-only case: too big for a CPU"))
             params.append(pytest.param(case, provider, marks=m, id=f"{case.id}-{provider}"))
@@ -83,11 +85,14 @@ class FireOptions:
         self.budget = budget if budget is not None else (0.05 if self.tiny else
                                                          1.0 if self.device.type == "cuda" else 0.5)
         self.cudnn_benchmark = not config.getoption("fire_no_cudnn_benchmark")
+        self.threads = config.getoption("fire_threads")
 
 
 @pytest.fixture(scope="session")
 def fire_options(pytestconfig):
     options = FireOptions(pytestconfig)
+    if options.threads:
+        torch.set_num_threads(options.threads)
     if options.device.type == "cuda":
         # NOTE: eager SqueezeNet training scripts set cudnn.benchmark; without it eager (and compile's extern
         # convs) pick cuDNN's heuristic algorithm, an easier baseline than the one users run.

@@ -35,7 +35,8 @@ def run_pytest(args, csv_path) -> int:
     if marker:
         cmd += ["-m", marker]
     for flag, value in (("--fire-device", args.device), ("--fire-budget", args.budget),
-                        ("--fire-providers", args.providers), ("-k", args.k)):
+                        ("--fire-providers", args.providers), ("--fire-threads", args.threads),
+                        ("-k", args.k)):
         if value is not None:
             cmd += [flag, str(value)]
     if args.tiny:
@@ -276,6 +277,7 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="output folder (default bench/results)")
     parser.add_argument("--budget", type=float, default=None, help="seconds of timed rounds per benchmark")
     parser.add_argument("--providers", default=None, help="comma-separated providers to keep")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     parser.add_argument("-k", default=None, help="pytest -k expression to narrow the cases")
     parser.add_argument("--time-limit", type=float, default=None, help="stop the benchmarks after this many s")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: checks the pipeline, measures nothing")

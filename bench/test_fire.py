@@ -24,7 +24,7 @@ def test_fire(benchmark, case, provider, fire_options):
 
     row = {"group": case.id, "provider": provider, "inputs": len(inputs),
            **{f: getattr(case, f) for f in ("name", "N", "dtype", "layout", "mode", "size")}}
-    flops, nbytes = firebench.case_cost(case, model, inputs[0][0])
+    flops, nbytes = firebench.case_cost(case)
     if case.mode == "fwdbwd":
         params = list(model.parameters())
         row["saved_bytes"] = firebench.saved_activation_bytes(step, inputs[0], params)

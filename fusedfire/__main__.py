@@ -56,6 +56,12 @@ def info(_args=None) -> int:
         print(f"device      {device}: {name}; backends: {fusedfire.backends(device)}")
     if not torch.cuda.is_available():
         print("device      cuda: not available")
+    try:
+        from fusedfire.native import LOAD_ERRORS
+    except ImportError:
+        LOAD_ERRORS = {}
+    for device, error in LOAD_ERRORS.items():
+        print(f"native      {device} extension not loaded: {error}")
     return 0
 
 

@@ -79,7 +79,7 @@ def network_cost(model: nn.Module, x: torch.Tensor, mode="fwd") -> tuple:
     NOTE: in forward + backward the network input's gradient is counted though nobody asks for it (it is
     3 channels: under 1% of the bytes of a SqueezeNet)."""
     import copy
-    meta_model = copy.deepcopy(model).to("meta")
+    meta_model = copy.deepcopy(model).to(device="meta", dtype=x.dtype)
     itemsize = x.element_size()
     totals = [0, 0]
 
@@ -170,12 +170,16 @@ def measure_matmul_flops(device, dtype, n=None, reps=10) -> float:
     n = n or (8192 if device.type == "cuda" else 2048)
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
-    old = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32
+    matmul = torch.backends.cuda.matmul
+    old = getattr(matmul, "fp32_precision", None), matmul.allow_tf32
+    matmul.allow_tf32 = torch.backends.cudnn.allow_tf32
     try:
         seconds = _timed(lambda: a @ b, device, reps)
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = old
+        if old[0] is not None:
+            matmul.fp32_precision = old[0]
+        else:
+            matmul.allow_tf32 = old[1]
     return 2 * n ** 3 / seconds
 
 
