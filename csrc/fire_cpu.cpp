@@ -63,8 +63,10 @@ struct Mat {
 // ('\0', 0) when neither stride is a unit one. Unit-size dimensions may carry any stride, so they are fixed up.
 template <typename T>
 static std::pair<char, int64_t> blas_operand(Mat<T> m, int64_t rows, int64_t cols) {
-  if (m.rs == 1 || rows == 1) return {'N', std::max<int64_t>({cols == 1 ? rows : m.cs, rows, 1})};
-  if (m.cs == 1 || cols == 1) return {'T', std::max<int64_t>({rows == 1 ? cols : m.rs, cols, 1})};
+  if ((m.rs == 1 || rows == 1) && (cols == 1 || m.cs >= rows))
+    return {'N', std::max<int64_t>({cols == 1 ? rows : m.cs, rows, 1})};
+  if ((m.cs == 1 || cols == 1) && (rows == 1 || m.rs >= cols))
+    return {'T', std::max<int64_t>({rows == 1 ? cols : m.rs, cols, 1})};
   return {'\0', 0};
 }
 
@@ -86,7 +88,8 @@ static void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B
   auto [ta, lda] = blas_operand(A, m, k);
   auto [tb, ldb] = blas_operand(B, k, n);
   const int64_t ldc = std::max<int64_t>({n == 1 ? m : C.cs, m, 1});
-  TORCH_INTERNAL_ASSERT(ta && tb && (C.rs == 1 || m == 1), "fusedfire cpu: GEMM operand without a unit stride");
+  TORCH_INTERNAL_ASSERT(ta && tb && (C.rs == 1 || m == 1) && (n == 1 || C.cs >= m),
+                        "fusedfire cpu: GEMM operand is not a BLAS matrix (no unit stride, or overlapping)");
   constexpr bool is_float = std::is_same_v<T, float>;
   constexpr bool is_double = std::is_same_v<T, double>;
   static_assert(is_float || is_double, "GEMMs run in fp32 or fp64");
@@ -174,10 +177,13 @@ static int64_t pixel_stride(const Tensor& t) {
   return -1;
 }
 
-// x as a (channel × pixel) matrix per image needs uniform pixels and a unit stride on one side.
+// x as a (channel × pixel) matrix per image is a BLAS operand when its pixels are one uniform stride, one side
+// has unit stride and the other does not overlap it (no zero strides of expanded tensors, no aliasing).
 static bool gemm_ready(const Tensor& t) {
-  const int64_t sp = pixel_stride(t);
-  return sp >= 0 && (sp == 1 || t.stride(1) == 1 || t.size(1) == 1 || t.size(2) * t.size(3) == 1);
+  const int64_t C = t.size(1), HW = t.size(2) * t.size(3), sc = t.stride(1), sp = pixel_stride(t);
+  if (sp < 0) return false;
+  if (C == 1 || HW == 1) return (C == 1 || sc > 0) && (HW == 1 || sp > 0);
+  return (sp == 1 && sc >= HW) || (sc == 1 && sp >= C);
 }
 
 // ---------------------------------------------------------------------------------------------- tiling

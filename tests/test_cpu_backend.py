@@ -1,0 +1,232 @@
+"""Backend "cpu" (csrc/fire_cpu.cpp, fusedfire._cpu): the fused CPU kernels against the fp64 reference on every
+real Fire config (small and real spatial sizes), awkward shapes and layouts, every dtype, forward and backward,
+the thread/band tiling, and opcheck on the native ops. Skipped where the extension was not built."""
+import pytest
+import torch
+
+import fusedfire
+from fusedfire.configs import SQUEEZENET_FIRES
+from fusedfire.ops import _NAMES, memory_format
+from fusedfire.reference import fire_reference
+
+from .utils import assert_close, assert_close_lowp, fire_params, reference64
+
+pytestmark = pytest.mark.skipif(not fusedfire.native.available("cpu"),
+                                reason=f"fusedfire._cpu not built: {fusedfire.native.LOAD_ERRORS.get('cpu')}")
+
+CONFIGS = [pytest.param(c, id=c.name) for c in SQUEEZENET_FIRES]
+ODD = (5, 3, 7, 9)  # Cin, S, E1, E3
+LAYOUTS = ["nchw", "channels_last"]
+
+
+def _x(n, cin, h, w, *, dtype=torch.float32, layout="nchw"):
+    x = torch.randn(n, cin, h, w, dtype=dtype)
+    return x.contiguous(memory_format=torch.channels_last) if layout == "channels_last" else x
+
+
+def _check_forward(x, params, **tol):
+    out = torch.ops.fusedfire.native_fire(x, *params)
+    out2, s = torch.ops.fusedfire.native_fire_fwd(x, *params)
+    want = reference64(x, params)
+    assert_close(out, want, **tol)
+    assert torch.equal(out, out2), "inference and training forward differ"
+    s_want = torch.relu(torch.nn.functional.conv2d(x.double(), params[0].double(), params[1].double()))
+    assert_close(s, s_want, name="saved s", **tol)
+    fmt = memory_format(x)
+    assert out.is_contiguous(memory_format=fmt) and s.is_contiguous(memory_format=fmt), (out.stride(), s.stride())
+    return out
+
+
+def _grads(x, params, backend, g):
+    x = x.detach().requires_grad_()
+    params = [p.detach().requires_grad_() for p in params]
+    fn = fire_reference if backend is None else (lambda *a: fusedfire.fire(*a, backend=backend))
+    out = fn(x, *params)
+    return out, torch.autograd.grad(out, (x, *params), g)
+
+
+def _check_grads(x, params, *, rtol=1e-4, atol=1e-4):
+    x = x.detach().requires_grad_()
+    params = [p.detach().requires_grad_() for p in params]
+    out = fusedfire.fire(x, *params, backend="cpu")
+    g = torch.randn(out.shape, dtype=out.dtype)
+    grads = torch.autograd.grad(out, (x, *params), g)
+    _, grads64 = _grads(x.double(), [p.double() for p in params], None, g.double())
+    for name, got, want in zip(_NAMES, grads, grads64):
+        assert_close(got, want, name=f"grad {name}", rtol=rtol, atol=atol)
+    assert grads[0].is_contiguous(memory_format=memory_format(x))
+    assert all(gp.is_contiguous() for gp in grads[1:])
+
+
+# ----------------------------------------------------------------------------------------- forward, fp32
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_every_fire_small(cfg, layout):
+    x = _x(3, cfg.inplanes, 7, 5, layout=layout)
+    _check_forward(x, fire_params(*cfg[1:5]))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_every_fire_real_size(cfg, layout):
+    """The real spatial size: several row bands per image, split across threads (band and chunk boundaries)."""
+    x = _x(1, cfg.inplanes, cfg.size, cfg.size, layout=layout).abs()  # post-ReLU-like input, as in the net
+    _check_forward(x, fire_params(*cfg[1:5]), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("n, h, w", [(0, 5, 6), (1, 1, 1), (3, 1, 9), (3, 9, 1), (1, 2, 2), (2, 5, 6),
+                                     (1, 3, 700),  # a band of one row: the rolling halo on every band
+                                     (2, 67, 3)])  # tall and narrow: one band per chunk
+def test_odd_shapes(n, h, w, layout):
+    x = _x(n, ODD[0], h, w, layout=layout)
+    params = fire_params(*ODD)
+    if n == 0:
+        out = torch.ops.fusedfire.native_fire(x, *params)
+        assert out.shape == fire_reference(x, *params).shape
+        return
+    _check_forward(x, params)
+
+
+@pytest.mark.parametrize("cfg", [(1, 1, 1, 1), (2, 1, 3, 1), (7, 13, 1, 2)])
+def test_unit_channel_counts(cfg):
+    _check_forward(_x(2, cfg[0], 4, 5), fire_params(*cfg))
+
+
+@pytest.mark.parametrize("view", ["crop", "channel_step", "cl_crop", "transposed_hw", "expanded"])
+def test_non_contiguous_inputs(view):
+    base = torch.randn(2, 10, 8, 9)
+    x = {"crop": base[:, :5, 1:7, 2:8],                                     # NCHW, pixels not one stride: copied
+         "channel_step": base[:, ::2],                                      # NCHW, channel stride 2·HW: in place
+         "cl_crop": base.contiguous(memory_format=torch.channels_last)[:, 1:6, :, 1:],  # channels_last crop
+         "transposed_hw": base[:, :5].transpose(2, 3),                      # W stride > H stride
+         "expanded": torch.randn(1, 5, 1, 1).expand(2, 5, 6, 7)}[view]      # zero strides
+    params = fire_params(x.shape[1], 3, 4, 5)
+    _check_forward(x, params)
+
+
+def test_non_contiguous_weights():
+    params = list(fire_params(*ODD))
+    params[0] = torch.randn(1, 1, ODD[0], ODD[1]).permute(3, 2, 0, 1)  # (S, Cin, 1, 1), not contiguous
+    params[4] = params[4].transpose(2, 3).contiguous().transpose(2, 3)  # (E3, S, 3, 3), strided taps
+    params[5] = torch.randn(2 * ODD[3])[::2]
+    _check_forward(_x(2, ODD[0], 5, 6), params)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("n", [1, 3])
+def test_thread_counts_give_the_same_answer(threads, n):
+    """Images are split into row chunks when N < threads; every split must give the reference answer."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x = _x(n, 64, 27, 27, layout="channels_last")
+        _check_forward(x, fire_params(64, 16, 32, 48), rtol=1e-4, atol=1e-4)
+    finally:
+        torch.set_num_threads(old)
+
+
+# -------------------------------------------------------------------------------------- other dtypes
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("cfg, n, size", [(ODD, 2, 6), (SQUEEZENET_FIRES[2][1:5], 1, 54),
+                                          (SQUEEZENET_FIRES[-1][1:5], 2, 13)], ids=["odd", "fire5", "fire12"])
+def test_low_precision_within_twice_pytorch_error(cfg, n, size, dtype, layout):
+    """fp16/bf16 run as fp32 GEMMs on converted bands (documented fallback): error ≤ 2× PyTorch's own."""
+    x = _x(n, cfg[0], size, size, layout=layout).abs().to(dtype)
+    params = fire_params(*cfg, dtype=dtype)
+    out = torch.ops.fusedfire.native_fire(x, *params)
+    assert out.dtype == dtype and out.is_contiguous(memory_format=memory_format(x))
+    assert_close_lowp(out, reference64(x, params), fire_reference(x, *params))
+    out2, s = torch.ops.fusedfire.native_fire_fwd(x, *params)
+    assert torch.equal(out, out2) and s.dtype == dtype
+
+
+def test_fp64_exact_enough():
+    x = _x(2, 96, 11, 10, dtype=torch.float64)
+    params = fire_params(96, 16, 64, 64, dtype=torch.float64)
+    _check_forward(x, params, rtol=1e-12, atol=1e-12)
+
+
+def test_bf16_backward_within_twice_pytorch_error():
+    x = _x(2, 24, 6, 7).abs().to(torch.bfloat16)
+    params = fire_params(24, 6, 8, 10, dtype=torch.bfloat16)
+    g = torch.randn(2, 18, 6, 7).to(torch.bfloat16)
+    _, ours = _grads(x, params, "cpu", g)
+    _, theirs = _grads(x, params, None, g)
+    _, truth = _grads(x.double(), [p.double() for p in params], None, g.double())
+    for name, a, b, t in zip(_NAMES, ours, theirs, truth):
+        assert_close_lowp(a, t, b, name=f"grad {name}", atol=1e-3)
+
+
+# -------------------------------------------------------------------------------------------- backward
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_gradients_every_fire(cfg, layout):
+    _check_grads(_x(3, cfg.inplanes, 6, 5, layout=layout), fire_params(*cfg[1:5]))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("n, h, w", [(1, 1, 1), (3, 1, 7), (2, 7, 1), (1, 27, 27)])
+def test_gradients_odd_shapes(n, h, w, layout):
+    _check_grads(_x(n, ODD[0], h, w, layout=layout), fire_params(*ODD))
+
+
+def test_gradients_non_contiguous_input_and_expanded_grad_out():
+    x = torch.randn(2, 10, 6, 9)[:, ::2, :, 1:8].requires_grad_()
+    params = fire_params(5, 3, 4, 5, requires_grad=True)
+    fusedfire.fire(x, *params, backend="cpu").sum().backward()  # grad_out: expanded, zero strides
+    x64 = x.detach().double().requires_grad_()
+    p64 = [p.detach().double().requires_grad_() for p in params]
+    fire_reference(x64, *p64).sum().backward()
+    for name, got, want in zip(_NAMES, (x, *params), (x64, *p64)):
+        assert_close(got.grad, want.grad, name=f"grad {name}", rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_gradcheck_fp64(layout):
+    x = _x(2, 3, 3, 4, dtype=torch.float64, layout=layout).requires_grad_()
+    params = fire_params(3, 2, 2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *a: fusedfire.fire(*a, backend="cpu"), (x, *params))
+
+
+# --------------------------------------------------------------------------------------------- opcheck
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_opcheck_native_ops(dtype, layout):
+    x = _x(2, 4, 3, 5, dtype=dtype, layout=layout)
+    params = fire_params(4, 3, 2, 5, dtype=dtype)
+    torch.library.opcheck(torch.ops.fusedfire.native_fire.default, (x, *params))
+    torch.library.opcheck(torch.ops.fusedfire.native_fire_fwd.default, (x, *params))
+    out, s = torch.ops.fusedfire.native_fire_fwd(x, *params)
+    torch.library.opcheck(torch.ops.fusedfire.native_fire_bwd.default,
+                          (torch.randn_like(out), x, s, out, params[0], params[2], params[4]))
+
+
+def test_auto_picks_cpu_and_module_runs():
+    assert fusedfire.ops.resolve_backend("auto", "cpu") == "cpu"
+    m = fusedfire.FusedFire(*ODD)
+    x = torch.randn(2, ODD[0], 5, 6)
+    assert_close(m(x), reference64(x, [p for p in m.parameters()]))
+
+
+def test_native_op_rejects_bad_input_with_a_message():
+    params = fire_params(*ODD)
+    with pytest.raises(RuntimeError, match="squeeze_weight must be"):
+        torch.ops.fusedfire.native_fire(torch.randn(1, 6, 3, 3), *params)
+    with pytest.raises(RuntimeError, match="must share x's dtype"):
+        torch.ops.fusedfire.native_fire(torch.randn(1, 5, 3, 3), *params[:5], params[5].double())
+
+
+def test_the_checker_catches_a_planted_bug():
+    """Test of the test: an output off by one part in 10⁴ at one element fails the fp32 comparison."""
+    x = _x(1, *ODD[:1], 5, 6)
+    params = fire_params(*ODD)
+    out = torch.ops.fusedfire.native_fire(x, *params).clone()
+    out.view(-1)[17] += 1e-4 + 1e-4 * out.view(-1)[17].abs()
+    with pytest.raises(AssertionError, match="worst error"):
+        assert_close(out, reference64(x, params))
