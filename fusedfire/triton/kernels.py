@@ -1,0 +1,297 @@
+"""The Fire kernels (math and VJP: fusedfire/ops.py). Launchers: fusedfire/triton/fire.py; tile configs: tuning.py.
+
+Every activation is read and written through its four (n, c, h, w) strides, so NCHW, channels_last, sliced views
+and 0-stride (expanded) gradients share one path. Pixels are flattened as p = (n·H + h)·W + w over N·H·W; a tile
+is BLOCK_M (or BLOCK_P) pixels × a block of channels, and every GEMM is a `tl.dot` over channel blocks.
+
+    squeeze_kernel  y = act(a·Wᵀ + b)            s = relu(Wsq·x + bsq);  grad_x = Wsqᵀ·grad_s (transposed view)
+    expand_kernel   out[:, :E1] = relu(W1·s + b1),  out[:, E1:] = relu(W3 ⊛ s + b3)           (one launch)
+    grad_s_kernel   grad_s = (W1ᵀ·G1 + W3ᵀ ⊛ᵀ G3) ⊙ (s > 0),  G = grad_out ⊙ (out > 0)      (one launch)
+    wgrad_kernel    partial[c, e, k, tap] = Σ_{p∈chunk c} G[p, e]·in[p + shift_tap, k],  partial_b[c, e] = Σ G[p, e]
+
+Conventions shared by all kernels:
+- Accumulators are fp32 (fp64 when ACC_FP64, i.e. for fp64 inputs); results are cast to the output's dtype.
+- Offsets into activations are int64: the int32 pixel/channel indices are cast before they meet a stride.
+  NOTE: an int64 offset costs two registers and a 64-bit multiply-add per index; an image batch of N·C·H·W ≥ 2³¹
+  elements (KernelBench's input is 128·64·256·256 = 2³¹ exactly at E1+E3 = 128) would wrap in int32. Weight
+  offsets stay int32 (the launcher checks every weight has < 2³¹ elements).
+- `_mma` casts the narrower dot operand to the wider one's dtype (fp16/bf16 weights against the fp32 grad_s).
+  Under the interpreter, bf16 activations are upcast to fp32 as they are loaded (UPCAST, `_up`): the interpreter
+  stores bf16 as uint16, so its comparisons and arithmetic on them are wrong; fp32 products of bf16 values are
+  exact, which is what the tensor cores compute before their fp32 accumulation.
+- `tl.dot` needs every tile dimension ≥ 16 when compiled: all BLOCK sizes are ≥ 16 and channel counts such as
+  3, 5 or 9 are handled by masks (masked elements load as 0 and contribute nothing).
+"""
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _zeros(M: tl.constexpr, N: tl.constexpr, ACC_FP64: tl.constexpr):
+    """An M×N accumulator: fp64 for fp64 inputs, else fp32."""
+    if ACC_FP64:
+        acc = tl.zeros((M, N), dtype=tl.float64)
+    else:
+        acc = tl.zeros((M, N), dtype=tl.float32)
+    return acc
+
+
+@triton.jit
+def _up(x, UPCAST: tl.constexpr):
+    """x as fp32 under the interpreter for bf16 (which it stores as uint16: `x > 0` and arithmetic go wrong)."""
+    if UPCAST:
+        x = x.to(tl.float32)
+    return x
+
+
+@triton.jit
+def _mma(a, b, acc, PRECISION: tl.constexpr):
+    """acc + a @ b, with b cast to a's dtype (a is never the narrower: fp32 grad_s against fp16/bf16 weights)."""
+    return tl.dot(a, b.to(a.dtype), acc, input_precision=PRECISION, out_dtype=acc.dtype)
+
+
+@triton.jit
+def _pixels(pid, BLOCK: tl.constexpr, start, end, H, W):
+    """The BLOCK pixels from start + pid·BLOCK: their (n, h, w), int32, and the mask p < end."""
+    p = start + pid * BLOCK + tl.arange(0, BLOCK)
+    n = p // (H * W)
+    hw = p % (H * W)
+    return n, hw // W, hw % W, p < end
+
+
+@triton.jit
+def _conv_acc(acc, a_ptr, sa_n, sa_c, sa_h, sa_w, m_ptr, sm_n, sm_c, sm_h, sm_w, w_ptr, sw_r, sw_c, sw_h, sw_w,
+              n, h, w, pmask, cols, cmask, R, H, W,
+              KSIZE: tl.constexpr, FLIP: tl.constexpr, MASKED: tl.constexpr, UPCAST: tl.constexpr,
+              PRECISION: tl.constexpr, BLOCK_K: tl.constexpr):
+    """acc[p, j] += Σ_tap Σ_r A[p + shift_tap, r] · Wt[r, j, tap] over R reduction channels, zero-padded.
+
+    shift_tap = (th - KSIZE//2, tw - KSIZE//2) for tap = th·KSIZE + tw. The weight tile is read as
+    w[r·sw_r + j·sw_c + kh·sw_h + kw·sw_w] with (kh, kw) = (th, tw), or (KSIZE-1-th, KSIZE-1-tw) when FLIP: the
+    forward conv (A = s, rows r = input channels) and its transpose (A = G3, rows r = output channels) share
+    this loop. With MASKED, A is multiplied by (M > 0) read at the same place (G = grad_out ⊙ (out > 0)).
+    """
+    n64 = n.to(tl.int64)
+    h64 = h.to(tl.int64)
+    w64 = w.to(tl.int64)
+    a_base = n64 * sa_n + h64 * sa_h + w64 * sa_w
+    m_base = n64 * sm_n + h64 * sm_h + w64 * sm_w
+    k_tiles = tl.cdiv(R, BLOCK_K)
+    # NOTE: one runtime loop over (tap, channel block) rather than a static tap loop around a channel loop: the
+    # Fire widths give S ≤ 64, a single channel block, so only the flat loop has iterations to software-pipeline.
+    for it in range(0, KSIZE * KSIZE * k_tiles):
+        tap = it // k_tiles
+        th = tap // KSIZE
+        tw = tap % KSIZE
+        dh = th - KSIZE // 2
+        dw = tw - KSIZE // 2
+        rows = (it % k_tiles) * BLOCK_K + tl.arange(0, BLOCK_K)
+        rmask = rows < R
+        if KSIZE > 1:
+            hh = h + dh
+            ww = w + dw
+            valid = pmask & (hh >= 0) & (hh < H) & (ww >= 0) & (ww < W)
+        else:
+            valid = pmask
+        amask = valid[:, None] & rmask[None, :]
+        rows64 = rows.to(tl.int64)
+        a = _up(tl.load(a_ptr + (a_base + dh * sa_h + dw * sa_w)[:, None] + rows64[None, :] * sa_c, mask=amask,
+                        other=0.0), UPCAST)
+        if MASKED:
+            m = _up(tl.load(m_ptr + (m_base + dh * sm_h + dw * sm_w)[:, None] + rows64[None, :] * sm_c,
+                            mask=amask, other=0.0), UPCAST)
+            a = tl.where(m > 0, a, 0.0)
+        if FLIP:
+            kh = KSIZE - 1 - th
+            kw = KSIZE - 1 - tw
+        else:
+            kh = th
+            kw = tw
+        wt = tl.load(w_ptr + rows[:, None] * sw_r + cols[None, :] * sw_c + kh * sw_h + kw * sw_w,
+                     mask=rmask[:, None] & cmask[None, :], other=0.0)
+        acc = _mma(a, wt, acc, PRECISION)
+    return acc
+
+
+@triton.jit
+def _store_tile(y_ptr, sy_n, sy_c, sy_h, sy_w, acc, n, h, w, pmask, cols, cmask):
+    """y[p, cols] = acc (cast to y's dtype), through y's strides."""
+    offs = (n.to(tl.int64) * sy_n + h.to(tl.int64) * sy_h + w.to(tl.int64) * sy_w)[:, None] + \
+        cols.to(tl.int64)[None, :] * sy_c
+    tl.store(y_ptr + offs, acc.to(y_ptr.dtype.element_ty), mask=pmask[:, None] & cmask[None, :])
+
+
+@triton.jit
+def _bias_act(acc, b_ptr, cols, cmask, HAS_BIAS: tl.constexpr, RELU: tl.constexpr):
+    if HAS_BIAS:
+        acc += tl.load(b_ptr + cols, mask=cmask, other=0.0).to(acc.dtype)[None, :]
+    if RELU:
+        acc = tl.maximum(acc, 0.0)
+    return acc
+
+
+@triton.jit
+def squeeze_kernel(
+    a_ptr,                                # input activations a[N, K, H, W] (x, or grad_s for grad_x)
+    w_ptr,                                # weight viewed as [C, K] (Wsq, or Wsqᵀ for grad_x)
+    b_ptr,                                # bias [C] (read only when HAS_BIAS)
+    y_ptr,                                # output y[N, C, H, W] (s, or grad_x)
+    P, H, W, K, C,                        # pixels N·H·W, height, width, input channels, output channels
+    sa_n, sa_c, sa_h, sa_w,               # strides of a
+    sw_c, sw_k,                           # strides of the weight view (output channel, input channel)
+    sy_n, sy_c, sy_h, sy_w,               # strides of y
+    HAS_BIAS: tl.constexpr, RELU: tl.constexpr, ACC_FP64: tl.constexpr, UPCAST: tl.constexpr,
+    PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    """y[p, c] = act(Σ_k a[p, k]·w[c, k] + b[c]): the squeeze conv s = relu(Wsq·x + bsq) and, with the
+    transposed weight view and no bias or ReLU, grad_x = Wsqᵀ·grad_s. Grid: (pixel tiles, output channel tiles).
+    """
+    n, h, w, pmask = _pixels(tl.program_id(0), BLOCK_M, 0, P, H, W)
+    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    cmask = cols < C
+    acc = _zeros(BLOCK_M, BLOCK_N, ACC_FP64)
+    acc = _conv_acc(acc, a_ptr, sa_n, sa_c, sa_h, sa_w, a_ptr, 0, 0, 0, 0, w_ptr, sw_k, sw_c, 0, 0,
+                    n, h, w, pmask, cols, cmask, K, H, W, 1, False, False, UPCAST, PRECISION, BLOCK_K)
+    acc = _bias_act(acc, b_ptr, cols, cmask, HAS_BIAS, RELU)
+    _store_tile(y_ptr, sy_n, sy_c, sy_h, sy_w, acc, n, h, w, pmask, cols, cmask)
+
+
+@triton.jit
+def expand_kernel(
+    s_ptr,                                # squeeze activations s[N, S, H, W]
+    w1_ptr, b1_ptr,                       # expand1x1 weight [E1, S, 1, 1] and bias [E1]
+    w3_ptr, b3_ptr,                       # expand3x3 weight [E3, S, 3, 3] and bias [E3]
+    y1_ptr, y3_ptr,                       # out[:, :E1] and out[:, E1:] (two views of one tensor, same strides)
+    P, H, W, S, E1, E3,                   # pixels N·H·W, height, width, squeeze / expand channels
+    ss_n, ss_c, ss_h, ss_w,               # strides of s
+    sw1_e, sw1_k,                         # strides of W1 (output, input channel)
+    sw3_e, sw3_k, sw3_h, sw3_w,           # strides of W3
+    sy_n, sy_c, sy_h, sy_w,               # strides of out
+    ACC_FP64: tl.constexpr, UPCAST: tl.constexpr, PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    """out[:, :E1] = relu(W1·s + b1) and out[:, E1:] = relu(W3 ⊛ s + b3), padding 1, in one launch.
+
+    Grid: (pixel tiles, cdiv(E1, BLOCK_N) + cdiv(E3, BLOCK_N)); channel tiles below cdiv(E1, BLOCK_N) compute
+    the 1×1 branch, the rest the 3×3 branch (9 shifted, zero-padded s tiles against W3's taps).
+    """
+    n, h, w, pmask = _pixels(tl.program_id(0), BLOCK_M, 0, P, H, W)
+    t1 = tl.cdiv(E1, BLOCK_N)
+    pid_n = tl.program_id(1)
+    acc = _zeros(BLOCK_M, BLOCK_N, ACC_FP64)
+    if pid_n < t1:
+        cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+        cmask = cols < E1
+        acc = _conv_acc(acc, s_ptr, ss_n, ss_c, ss_h, ss_w, s_ptr, 0, 0, 0, 0, w1_ptr, sw1_k, sw1_e, 0, 0,
+                        n, h, w, pmask, cols, cmask, S, H, W, 1, False, False, UPCAST, PRECISION, BLOCK_K)
+        acc = _bias_act(acc, b1_ptr, cols, cmask, True, True)
+        _store_tile(y1_ptr, sy_n, sy_c, sy_h, sy_w, acc, n, h, w, pmask, cols, cmask)
+    else:
+        cols = (pid_n - t1) * BLOCK_N + tl.arange(0, BLOCK_N)
+        cmask = cols < E3
+        acc = _conv_acc(acc, s_ptr, ss_n, ss_c, ss_h, ss_w, s_ptr, 0, 0, 0, 0, w3_ptr, sw3_k, sw3_e, sw3_h, sw3_w,
+                        n, h, w, pmask, cols, cmask, S, H, W, 3, False, False, UPCAST, PRECISION, BLOCK_K)
+        acc = _bias_act(acc, b3_ptr, cols, cmask, True, True)
+        _store_tile(y3_ptr, sy_n, sy_c, sy_h, sy_w, acc, n, h, w, pmask, cols, cmask)
+
+
+@triton.jit
+def grad_s_kernel(
+    g1_ptr, g3_ptr,                       # grad_out[:, :E1] and grad_out[:, E1:] (any strides, 0 included)
+    o1_ptr, o3_ptr,                       # out[:, :E1] and out[:, E1:] (for the ReLU masks)
+    s_ptr,                                # squeeze activations s[N, S, H, W] (for the squeeze ReLU mask)
+    w1_ptr, w3_ptr,                       # expand weights W1 [E1, S, 1, 1], W3 [E3, S, 3, 3]
+    gs_ptr,                               # output grad_s[N, S, H, W] (fp32, fp64 for fp64 inputs)
+    P, H, W, S, E1, E3,                   # pixels N·H·W, height, width, squeeze / expand channels
+    sg_n, sg_c, sg_h, sg_w,               # strides of grad_out
+    so_n, so_c, so_h, so_w,               # strides of out
+    ss_n, ss_c, ss_h, ss_w,               # strides of s
+    sw1_e, sw1_k,                         # strides of W1
+    sw3_e, sw3_k, sw3_h, sw3_w,           # strides of W3
+    sgs_n, sgs_c, sgs_h, sgs_w,           # strides of grad_s
+    ACC_FP64: tl.constexpr, UPCAST: tl.constexpr, PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    """grad_s[p, k] = (Σ_e G1[p, e]·W1[e, k] + Σ_tap Σ_e G3[p - shift_tap, e]·W3[e, k, tap]) ⊙ (s[p, k] > 0),
+    G = grad_out ⊙ (out > 0) read in place from both halves. Grid: (pixel tiles, squeeze channel tiles).
+
+    NOTE: grad_s is stored in fp32 even for fp16/bf16 inputs. Gradients are small: fp16 flushes below 6e-8 (why
+    AMP needs loss scaling) and bf16 keeps 8 significant bits; both consumers (grad_x and gWsq, ~13% of the
+    backward MACs of a SqueezeNet Fire) read it as tf32, which has fp32's range and 10 mantissa bits, so the
+    fp16/bf16 operands they meet (x, Wsq) convert exactly. The price: 2 more bytes per element of an S-channel
+    tensor, S ≤ 64 against the E1 + E3 ≥ 128 channels of grad_out that this kernel reads.
+    """
+    n, h, w, pmask = _pixels(tl.program_id(0), BLOCK_M, 0, P, H, W)
+    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    cmask = cols < S
+    acc = _zeros(BLOCK_M, BLOCK_N, ACC_FP64)
+    acc = _conv_acc(acc, g1_ptr, sg_n, sg_c, sg_h, sg_w, o1_ptr, so_n, so_c, so_h, so_w, w1_ptr, sw1_e, sw1_k, 0, 0,
+                    n, h, w, pmask, cols, cmask, E1, H, W, 1, False, True, UPCAST, PRECISION, BLOCK_K)
+    acc = _conv_acc(acc, g3_ptr, sg_n, sg_c, sg_h, sg_w, o3_ptr, so_n, so_c, so_h, so_w, w3_ptr, sw3_e, sw3_k,
+                    sw3_h, sw3_w, n, h, w, pmask, cols, cmask, E3, H, W, 3, True, True, UPCAST, PRECISION, BLOCK_K)
+    s_offs = (n.to(tl.int64) * ss_n + h.to(tl.int64) * ss_h + w.to(tl.int64) * ss_w)[:, None] + \
+        cols.to(tl.int64)[None, :] * ss_c
+    s = _up(tl.load(s_ptr + s_offs, mask=pmask[:, None] & cmask[None, :], other=0.0), UPCAST)
+    acc = tl.where(s > 0, acc, 0.0)
+    _store_tile(gs_ptr, sgs_n, sgs_c, sgs_h, sgs_w, acc, n, h, w, pmask, cols, cmask)
+
+
+@triton.jit
+def wgrad_kernel(
+    g_ptr,                                # G source [N, E, H, W]: a grad_out half, or grad_s
+    m_ptr,                                # ReLU mask source, same shape (the matching out half; when MASKED)
+    i_ptr,                                # layer input [N, K, H, W]: s, or x
+    pw_ptr,                               # partial weight grads [chunks, E, K, KSIZE²], fp32 (fp64)
+    pb_ptr,                               # partial bias grads [chunks, E], fp32 (fp64)
+    P, H, W, E, K, CHUNK,                 # pixels, height, width, output / input channels, pixels per chunk
+    sg_n, sg_c, sg_h, sg_w,               # strides of G
+    sm_n, sm_c, sm_h, sm_w,               # strides of the mask source
+    si_n, si_c, si_h, si_w,               # strides of the input
+    KSIZE: tl.constexpr, MASKED: tl.constexpr, ACC_FP64: tl.constexpr, UPCAST: tl.constexpr,
+    PRECISION: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_P: tl.constexpr,
+):
+    """partial[c, e, k, tap] = Σ_{p ∈ chunk c} G[p, e]·in[p + shift_tap, k],  partial_b[c, e] = Σ_{p ∈ c} G[p, e].
+
+    G = g ⊙ (m > 0) when MASKED. The launcher sums the partials over chunks (torch .sum(0)): a deterministic
+    reduction with no atomics, gW = Σ_c partial. Grid: (chunks, E tiles, K tiles · KSIZE²); the bias partial is
+    written by the (K tile 0, tap 0) programs.
+    NOTE: every program also sums its G tile for the bias (BLOCK_E·BLOCK_P adds per BLOCK_E·BLOCK_P·BLOCK_K MACs)
+    rather than branching inside the pixel loop, which would split the loop the pipeliner overlaps.
+    """
+    chunk = tl.program_id(0)
+    TAPS: tl.constexpr = KSIZE * KSIZE
+    tap = tl.program_id(2) % TAPS
+    dh = tap // KSIZE - KSIZE // 2
+    dw = tap % KSIZE - KSIZE // 2
+    rows = tl.program_id(1) * BLOCK_E + tl.arange(0, BLOCK_E)
+    rmask = rows < E
+    cols = (tl.program_id(2) // TAPS) * BLOCK_K + tl.arange(0, BLOCK_K)
+    cmask = cols < K
+    rows64 = rows.to(tl.int64)
+    cols64 = cols.to(tl.int64)
+    start = chunk * CHUNK
+    end = tl.minimum(start + CHUNK, P)
+    acc = _zeros(BLOCK_E, BLOCK_K, ACC_FP64)
+    bias = tl.sum(acc, axis=1)  # zeros [BLOCK_E] in the accumulator's dtype
+    for i in range(0, tl.cdiv(end - start, BLOCK_P)):
+        n, h, w, pmask = _pixels(i, BLOCK_P, start, end, H, W)
+        n64 = n.to(tl.int64)
+        h64 = h.to(tl.int64)
+        w64 = w.to(tl.int64)
+        gmask = rmask[:, None] & pmask[None, :]
+        g = _up(tl.load(g_ptr + rows64[:, None] * sg_c + (n64 * sg_n + h64 * sg_h + w64 * sg_w)[None, :],
+                        mask=gmask, other=0.0), UPCAST)
+        if MASKED:
+            m = _up(tl.load(m_ptr + rows64[:, None] * sm_c + (n64 * sm_n + h64 * sm_h + w64 * sm_w)[None, :],
+                            mask=gmask, other=0.0), UPCAST)
+            g = tl.where(m > 0, g, 0.0)
+        hh = h + dh
+        ww = w + dw
+        valid = pmask & (hh >= 0) & (hh < H) & (ww >= 0) & (ww < W)
+        x = _up(tl.load(i_ptr + (n64 * si_n + (h64 + dh) * si_h + (w64 + dw) * si_w)[:, None] + cols64[None, :] * si_c,
+                        mask=valid[:, None] & cmask[None, :], other=0.0), UPCAST)
+        acc = _mma(g, x, acc, PRECISION)
+        bias += tl.sum(g.to(acc.dtype), axis=1)
+    offs = ((chunk.to(tl.int64) * E + rows64[:, None]) * K + cols64[None, :]) * TAPS + tap
+    tl.store(pw_ptr + offs, acc, mask=rmask[:, None] & cmask[None, :])
+    tl.store(pb_ptr + chunk.to(tl.int64) * E + rows64, bias, mask=rmask & (tl.program_id(2) == 0))

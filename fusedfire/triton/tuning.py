@@ -1,0 +1,113 @@
+"""Tile configs of every Fire kernel, in one place, and the AOT variants (kernel × dtype × config) built from them.
+
+A config is the kernel's BLOCK_* meta-parameters plus num_warps / num_stages. On a GPU the launchers autotune
+over CONFIGS[kernel] (keyed on the shape ints); under the interpreter they run DEFAULT (the first); any launcher
+takes `config=` to force one, which is how the tests run every config.
+
+NOTE: no GPU was available while these were chosen, so they rest on reasoning and on the register/spill counts
+of `ptxas -v` for sm_80/sm_90 (tests/test_aot.py prints them), not on timings:
+- The SqueezeNet Fires have S ∈ {16, 32, 48, 64}, E1 = E3 ∈ {64, 128, 192, 256}, Cin ∈ {64 … 512}; KernelBench's has
+  Cin = 3, S = 6. Every BLOCK is ≥ 16 (tl.dot's minimum when compiled), so S = 6 still pays a 16-wide K tile.
+- A 128×64 fp32 accumulator over 4 warps is 64 registers/thread, which leaves room for the pipelined operand
+  tiles under the 255-register limit (ptxas reports no spills for any of these); 8 warps halve it for the
+  256-wide channel tiles.
+- squeeze/expand/grad_s tile pixels by BLOCK_M (128 fills the 64-row wgmma/mma M twice) and channels by BLOCK_N;
+  BLOCK_N = 16 or 32 avoids computing 2-4× padded columns for S = 16/32 (squeeze, grad_s output channels = S).
+- wgrad reduces over pixels: BLOCK_P is its K dimension (64 or 128 pixels per dot), BLOCK_E × BLOCK_K its tile of
+  the weight gradient (E ≤ 256, K = S ≤ 64 for the expands; E = S, K = Cin ≤ 512 for the squeeze).
+"""
+import triton.language as tl
+
+CONFIGS = {
+    "squeeze": [
+        dict(BLOCK_M=128, BLOCK_N=64, BLOCK_K=32, num_warps=4, num_stages=3),
+        dict(BLOCK_M=128, BLOCK_N=16, BLOCK_K=64, num_warps=4, num_stages=3),
+        dict(BLOCK_M=64, BLOCK_N=32, BLOCK_K=64, num_warps=4, num_stages=4),
+    ],
+    "expand": [
+        dict(BLOCK_M=128, BLOCK_N=64, BLOCK_K=32, num_warps=4, num_stages=3),
+        dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=16, num_warps=8, num_stages=4),
+        dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=64, num_warps=8, num_stages=3),
+    ],
+    "grad_s": [
+        dict(BLOCK_M=128, BLOCK_N=32, BLOCK_K=64, num_warps=4, num_stages=3),
+        dict(BLOCK_M=128, BLOCK_N=16, BLOCK_K=32, num_warps=4, num_stages=4),
+        dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=64, num_warps=4, num_stages=3),
+    ],
+    "wgrad": [
+        dict(BLOCK_E=64, BLOCK_K=64, BLOCK_P=64, num_warps=4, num_stages=3),
+        dict(BLOCK_E=128, BLOCK_K=32, BLOCK_P=64, num_warps=8, num_stages=3),
+        dict(BLOCK_E=32, BLOCK_K=16, BLOCK_P=128, num_warps=4, num_stages=4),
+    ],
+}
+DEFAULT = {name: configs[0] for name, configs in CONFIGS.items()}
+
+# wgrad chunks pixels in multiples of the largest BLOCK_P, so the chunk count (and the partial buffer) does not
+# depend on which config runs: autotuning may then try every config on the same buffers.
+CHUNK_ALIGN = max(c["BLOCK_P"] for c in CONFIGS["wgrad"])
+
+
+def meta(config: dict) -> dict:
+    """The constexpr part of a config (BLOCK_*), without num_warps / num_stages."""
+    return {k: v for k, v in config.items() if k.startswith("BLOCK_")}
+
+
+# ------------------------------------------------------------------------------------------------ AOT variants
+
+_TT = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "fp64": "fp64"}
+DTYPES = ("fp32", "fp16", "bf16", "fp64")
+
+
+def _dot_precision(operand: str) -> str:
+    # fp32 operands: tf32 (the default of cudnn.allow_tf32, and always for the fp32 grad_s of lowp inputs);
+    # the AOT build compiles the tf32 form, the ieee form differs only in the mma instruction's input type.
+    return "tf32" if operand == "fp32" else "ieee"
+
+
+def variants():
+    """Every (kernel, mode, dtype, config) the launchers can run, as what triton.compile(ASTSource(...)) needs:
+    dicts with name, fn, signature, constexprs, num_warps, num_stages, dtype and a `tensor_cores` flag (fp16/bf16
+    dots that must become mma/wgmma). Strides and sizes are i32 here (the launchers pass what torch has)."""
+    from . import kernels as K  # noqa: N812
+
+    out = []
+
+    def add(name, fn, dtype, config, pointers, ints, constexprs, dot_operand):
+        sig = {p: "*" + t for p, t in pointers.items()}
+        sig.update({i: "i32" for i in ints})
+        consts = dict(constexprs, **meta(config), PRECISION=_dot_precision(dot_operand),
+                      ACC_FP64=dtype == "fp64", UPCAST=False)
+        sig.update({c: "constexpr" for c in consts})
+        order = fn.arg_names
+        out.append(dict(name=name, fn=fn, signature={a: sig[a] for a in order}, constexprs=consts,
+                        num_warps=config["num_warps"], num_stages=config["num_stages"], dtype=dtype,
+                        tensor_cores=dot_operand in ("fp16", "bf16")))
+
+    for dtype in DTYPES:
+        t = _TT[dtype]
+        gs = "fp64" if dtype == "fp64" else "fp32"  # grad_s storage
+        strides = lambda *names: [f"s{n}_{d}" for n in names for d in "nchw"]  # noqa: E731
+        for i, config in enumerate(CONFIGS["squeeze"]):
+            ints = ["P", "H", "W", "K", "C"] + strides("a")[:4] + ["sw_c", "sw_k"] + strides("y")
+            add(f"squeeze.fwd.c{i}", K.squeeze_kernel, dtype, config,
+                dict(a_ptr=t, w_ptr=t, b_ptr=t, y_ptr=t), ints, dict(HAS_BIAS=True, RELU=True), t)
+            add(f"squeeze.grad_x.c{i}", K.squeeze_kernel, dtype, config,
+                dict(a_ptr=gs, w_ptr=t, b_ptr=t, y_ptr=t), ints, dict(HAS_BIAS=False, RELU=False), gs)
+        for i, config in enumerate(CONFIGS["expand"]):
+            ints = ["P", "H", "W", "S", "E1", "E3", "ss_n", "ss_c", "ss_h", "ss_w", "sw1_e", "sw1_k", "sw3_e",
+                    "sw3_k", "sw3_h", "sw3_w", "sy_n", "sy_c", "sy_h", "sy_w"]
+            add(f"expand.c{i}", K.expand_kernel, dtype, config,
+                {p: t for p in ("s_ptr", "w1_ptr", "b1_ptr", "w3_ptr", "b3_ptr", "y1_ptr", "y3_ptr")}, ints, {}, t)
+        for i, config in enumerate(CONFIGS["grad_s"]):
+            ints = ["P", "H", "W", "S", "E1", "E3"] + strides("g", "o", "s") + \
+                ["sw1_e", "sw1_k", "sw3_e", "sw3_k", "sw3_h", "sw3_w"] + strides("gs")
+            ptrs = {p: t for p in ("g1_ptr", "g3_ptr", "o1_ptr", "o3_ptr", "s_ptr", "w1_ptr", "w3_ptr")}
+            add(f"grad_s.c{i}", K.grad_s_kernel, dtype, config, dict(ptrs, gs_ptr=gs), ints, {}, t)
+        for i, config in enumerate(CONFIGS["wgrad"]):
+            ints = ["P", "H", "W", "E", "K", "CHUNK"] + strides("g", "m", "i")
+            acc = "fp64" if dtype == "fp64" else "fp32"
+            for mode, g, ksize, masked in (("w1", t, 1, True), ("w3", t, 3, True), ("wsq", gs, 1, False)):
+                add(f"wgrad.{mode}.c{i}", K.wgrad_kernel, dtype, config,
+                    dict(g_ptr=g, m_ptr=t, i_ptr=t, pw_ptr=acc, pb_ptr=acc), ints,
+                    dict(KSIZE=ksize, MASKED=masked), g)
+    return out
