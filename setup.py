@@ -2,6 +2,8 @@
 `fusedfire._cpu` (fused CPU kernels, any build) and `fusedfire._C` (CUDA kernels, when nvcc is present).
 Build with `pip install --no-build-isolation .` (the extensions compile against the installed torch)."""
 import os
+import shutil
+import sysconfig
 
 from setuptools import setup
 
@@ -21,9 +23,41 @@ def cpu_extension():
                         extra_link_args=["-fopenmp"])
 
 
-def cuda_extension():
-    """fusedfire._C: owned by the CUDA-backend work (issue 3). None until csrc/fire_cuda.cu exists."""
+def _cuda_home():
+    """The CUDA toolkit nvcc belongs to ($CUDA_HOME, $CUDA_PATH, /usr/local/cuda, or above nvcc's bin/), or None."""
+    nvcc = shutil.which("nvcc")
+    for home in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda",
+                 nvcc and os.path.dirname(os.path.dirname(os.path.realpath(nvcc)))):
+        if home and os.path.isfile(os.path.join(home, "bin", "nvcc")) and \
+                os.path.isfile(os.path.join(home, "include", "cuda_runtime.h")):
+            return home
     return None
+
+
+def cuda_extension():
+    """fusedfire._C: the CUDA kernels of csrc/ (issue 3). Built wherever nvcc and a CUDA build of torch are present —
+    a GPU is not needed (never torch.cuda.is_available()). FUSEDFIRE_SKIP_CUDA_BUILD=1: none. TORCH_CUDA_ARCH_LIST
+    picks the targets (default "8.0;9.0+PTX"), MAX_JOBS the parallel compile jobs."""
+    import torch
+    home = _cuda_home()
+    if os.environ.get("FUSEDFIRE_SKIP_CUDA_BUILD") == "1" or torch.version.cuda is None or home is None:
+        return None
+    os.environ["CUDA_HOME"] = home
+    os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0+PTX")
+    from torch.utils import cpp_extension
+    cpp_extension.CUDA_HOME = home  # read once at import: maybe before $CUDA_HOME was set here
+    # Headers/libraries torch's CUDA headers need (cusparse.h, cublas_v2.h, ...) from the pip CUDA wheels when the
+    # toolkit lacks them.
+    nvidia = os.path.join(sysconfig.get_paths()["purelib"], "nvidia", "cu" + torch.version.cuda.split(".")[0])
+    extra = [] if os.path.isfile(os.path.join(home, "include", "cusparse.h")) else [nvidia]
+    warn = ["-Wall", "-Werror"]
+    return cpp_extension.CUDAExtension(
+        "fusedfire._C", ["csrc/fire_cuda.cu", "csrc/fire_ops.cpp"],
+        include_dirs=[os.path.join(d, "include") for d in extra], library_dirs=[os.path.join(d, "lib") for d in extra],
+        py_limited_api=True,
+        extra_compile_args={"cxx": ["-O3", *warn],  # py_limited_api=True defines Py_LIMITED_API
+                            "nvcc": ["-O3", "-Werror=all-warnings", "-Xcudafe", "--display_error_number",
+                                     "-Xcompiler", ",".join(warn)]})
 
 
 def main():
@@ -32,6 +66,7 @@ def main():
     if extensions:
         from torch.utils.cpp_extension import BuildExtension
         kwargs = dict(ext_modules=extensions, cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)})
+        kwargs["options"] = {"bdist_wheel": {"py_limited_api": "cp39"}}  # one cp39-abi3 wheel (fusedfire._C)
     setup(**kwargs)
 
 

@@ -10,6 +10,10 @@
 //   wgrad_kernel    partial[c, e, k, tap] = Σ_{p∈chunk c} G[p, e]·in[p + shift_tap, k],  partial_b[c, e] = Σ G
 //   reduce_kernel   gW = Σ_c partial[c] in chunk order: deterministic weight gradients, no float atomics
 //
+// NOTE: every tile kernel has __launch_bounds__(128, 1): with (128) alone, nvcc 13's ptxas capped registers at
+// 72-80 and spilled (fire_kernel fp16 sm_80: 24 B stores / 168 B loads; expand fp16 sm_90: 24 / 24), see
+// tests/test_cuda_build.py for the budgets.
+//
 // Conventions (the same as the Triton kernels in fusedfire/triton/kernels.py):
 // - Every activation is addressed through its four (n, c, h, w) strides: NCHW, channels_last, slices and 0-stride
 //   (expanded) gradients share one path. Activation offsets are int64 (N·C·H·W may pass 2³¹); pixel indices
@@ -358,7 +362,7 @@ FF_DEVICE void store_tile(AccT (&acc)[Cfg::MT][Cfg::NT][4], Act<TY> y, Pix pix, 
 
 // y[p, c] = act(Σ_k a[p, k]·w[c, k] + b[c]); grid (pixel tiles, output channel tiles).
 template <class Cfg, class OpT, bool TC, class TA, class TW, class TY>
-__global__ void __launch_bounds__(Cfg::THREADS)
+__global__ void __launch_bounds__(Cfg::THREADS, 1)
     squeeze_kernel(Phase<TA, TW> ph,  // A = x (or grad_s), Wt[k, c] = Wsq[c, k] (or Wsq[k, c] for grad_x)
                    const TW* bias,    // [C] or nullptr
                    Act<TY> y,         // s (or grad_x)
@@ -380,7 +384,7 @@ __global__ void __launch_bounds__(Cfg::THREADS)
 
 // out[:, :E1] = relu(W1·s + b1) (channel tiles below cdiv(E1, BN)) and out[:, E1:] = relu(W3 ⊛ s + b3).
 template <class Cfg, class OpT, bool TC, class T>
-__global__ void __launch_bounds__(Cfg::THREADS)
+__global__ void __launch_bounds__(Cfg::THREADS, 1)
     expand_kernel(Phase<T, T> ph1, const T* b1, Act<T> y1,  // s against W1 [E1, S]; out[:, :E1]
                   Phase<T, T> ph3, const T* b3, Act<T> y3,  // s against W3 [E3, S, 3, 3]; out[:, E1:]
                   int64_t P, int H, int W, int E1, int E3) {
@@ -411,7 +415,7 @@ __global__ void __launch_bounds__(Cfg::THREADS)
 
 // grad_s[p, k] = (Σ_e G1[p, e]·W1[e, k] + Σ_tap Σ_e G3[p - shift_tap, e]·W3[e, k, tap]) ⊙ (s[p, k] > 0).
 template <class Cfg, class OpT, bool TC, class T, class TG>
-__global__ void __launch_bounds__(Cfg::THREADS)
+__global__ void __launch_bounds__(Cfg::THREADS, 1)
     grad_s_kernel(Phase<T, T> ph1,    // grad_out[:, :E1] masked by out[:, :E1], against W1 viewed [E1, S]
                   Phase<T, T> ph3,    // grad_out[:, E1:] masked by out[:, E1:], against W3 flipped
                   Act<const T> s,     // squeeze activations (the ReLU mask of grad_s)
@@ -436,7 +440,7 @@ __global__ void __launch_bounds__(Cfg::THREADS)
 // partial[c, e, k, tap] = Σ_{p ∈ chunk c} G[p, e]·in[p + shift_tap, k] and partial_b[c, e] = Σ_{p ∈ c} G[p, e].
 // Grid (chunks, E tiles, K tiles · ksize²); the (K tile 0, tap 0) blocks write the bias partial.
 template <class Cfg, class OpT, bool TC, class TG, class TI>
-__global__ void __launch_bounds__(Cfg::THREADS)
+__global__ void __launch_bounds__(Cfg::THREADS, 1)
     wgrad_kernel(Act<const TG> g,    // G source [N, E, H, W]: a grad_out half, or grad_s
                  Act<const TG> msk,  // ReLU mask source (the matching out half), or p == nullptr
                  Act<const TI> in,   // layer input [N, K, H, W]: s, or x
@@ -546,8 +550,6 @@ FF_DEVICE void expand_from_tile(AccT (&acc)[Cfg::MT][Cfg::NT][4], const Phase<T,
 // A operand straight from that shared tile (the 3×3 through shifted rows), so s never touches global memory.
 // NOTE: the halo costs HP / (TH·TW) = 100 / 64 = 1.56× the squeeze MACs; the squeeze is ~1/9 of a SqueezeNet
 // Fire's MACs, so ≈ +6% MACs for skipping s's round trip (2·S bytes/pixel/element) and a second launch.
-// NOTE: __launch_bounds__(128, 1): with (128) alone ptxas capped fire_kernel at 80 registers and spilled
-// (24 B stores / 168 B loads for fp16 on sm_80); with a minimum of 1 block it takes 96 (fp16) to 128 (fp32 tf32).
 template <class Cfg, class OpT, bool TC, class T>
 __global__ void __launch_bounds__(Cfg::THREADS, 1)
     fire_kernel(Phase<T, T> phq, const T* bq,    // x against Wsq viewed [Cin, S]; squeeze bias
