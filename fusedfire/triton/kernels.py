@@ -1,4 +1,4 @@
-"""The Fire kernels (math and VJP: fusedfire/ops.py). Launchers: fusedfire/triton/fire.py; tile configs: tuning.py.
+"""The Fire kernels (math and VJP: fusedfire/ops.py). Launchers: fusedfire/triton/launchers.py; tile configs: tuning.py.
 
 Every activation is read and written through its four (n, c, h, w) strides, so NCHW, channels_last, sliced views
 and 0-stride (expanded) gradients share one path. Pixels are flattened as p = (n·H + h)·W + w over N·H·W; a tile
@@ -15,10 +15,12 @@ Conventions shared by all kernels:
   NOTE: an int64 offset costs two registers and a 64-bit multiply-add per index; an image batch of N·C·H·W ≥ 2³¹
   elements (KernelBench's input is 128·64·256·256 = 2³¹ exactly at E1+E3 = 128) would wrap in int32. Weight
   offsets stay int32 (the launcher checks every weight has < 2³¹ elements).
-- `_mma` casts the narrower dot operand to the wider one's dtype (fp16/bf16 weights against the fp32 grad_s).
-  Under the interpreter, bf16 activations are upcast to fp32 as they are loaded (UPCAST, `_up`): the interpreter
-  stores bf16 as uint16, so its comparisons and arithmetic on them are wrong; fp32 products of bf16 values are
-  exact, which is what the tensor cores compute before their fp32 accumulation.
+- Every dot casts its narrower operand to the wider one's dtype (fp16/bf16 weights against the fp32 grad_s).
+  Under the interpreter, bf16 activations are upcast to fp32 as they are loaded (UPCAST): the interpreter stores
+  bf16 as uint16, so its comparisons and arithmetic on them are wrong; fp32 products of bf16 values are exact,
+  which is what the tensor cores compute before their fp32 accumulation.
+- NOTE: the pixel loops call no @triton.jit helper: the interpreter re-patches triton.language on every helper
+  call (~15 ms each on the 2-core CI machine), which made a 27-program wgrad launch take 5.7 s instead of <1 s.
 - `tl.dot` needs every tile dimension ≥ 16 when compiled: all BLOCK sizes are ≥ 16 and channel counts such as
   3, 5 or 9 are handled by masks (masked elements load as 0 and contribute nothing).
 """
@@ -34,20 +36,6 @@ def _zeros(M: tl.constexpr, N: tl.constexpr, ACC_FP64: tl.constexpr):
     else:
         acc = tl.zeros((M, N), dtype=tl.float32)
     return acc
-
-
-@triton.jit
-def _up(x, UPCAST: tl.constexpr):
-    """x as fp32 under the interpreter for bf16 (which it stores as uint16: `x > 0` and arithmetic go wrong)."""
-    if UPCAST:
-        x = x.to(tl.float32)
-    return x
-
-
-@triton.jit
-def _mma(a, b, acc, PRECISION: tl.constexpr):
-    """acc + a @ b, with b cast to a's dtype (a is never the narrower: fp32 grad_s against fp16/bf16 weights)."""
-    return tl.dot(a, b.to(a.dtype), acc, input_precision=PRECISION, out_dtype=acc.dtype)
 
 
 @triton.jit
@@ -76,17 +64,22 @@ def _conv_acc(acc, a_ptr, sa_n, sa_c, sa_h, sa_w, m_ptr, sm_n, sm_c, sm_h, sm_w,
     w64 = w.to(tl.int64)
     a_base = n64 * sa_n + h64 * sa_h + w64 * sa_w
     m_base = n64 * sm_n + h64 * sm_h + w64 * sm_w
+    kk = tl.arange(0, BLOCK_K)
+    a_cols = kk.to(tl.int64)[None, :] * sa_c
+    m_cols = kk.to(tl.int64)[None, :] * sm_c
+    w_offs = kk[:, None] * sw_r + cols[None, :] * sw_c  # at channel block 0, tap (0, 0)
     k_tiles = tl.cdiv(R, BLOCK_K)
     # NOTE: one runtime loop over (tap, channel block) rather than a static tap loop around a channel loop: the
     # Fire widths give S ≤ 64, a single channel block, so only the flat loop has iterations to software-pipeline.
+    # Loop-invariant offsets are hoisted: the interpreter pays ~0.7 ms per tl op whatever the tile size.
     for it in range(0, KSIZE * KSIZE * k_tiles):
         tap = it // k_tiles
+        k0 = (it - tap * k_tiles) * BLOCK_K
         th = tap // KSIZE
-        tw = tap % KSIZE
+        tw = tap - th * KSIZE
         dh = th - KSIZE // 2
         dw = tw - KSIZE // 2
-        rows = (it % k_tiles) * BLOCK_K + tl.arange(0, BLOCK_K)
-        rmask = rows < R
+        rmask = kk < R - k0
         if KSIZE > 1:
             hh = h + dh
             ww = w + dw
@@ -94,12 +87,16 @@ def _conv_acc(acc, a_ptr, sa_n, sa_c, sa_h, sa_w, m_ptr, sm_n, sm_c, sm_h, sm_w,
         else:
             valid = pmask
         amask = valid[:, None] & rmask[None, :]
-        rows64 = rows.to(tl.int64)
-        a = _up(tl.load(a_ptr + (a_base + dh * sa_h + dw * sa_w)[:, None] + rows64[None, :] * sa_c, mask=amask,
-                        other=0.0), UPCAST)
+        k64 = k0.to(tl.int64)
+        a = tl.load(a_ptr + (a_base + (dh * sa_h + dw * sa_w + k64 * sa_c))[:, None] + a_cols, mask=amask,
+                    other=0.0)
+        if UPCAST:
+            a = a.to(tl.float32)
         if MASKED:
-            m = _up(tl.load(m_ptr + (m_base + dh * sm_h + dw * sm_w)[:, None] + rows64[None, :] * sm_c,
-                            mask=amask, other=0.0), UPCAST)
+            m = tl.load(m_ptr + (m_base + (dh * sm_h + dw * sm_w + k64 * sm_c))[:, None] + m_cols, mask=amask,
+                        other=0.0)
+            if UPCAST:
+                m = m.to(tl.float32)
             a = tl.where(m > 0, a, 0.0)
         if FLIP:
             kh = KSIZE - 1 - th
@@ -107,15 +104,24 @@ def _conv_acc(acc, a_ptr, sa_n, sa_c, sa_h, sa_w, m_ptr, sm_n, sm_c, sm_h, sm_w,
         else:
             kh = th
             kw = tw
-        wt = tl.load(w_ptr + rows[:, None] * sw_r + cols[None, :] * sw_c + kh * sw_h + kw * sw_w,
-                     mask=rmask[:, None] & cmask[None, :], other=0.0)
-        acc = _mma(a, wt, acc, PRECISION)
+        wt = tl.load(w_ptr + (w_offs + (k0 * sw_r + kh * sw_h + kw * sw_w)), mask=rmask[:, None] & cmask[None, :],
+                     other=0.0)
+        acc = tl.dot(a, wt.to(a.dtype), acc, input_precision=PRECISION, out_dtype=acc.dtype)
     return acc
 
 
 @triton.jit
-def _store_tile(y_ptr, sy_n, sy_c, sy_h, sy_w, acc, n, h, w, pmask, cols, cmask):
-    """y[p, cols] = acc (cast to y's dtype), through y's strides."""
+def _store_tile(y_ptr, sy_n, sy_c, sy_h, sy_w, acc, n, h, w, pmask, cols, cmask, UPCAST: tl.constexpr):
+    """y[p, cols] = acc (cast to y's dtype), through y's strides.
+
+    With UPCAST (bf16 under the interpreter) acc is first rounded to bf16 precision, to nearest even, in fp32
+    bits: the interpreter's fp32 -> bf16 cast truncates, which biases every stored value downwards (a planted
+    test at SqueezeNet's widest Fire saw 2.5× eager's error from that alone); compiled code rounds (cvt.rn).
+    """
+    if UPCAST:
+        bits = acc.to(tl.uint32, bitcast=True)
+        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+        acc = bits.to(tl.float32, bitcast=True)
     offs = (n.to(tl.int64) * sy_n + h.to(tl.int64) * sy_h + w.to(tl.int64) * sy_w)[:, None] + \
         cols.to(tl.int64)[None, :] * sy_c
     tl.store(y_ptr + offs, acc.to(y_ptr.dtype.element_ty), mask=pmask[:, None] & cmask[None, :])
@@ -153,7 +159,7 @@ def squeeze_kernel(
     acc = _conv_acc(acc, a_ptr, sa_n, sa_c, sa_h, sa_w, a_ptr, 0, 0, 0, 0, w_ptr, sw_k, sw_c, 0, 0,
                     n, h, w, pmask, cols, cmask, K, H, W, 1, False, False, UPCAST, PRECISION, BLOCK_K)
     acc = _bias_act(acc, b_ptr, cols, cmask, HAS_BIAS, RELU)
-    _store_tile(y_ptr, sy_n, sy_c, sy_h, sy_w, acc, n, h, w, pmask, cols, cmask)
+    _store_tile(y_ptr, sy_n, sy_c, sy_h, sy_w, acc, n, h, w, pmask, cols, cmask, UPCAST)
 
 
 @triton.jit
@@ -185,14 +191,14 @@ def expand_kernel(
         acc = _conv_acc(acc, s_ptr, ss_n, ss_c, ss_h, ss_w, s_ptr, 0, 0, 0, 0, w1_ptr, sw1_k, sw1_e, 0, 0,
                         n, h, w, pmask, cols, cmask, S, H, W, 1, False, False, UPCAST, PRECISION, BLOCK_K)
         acc = _bias_act(acc, b1_ptr, cols, cmask, True, True)
-        _store_tile(y1_ptr, sy_n, sy_c, sy_h, sy_w, acc, n, h, w, pmask, cols, cmask)
+        _store_tile(y1_ptr, sy_n, sy_c, sy_h, sy_w, acc, n, h, w, pmask, cols, cmask, UPCAST)
     else:
         cols = (pid_n - t1) * BLOCK_N + tl.arange(0, BLOCK_N)
         cmask = cols < E3
         acc = _conv_acc(acc, s_ptr, ss_n, ss_c, ss_h, ss_w, s_ptr, 0, 0, 0, 0, w3_ptr, sw3_k, sw3_e, sw3_h, sw3_w,
                         n, h, w, pmask, cols, cmask, S, H, W, 3, False, False, UPCAST, PRECISION, BLOCK_K)
         acc = _bias_act(acc, b3_ptr, cols, cmask, True, True)
-        _store_tile(y3_ptr, sy_n, sy_c, sy_h, sy_w, acc, n, h, w, pmask, cols, cmask)
+        _store_tile(y3_ptr, sy_n, sy_c, sy_h, sy_w, acc, n, h, w, pmask, cols, cmask, UPCAST)
 
 
 @triton.jit
@@ -231,9 +237,11 @@ def grad_s_kernel(
                     sw3_h, sw3_w, n, h, w, pmask, cols, cmask, E3, H, W, 3, True, True, UPCAST, PRECISION, BLOCK_K)
     s_offs = (n.to(tl.int64) * ss_n + h.to(tl.int64) * ss_h + w.to(tl.int64) * ss_w)[:, None] + \
         cols.to(tl.int64)[None, :] * ss_c
-    s = _up(tl.load(s_ptr + s_offs, mask=pmask[:, None] & cmask[None, :], other=0.0), UPCAST)
+    s = tl.load(s_ptr + s_offs, mask=pmask[:, None] & cmask[None, :], other=0.0)
+    if UPCAST:
+        s = s.to(tl.float32)
     acc = tl.where(s > 0, acc, 0.0)
-    _store_tile(gs_ptr, sgs_n, sgs_c, sgs_h, sgs_w, acc, n, h, w, pmask, cols, cmask)
+    _store_tile(gs_ptr, sgs_n, sgs_c, sgs_h, sgs_w, acc, n, h, w, pmask, cols, cmask, False)
 
 
 @triton.jit
@@ -274,23 +282,33 @@ def wgrad_kernel(
     acc = _zeros(BLOCK_E, BLOCK_K, ACC_FP64)
     bias = tl.sum(acc, axis=1)  # zeros [BLOCK_E] in the accumulator's dtype
     for i in range(0, tl.cdiv(end - start, BLOCK_P)):
-        n, h, w, pmask = _pixels(i, BLOCK_P, start, end, H, W)
+        p = start + i * BLOCK_P + tl.arange(0, BLOCK_P)
+        pmask = p < end
+        n = p // (H * W)
+        h = (p % (H * W)) // W
+        w = p % W
         n64 = n.to(tl.int64)
         h64 = h.to(tl.int64)
         w64 = w.to(tl.int64)
         gmask = rmask[:, None] & pmask[None, :]
-        g = _up(tl.load(g_ptr + rows64[:, None] * sg_c + (n64 * sg_n + h64 * sg_h + w64 * sg_w)[None, :],
-                        mask=gmask, other=0.0), UPCAST)
+        g = tl.load(g_ptr + rows64[:, None] * sg_c + (n64 * sg_n + h64 * sg_h + w64 * sg_w)[None, :], mask=gmask,
+                    other=0.0)
+        if UPCAST:
+            g = g.to(tl.float32)
         if MASKED:
-            m = _up(tl.load(m_ptr + rows64[:, None] * sm_c + (n64 * sm_n + h64 * sm_h + w64 * sm_w)[None, :],
-                            mask=gmask, other=0.0), UPCAST)
+            m = tl.load(m_ptr + rows64[:, None] * sm_c + (n64 * sm_n + h64 * sm_h + w64 * sm_w)[None, :],
+                        mask=gmask, other=0.0)
+            if UPCAST:
+                m = m.to(tl.float32)
             g = tl.where(m > 0, g, 0.0)
         hh = h + dh
         ww = w + dw
         valid = pmask & (hh >= 0) & (hh < H) & (ww >= 0) & (ww < W)
-        x = _up(tl.load(i_ptr + (n64 * si_n + (h64 + dh) * si_h + (w64 + dw) * si_w)[:, None] + cols64[None, :] * si_c,
-                        mask=valid[:, None] & cmask[None, :], other=0.0), UPCAST)
-        acc = _mma(g, x, acc, PRECISION)
+        x = tl.load(i_ptr + (n64 * si_n + (h64 + dh) * si_h + (w64 + dw) * si_w)[:, None] + cols64[None, :] * si_c,
+                    mask=valid[:, None] & cmask[None, :], other=0.0)
+        if UPCAST:
+            x = x.to(tl.float32)
+        acc = tl.dot(g, x.to(g.dtype), acc, input_precision=PRECISION, out_dtype=acc.dtype)
         bias += tl.sum(g.to(acc.dtype), axis=1)
     offs = ((chunk.to(tl.int64) * E + rows64[:, None]) * K + cols64[None, :]) * TAPS + tap
     tl.store(pw_ptr + offs, acc, mask=rmask[:, None] & cmask[None, :])
