@@ -19,7 +19,7 @@ def cpu_extension():
         return None
     from torch.utils.cpp_extension import CppExtension
     return CppExtension("fusedfire._cpu", [source], py_limited_api=True,
-                        extra_compile_args=["-O3", "-fopenmp", "-DPy_LIMITED_API=0x03090000"],
+                        extra_compile_args=["-O3", "-fopenmp"],  # py_limited_api defines Py_LIMITED_API
                         extra_link_args=["-fopenmp"])
 
 

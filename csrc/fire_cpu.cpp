@@ -71,6 +71,10 @@ static std::pair<char, int64_t> blas_operand(Mat<T> m, int64_t rows, int64_t col
 }
 
 // C (m×n) = A (m×k) · B (k×n), overwriting C (BLAS beta = 0).
+// NOTE: BLAS, not hand loops, for every FLOP: MKL's sgemm on this machine's band shapes (1 thread, torch.mm,
+// thread CPU time) reaches 116–128 GF/s against ~145 GF/s for a 512³ sgemm, and 61–79 GF/s only where K or N is
+// S = 16 (1×1 expand / squeeze of the small Fires). Bias + ReLU, im2col and conversions are plain loops over
+// L2-resident bands (5–15% of the time in a per-phase profile).
 template <typename T>
 static void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B, Mat<T> C) {
   if (m == 0 || n == 0) return;
@@ -188,12 +192,16 @@ static bool gemm_ready(const Tensor& t) {
 
 // ---------------------------------------------------------------------------------------------- tiling
 
-// NOTE: band height. A band is R output rows; its squeeze rows (R+2 with the halo) and its im2col buffer
-// (9S × R·W) are re-read by both expand GEMMs, so they should stay in this core's L2 (1.25 MiB here, shared
-// with the packed weights). Measured (bench/test_cpu_backend.py, see the report numbers in setup below).
+// NOTE: band height. A band is R output rows, R = max(1, 512 // W) (13×13: the whole image; 27-wide: 18
+// rows; 54-wide: 9 rows); its squeeze rows (R+2 with the halo) and im2col buffer (9S × R·W) are re-read by both
+// expand GEMMs, and the GEMM's pixel dimension M = R·W must stay large for MKL's kernels. Measured, 1 thread
+// (thread CPU time, so the shared machine's preemptions drop out), geomean GF/s over the 16 SqueezeNet Fires ×
+// {NCHW, channels_last} at N=1 (/tmp script of the issue-5 report, run twice, loads 6.6–7):
+//   band pixels   256: 69.7 / 70.2    512: 95.5 / 72.5    1024: 91.5 / 72.5    4096: 89.7 / 72.1
+// so 512; FUSEDFIRE_CPU_BAND_PIXELS overrides it (read once per process) to redo that measurement.
 static int64_t band_pixels() {
   static const int64_t v = [] {
-    const char* env = std::getenv("FUSEDFIRE_CPU_BAND_PIXELS");  // tuning knob for measurements only
+    const char* env = std::getenv("FUSEDFIRE_CPU_BAND_PIXELS");
     return env ? std::max<int64_t>(1, std::atoll(env)) : int64_t(512);
   }();
   return v;
@@ -230,6 +238,8 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
 
   // Work items: (image, chunk of rows). With fewer images than threads each image is split into row chunks so
   // every thread gets the same number of rows (a chunk boundary recomputes 2 halo rows of the squeeze).
+  // NOTE: one at::parallel_for per call, MKL single-threaded inside it (nested OpenMP): one barrier per Fire
+  // instead of one per GEMM, which matters on a shared machine where any descheduled thread stalls a barrier.
   const int64_t T = at::get_num_threads();
   const int64_t chunks = std::min<int64_t>(H, T / std::gcd(std::max<int64_t>(N, 1), T));
   const int64_t R = std::clamp<int64_t>(band_pixels() / W, 1, H);  // rows per band
