@@ -16,7 +16,8 @@ except ImportError:  # tests/ is not a package
     import triton_checker as tc
 from triton.tools.tensor_descriptor import TensorDescriptor  # noqa: E402
 
-TritonMemoryError, active_checker, checked, unchecked = tc.TritonMemoryError, tc.active_checker, tc.checked, tc.unchecked
+TritonMemoryError, active_checker, checked, unchecked = (tc.TritonMemoryError, tc.active_checker, tc.checked,
+                                                         tc.unchecked)
 
 HERE = os.path.basename(__file__)
 DTYPES = [torch.float16, torch.bfloat16, torch.float32]
@@ -184,6 +185,23 @@ def test_tensor_descriptors_and_keyword_arguments_pass():
     assert checker.lanes >= 2 * x.numel()  # descriptor loads / stores were seen
 
 
+def test_arguments_copied_to_host_buffers_map_back(monkeypatch):
+    """For device tensors the interpreter runs on host copies of their storages (``storage.cpu()``); simulate that
+    on CPU: the addresses the kernel sees are the copies', and must still map back to the right argument."""
+    monkeypatch.setattr(torch.UntypedStorage, "cpu", lambda self: self.clone())
+    base = torch.randn(64)
+    x = base[10:10 + N]
+    y = torch.zeros(N)
+    copy_kernel[grid1(N)](x, y, N, 1, 1, BLOCK=BLOCK)
+    torch.testing.assert_close(y, x, rtol=0, atol=0)  # the kernel really ran on copies, copied back
+    with pytest.raises(TritonMemoryError) as info:
+        copy_kernel[grid1(N + 1)](x, torch.zeros(N + 1), N + 1, 1, 1, BLOCK=BLOCK)
+    msg = str(info.value)
+    assert "`x_ptr` (float32, shape (37,), stride (1,))" in msg and "1 element of 4 bytes) past the end" in msg
+    assert f"{x.data_ptr():#x}" not in msg  # the addresses are the host copy's
+    assert "still inside `x_ptr`'s storage" in msg
+
+
 # --- rule 1: planted out-of-bounds accesses are caught ---------------------------------------------------------------
 
 
@@ -307,7 +325,7 @@ def test_two_programs_writing_the_same_address_is_caught():
     assert "write-write race in kernel `forgot_pid_kernel` (grid (3, 1, 1))" in msg
     assert f"address {y.data_ptr():#x} (`y_ptr` element [0])" in msg
     assert "stored by program (0, 0, 0)" in msg and "stored by program (1, 0, 0)" in msg
-    assert f"16 addresses affected" in msg
+    assert "16 addresses affected" in msg
     assert HERE in msg
 
 

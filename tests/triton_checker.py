@@ -41,6 +41,22 @@ entry and a missing one raises :class:`TritonCheckerUnsupported` instead of sile
 Everything is restored on exit; :func:`checked` nests (an inner ``with checked()`` under the autouse fixture
 of ``tests/conftest.py`` is a no-op) and :func:`unchecked` suspends checking for code that must do something
 the rules forbid.
+
+Limitations (by design or not yet done):
+* Rule 1 checks the *span* of an argument, not its exact element set: the gaps of a strided view (e.g. the
+  columns a ``[:, :8]`` slice skips) lie inside its span and are not flagged; nor is an address computed from
+  argument A that lands inside argument B (no pointer provenance).  A pointer passed as a plain integer, or
+  memory not passed as a tensor argument, is always "out of bounds".
+* Rule 2 knows nothing of locks or memory ordering: plain stores guarded by an ``atomic_cas`` spin-lock are
+  reported as races; atomics are exempt entirely, so a plain store racing an atomic on the same address is not
+  reported.  Lanes of ONE program writing the same address (e.g. a broadcast store) are not flagged.
+* Messages for a device tensor quote the addresses of its host copy (what the kernel really touched).
+
+NOTE (measured: process CPU time, 15 interleaved plain / checked runs, shared 2-core machine at load ~6): the
+access hooks cost ~20 us per load / store (the interpreter itself spends ~250 us on one), the race check ~0.12 s
+per million stored elements. Median slow-down: elementwise add, 512 programs x 16 lanes ~10%; add, 64 programs x
+1024 lanes ~7-17%; 128^3 matmul, 16 programs of 32x32 tiles ~4%. The hooks alone (no checks) cost nothing
+measurable. fusedfire's own tests/test_triton.py: 437 launches, 13.9 M lanes checked per full run.
 """
 from __future__ import annotations
 
@@ -424,7 +440,8 @@ class _Launch:
         arg = self.arg_of(addr, 1)
         what = f"`{arg.name}` {arg.element_index(addr)}" if arg is not None else "no argument"
         title = "write-write race" if kind2 == "store" else "write-read race"
-        unit = ("address" if unit_size > 1 else "byte") + ("es" if n_units != 1 and unit_size > 1 else "s" if n_units != 1 else "")
+        unit = "address" if unit_size > 1 else "byte"
+        unit += "" if n_units == 1 else "es" if unit_size > 1 else "s"
         raise TritonMemoryError(
             f"{title} in {self.where()}: address {addr:#x} ({what}) is {kind1}d by program {a.pid} ({a.kind} at "
             f"{a.loc}) and {'stored' if kind2 == 'store' else 'loaded'} by program {b.pid} ({b.kind} at {b.loc}) "
