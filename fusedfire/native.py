@@ -18,14 +18,18 @@ def _load(device_type: str) -> bool:
     return True
 
 
-_LOADED = {device_type: _load(device_type) for device_type in EXTENSIONS}
+def _registered(device_type: str) -> bool:
+    key = "CUDA" if device_type == "cuda" else "CPU"
+    return _load(device_type) and torch._C._dispatch_has_kernel_for_dispatch_key("fusedfire::native_fire", key)
+
+
+# Decided once, at import: a plain lookup is what torch.compile can trace through `fusedfire.fire`.
+_AVAILABLE = {device_type: _registered(device_type) for device_type in EXTENSIONS}
 
 
 def available(device_type: str) -> bool:
     """True when a compiled kernel for `device_type` tensors is registered."""
-    key = "CUDA" if device_type == "cuda" else "CPU"
-    return _LOADED.get(device_type, False) and torch._C._dispatch_has_kernel_for_dispatch_key(
-        "fusedfire::native_fire", key)
+    return _AVAILABLE.get(device_type, False)
 
 
 def fire(*args):

@@ -92,7 +92,7 @@ def test_convert_refuses_a_fire_it_cannot_run():
 
 def test_compile_fullgraph_converted_squeezenet1_1():
     torch._dynamo.reset()
-    model = convert(torchvision.models.squeezenet1_1(num_classes=10).eval(), backend="reference")
+    model = convert(torchvision.models.squeezenet1_1(num_classes=10).eval())  # "auto": the default backend
     x = torch.randn(1, 3, 48, 48)
     compiled = torch.compile(model, fullgraph=True)
     with torch.no_grad():

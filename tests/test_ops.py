@@ -27,10 +27,12 @@ def _inputs(cfg=ODD, n=2, h=5, w=6, dtype=torch.float32, requires_grad=False, ch
 # ---------------------------------------------------------------------------------------------- backends
 
 def test_backends_lists_reference_and_auto_resolves():
-    assert "reference" in fusedfire.backends("cpu")
-    assert fusedfire.ops.resolve_backend("auto", "cpu") == "reference"
+    cpu = fusedfire.backends("cpu")
+    assert cpu[-1] == "reference" and "cuda" not in cpu
+    assert fusedfire.ops.resolve_backend("auto", "cpu") == ("cpu" if "cpu" in cpu else "reference")
     if DEVICE == "cpu":  # conftest set TRITON_INTERPRET=1 before fusedfire was imported
-        assert fusedfire.backends("cpu")[0] == "triton"
+        assert "triton" in cpu
+        assert fusedfire.ops.resolve_backend("auto", "cpu") != "triton"  # the interpreter is for tests only
 
 
 def test_env_overrides_auto(monkeypatch):
@@ -54,7 +56,7 @@ def test_import_without_triton():
     code = ("import sys, torch\n"
             "sys.modules['triton'] = None  # what an absent package looks like to import\n"
             "import fusedfire\n"
-            "assert fusedfire.backends('cpu') == ['reference'], fusedfire.backends('cpu')\n"
+            "assert 'triton' not in fusedfire.backends('cpu'), fusedfire.backends('cpu')\n"
             "m = fusedfire.FusedFire(5, 3, 7, 9)\n"
             "print(tuple(m(torch.randn(1, 5, 4, 4)).shape))\n")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
