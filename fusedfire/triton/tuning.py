@@ -5,39 +5,41 @@ over CONFIGS[kernel] (keyed on the shape ints); under the interpreter they run D
 takes `config=` to force one, which is how the tests run every config.
 
 NOTE: no GPU was available while these were chosen, so they rest on reasoning and on the register/spill counts
-of `ptxas -v` for sm_80/sm_90 (tests/test_aot.py prints them), not on timings:
+of `ptxas -v` for sm_80/sm_90 (tests/test_aot.py prints them), not on timings. The first set (128-pixel tiles,
+3-4 stages) spilled almost everywhere: e.g. grad_s 128×32×64/3 stages, fp16 sm_90: 255 registers + 4.3 KB spill
+stores; expand 128×64×32/3: 255 + 212 B. The strided, per-element int64 address tiles are the register cost,
+and each pipeline stage keeps one more of them live. Cut to 64-pixel tiles and 1-2 stages: grad_s 64×32×32/1
+and expand 64×64×32/2 compile with 252-255 and 244-254 registers and no spills (fp16, fp32, sm_90); wgrad
+64×32×32/1 with 216-236. The others in this list follow the same shape rules but were not all re-measured.
 - The SqueezeNet Fires have S ∈ {16, 32, 48, 64}, E1 = E3 ∈ {64, 128, 192, 256}, Cin ∈ {64 … 512}; KernelBench's has
   Cin = 3, S = 6. Every BLOCK is ≥ 16 (tl.dot's minimum when compiled), so S = 6 still pays a 16-wide K tile.
-- A 128×64 fp32 accumulator over 4 warps is 64 registers/thread, which leaves room for the pipelined operand
-  tiles under the 255-register limit (ptxas reports no spills for any of these); 8 warps halve it for the
-  256-wide channel tiles.
-- squeeze/expand/grad_s tile pixels by BLOCK_M (128 fills the 64-row wgmma/mma M twice) and channels by BLOCK_N;
-  BLOCK_N = 16 or 32 avoids computing 2-4× padded columns for S = 16/32 (squeeze, grad_s output channels = S).
-- wgrad reduces over pixels: BLOCK_P is its K dimension (64 or 128 pixels per dot), BLOCK_E × BLOCK_K its tile of
+- squeeze/expand/grad_s tile pixels by BLOCK_M (64 = one wgmma M) and channels by BLOCK_N; BLOCK_N = 16 or 32
+  avoids computing 2-4× padded columns for S = 16/32 (squeeze, grad_s output channels = S).
+- wgrad reduces over pixels: BLOCK_P is its K dimension (32 or 64 pixels per dot), BLOCK_E × BLOCK_K its tile of
   the weight gradient (E ≤ 256, K = S ≤ 64 for the expands; E = S, K = Cin ≤ 512 for the squeeze).
 """
 import triton.language as tl
 
 CONFIGS = {
     "squeeze": [
-        dict(BLOCK_M=128, BLOCK_N=64, BLOCK_K=32, num_warps=4, num_stages=3),
-        dict(BLOCK_M=128, BLOCK_N=16, BLOCK_K=64, num_warps=4, num_stages=3),
         dict(BLOCK_M=64, BLOCK_N=32, BLOCK_K=64, num_warps=4, num_stages=4),
+        dict(BLOCK_M=64, BLOCK_N=16, BLOCK_K=64, num_warps=4, num_stages=2),
+        dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=32, num_warps=4, num_stages=2),
     ],
     "expand": [
-        dict(BLOCK_M=128, BLOCK_N=64, BLOCK_K=32, num_warps=4, num_stages=3),
-        dict(BLOCK_M=64, BLOCK_N=128, BLOCK_K=16, num_warps=8, num_stages=4),
-        dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=64, num_warps=8, num_stages=3),
+        dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=32, num_warps=4, num_stages=2),
+        dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=32, num_warps=4, num_stages=1),
+        dict(BLOCK_M=64, BLOCK_N=32, BLOCK_K=32, num_warps=4, num_stages=2),
     ],
     "grad_s": [
-        dict(BLOCK_M=128, BLOCK_N=32, BLOCK_K=64, num_warps=4, num_stages=3),
-        dict(BLOCK_M=128, BLOCK_N=16, BLOCK_K=32, num_warps=4, num_stages=4),
-        dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=64, num_warps=4, num_stages=3),
+        dict(BLOCK_M=64, BLOCK_N=32, BLOCK_K=32, num_warps=4, num_stages=1),
+        dict(BLOCK_M=64, BLOCK_N=16, BLOCK_K=32, num_warps=4, num_stages=1),
+        dict(BLOCK_M=32, BLOCK_N=32, BLOCK_K=32, num_warps=4, num_stages=1),
     ],
     "wgrad": [
-        dict(BLOCK_E=64, BLOCK_K=64, BLOCK_P=64, num_warps=4, num_stages=3),
-        dict(BLOCK_E=128, BLOCK_K=32, BLOCK_P=64, num_warps=8, num_stages=3),
-        dict(BLOCK_E=32, BLOCK_K=16, BLOCK_P=128, num_warps=4, num_stages=4),
+        dict(BLOCK_E=64, BLOCK_K=32, BLOCK_P=32, num_warps=4, num_stages=1),
+        dict(BLOCK_E=32, BLOCK_K=32, BLOCK_P=64, num_warps=4, num_stages=1),
+        dict(BLOCK_E=64, BLOCK_K=16, BLOCK_P=32, num_warps=4, num_stages=1),
     ],
 }
 DEFAULT = {name: configs[0] for name, configs in CONFIGS.items()}
