@@ -73,4 +73,9 @@ def fire_bwd(grad_out, x, s, out, squeeze_weight, expand1x1_weight, expand3x3_we
     grad_s = (gs1 + gs3) * (s > 0)
     gx, gsw, gsb = _conv_bwd(grad_s, x, squeeze_weight, 0)
     gx = gx.contiguous(memory_format=memory_format(x))
-    return gx, gsw.contiguous(), gsb, gw1.contiguous(), gb1, gw3.contiguous(), gb3
+    return gx, _dense(gsw), gsb, _dense(gw1), gb1, _dense(gw3), gb3
+
+
+def _dense(t):
+    """t with standard contiguous strides, size-1 dims included (what the fakes promise)."""
+    return torch.empty(t.shape, dtype=t.dtype, device=t.device).copy_(t)

@@ -101,7 +101,9 @@ def test_gradients_match_reference_autograd(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gradcheck_fp64(backend):
     x, params = _inputs(cfg=(3, 2, 2, 3), n=1, h=3, w=4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda *a: fusedfire.fire(*a, backend=backend), (x, *params))
+    # NOTE: fast_mode (a random projection of the Jacobian) under the interpreter: the full one takes ~8 min.
+    fast = backend == "triton" and DEVICE == "cpu"
+    assert torch.autograd.gradcheck(lambda *a: fusedfire.fire(*a, backend=backend), (x, *params), fast_mode=fast)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
