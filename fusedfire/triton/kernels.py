@@ -64,11 +64,9 @@ def _conv_acc(acc, a_ptr, sa_n, sa_c, sa_h, sa_w, m_ptr, sm_n, sm_c, sm_h, sm_w,
     n64 = n.to(tl.int64)
     h64 = h.to(tl.int64)
     w64 = w.to(tl.int64)
-    a_base = n64 * sa_n + h64 * sa_h + w64 * sa_w
-    m_base = n64 * sm_n + h64 * sm_h + w64 * sm_w
+    a_base = (n64 * sa_n + h64 * sa_h + w64 * sa_w)[None, :]
+    m_base = (n64 * sm_n + h64 * sm_h + w64 * sm_w)[None, :]
     kk = tl.arange(0, BLOCK_K)
-    a_cols = kk.to(tl.int64)[None, :] * sa_c
-    m_cols = kk.to(tl.int64)[None, :] * sm_c
     w_offs = kk[:, None] * sw_r + cols[None, :] * sw_c  # at channel block 0, tap (0, 0)
     k_tiles = tl.cdiv(R, BLOCK_K)
     # NOTE: one runtime loop over (tap, channel block) rather than a static tap loop around a channel loop: the
@@ -88,15 +86,13 @@ def _conv_acc(acc, a_ptr, sa_n, sa_c, sa_h, sa_w, m_ptr, sm_n, sm_c, sm_h, sm_w,
             valid = pmask & (hh >= 0) & (hh < H) & (ww >= 0) & (ww < W)
         else:
             valid = pmask
-        amask = valid[:, None] & rmask[None, :]
-        k64 = k0.to(tl.int64)
-        a = tl.load(a_ptr + (a_base + (dh * sa_h + dw * sa_w + k64 * sa_c))[:, None] + a_cols, mask=amask,
-                    other=0.0)
+        amask = rmask[:, None] & valid[None, :]
+        chan = (k0 + kk).to(tl.int64)[:, None]
+        a = tl.load(a_ptr + (chan * sa_c + (dh * sa_h + dw * sa_w)) + a_base, mask=amask, other=0.0)
         if UPCAST:
             a = a.to(tl.float32)
         if MASKED:
-            m = tl.load(m_ptr + (m_base + (dh * sm_h + dw * sm_w + k64 * sm_c))[:, None] + m_cols, mask=amask,
-                        other=0.0)
+            m = tl.load(m_ptr + (chan * sm_c + (dh * sm_h + dw * sm_w)) + m_base, mask=amask, other=0.0)
             if UPCAST:
                 m = m.to(tl.float32)
             a = tl.where(m > 0, a, 0.0)
@@ -108,7 +104,7 @@ def _conv_acc(acc, a_ptr, sa_n, sa_c, sa_h, sa_w, m_ptr, sm_n, sm_c, sm_h, sm_w,
             kw = tw
         wt = tl.load(w_ptr + (w_offs + (k0 * sw_r + kh * sw_h + kw * sw_w)), mask=rmask[:, None] & cmask[None, :],
                      other=0.0)
-        acc = tl.dot(a, wt.to(a.dtype), acc, input_precision=PRECISION, out_dtype=acc.dtype)
+        acc = tl.dot(tl.trans(a), wt.to(a.dtype), acc, input_precision=PRECISION, out_dtype=acc.dtype)
     return acc
 
 
@@ -124,9 +120,9 @@ def _store_tile(y_ptr, sy_n, sy_c, sy_h, sy_w, acc, n, h, w, pmask, cols, cmask,
         bits = acc.to(tl.uint32, bitcast=True)
         bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
         acc = bits.to(tl.float32, bitcast=True)
-    offs = (n.to(tl.int64) * sy_n + h.to(tl.int64) * sy_h + w.to(tl.int64) * sy_w)[:, None] + \
-        cols.to(tl.int64)[None, :] * sy_c
-    tl.store(y_ptr + offs, acc.to(y_ptr.dtype.element_ty), mask=pmask[:, None] & cmask[None, :])
+    offs = cols.to(tl.int64)[:, None] * sy_c + \
+        (n.to(tl.int64) * sy_n + h.to(tl.int64) * sy_h + w.to(tl.int64) * sy_w)[None, :]
+    tl.store(y_ptr + offs, tl.trans(acc.to(y_ptr.dtype.element_ty)), mask=cmask[:, None] & pmask[None, :])
 
 
 @triton.jit
@@ -237,9 +233,9 @@ def grad_s_kernel(
                     n, h, w, pmask, cols, cmask, E1, H, W, 1, False, True, UPCAST, PRECISION, BLOCK_K)
     acc = _conv_acc(acc, g3_ptr, sg_n, sg_c, sg_h, sg_w, o3_ptr, so_n, so_c, so_h, so_w, w3_ptr, sw3_e, sw3_k,
                     sw3_h, sw3_w, n, h, w, pmask, cols, cmask, E3, H, W, 3, True, True, UPCAST, PRECISION, BLOCK_K)
-    s_offs = (n.to(tl.int64) * ss_n + h.to(tl.int64) * ss_h + w.to(tl.int64) * ss_w)[:, None] + \
-        cols.to(tl.int64)[None, :] * ss_c
-    s = tl.load(s_ptr + s_offs, mask=pmask[:, None] & cmask[None, :], other=0.0)
+    s_offs = cols.to(tl.int64)[:, None] * ss_c + \
+        (n.to(tl.int64) * ss_n + h.to(tl.int64) * ss_h + w.to(tl.int64) * ss_w)[None, :]
+    s = tl.trans(tl.load(s_ptr + s_offs, mask=cmask[:, None] & pmask[None, :], other=0.0))
     if UPCAST:
         s = s.to(tl.float32)
     acc = tl.where(s > 0, acc, 0.0)
@@ -282,7 +278,7 @@ def wgrad_kernel(
     start = chunk * CHUNK
     end = tl.minimum(start + CHUNK, P)
     acc = _zeros(BLOCK_E, BLOCK_K, ACC_FP64)
-    bias = tl.sum(acc, axis=1)  # zeros [BLOCK_E] in the accumulator's dtype
+    bias = _zeros(BLOCK_E, BLOCK_P, ACC_FP64)  # Σ of the G tiles, reduced over pixels after the loop
     for i in range(0, tl.cdiv(end - start, BLOCK_P)):
         p = start + i * BLOCK_P + tl.arange(0, BLOCK_P)
         pmask = p < end
@@ -306,12 +302,12 @@ def wgrad_kernel(
         hh = h + dh
         ww = w + dw
         valid = pmask & (hh >= 0) & (hh < H) & (ww >= 0) & (ww < W)
-        x = tl.load(i_ptr + (n64 * si_n + (h64 + dh) * si_h + (w64 + dw) * si_w)[:, None] + cols64[None, :] * si_c,
-                    mask=valid[:, None] & cmask[None, :], other=0.0)
+        x = tl.load(i_ptr + cols64[:, None] * si_c + (n64 * si_n + (h64 + dh) * si_h + (w64 + dw) * si_w)[None, :],
+                    mask=cmask[:, None] & valid[None, :], other=0.0)
         if UPCAST:
             x = x.to(tl.float32)
-        acc = tl.dot(g, x.to(g.dtype), acc, input_precision=PRECISION, out_dtype=acc.dtype)
-        bias += tl.sum(g.to(acc.dtype), axis=1)
+        acc = tl.dot(g, tl.trans(x).to(g.dtype), acc, input_precision=PRECISION, out_dtype=acc.dtype)
+        bias += g.to(acc.dtype)
     offs = ((chunk.to(tl.int64) * E + rows64[:, None]) * K + cols64[None, :]) * TAPS + tap
     tl.store(pw_ptr + offs, acc, mask=rmask[:, None] & cmask[None, :])
-    tl.store(pb_ptr + chunk.to(tl.int64) * E + rows64, bias, mask=rmask & (tl.program_id(2) == 0))
+    tl.store(pb_ptr + chunk.to(tl.int64) * E + rows64, tl.sum(bias, axis=1), mask=rmask & (tl.program_id(2) == 0))

@@ -14,28 +14,28 @@ from . import kernels, tuning
 from . import INTERPRETED
 
 
-def _autotuned(fn, name, key):
+def _autotuned(fn, name, key, fp64):
     configs = [triton.Config(tuning.meta(c), num_warps=c["num_warps"], num_stages=c["num_stages"])
-               for c in tuning.CONFIGS[name]]
+               for c in tuning.configs(name, fp64)]
     return triton.autotune(configs=configs, key=key)(fn)
 
 
 _KERNELS = {"squeeze": kernels.squeeze_kernel, "expand": kernels.expand_kernel, "grad_s": kernels.grad_s_kernel,
             "wgrad": kernels.wgrad_kernel}
-_TUNED = {} if INTERPRETED else {
-    "squeeze": _autotuned(kernels.squeeze_kernel, "squeeze", ["P", "K", "C"]),
-    "expand": _autotuned(kernels.expand_kernel, "expand", ["P", "S", "E1", "E3"]),
-    "grad_s": _autotuned(kernels.grad_s_kernel, "grad_s", ["P", "S", "E1", "E3"]),
-    "wgrad": _autotuned(kernels.wgrad_kernel, "wgrad", ["P", "E", "K", "CHUNK"]),
-}
+_KEYS = {"squeeze": ["P", "K", "C"], "expand": ["P", "S", "E1", "E3"], "grad_s": ["P", "S", "E1", "E3"],
+         "wgrad": ["P", "E", "K", "CHUNK"]}
+# (name, fp64) -> autotuner: fp64 Fires tune over their own, smaller tiles (tuning.CONFIGS_FP64).
+_TUNED = {} if INTERPRETED else {(name, fp64): _autotuned(_KERNELS[name], name, key, fp64)
+                                 for name, key in _KEYS.items() for fp64 in (False, True)}
 
 
 def _launch(name, grid, args, constexprs, config):
-    """Runs kernel `name`: autotuned on a GPU, else with `config` (default: tuning.DEFAULT)."""
-    if config is None and name in _TUNED:
-        _TUNED[name][grid](*args, **constexprs)
+    """Runs kernel `name`: autotuned on a GPU, else with `config` (default: the first of tuning.configs)."""
+    fp64 = constexprs["ACC_FP64"]
+    if config is None and (name, fp64) in _TUNED:
+        _TUNED[name, fp64][grid](*args, **constexprs)
         return
-    config = config or tuning.DEFAULT[name]
+    config = config or tuning.configs(name, fp64)[0]
     meta = tuning.meta(config)
     _KERNELS[name][grid(meta)](*args, **constexprs, **meta, num_warps=config["num_warps"],
                                num_stages=config["num_stages"])

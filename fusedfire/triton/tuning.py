@@ -34,7 +34,9 @@ CONFIGS = {
     "grad_s": [
         dict(BLOCK_M=64, BLOCK_N=32, BLOCK_K=32, num_warps=4, num_stages=1),
         dict(BLOCK_M=64, BLOCK_N=16, BLOCK_K=32, num_warps=4, num_stages=1),
-        dict(BLOCK_M=32, BLOCK_N=32, BLOCK_K=32, num_warps=4, num_stages=1),
+        # NOTE: 32×32×32 compiled for sm_90 fp32 to 80 registers + 4 B of spill stores (a ptxas choice, not
+        # pressure); 32×32×16: 64 registers, no stack.
+        dict(BLOCK_M=32, BLOCK_N=32, BLOCK_K=16, num_warps=4, num_stages=1),
     ],
     "wgrad": [
         dict(BLOCK_E=64, BLOCK_K=32, BLOCK_P=32, num_warps=4, num_stages=1),
@@ -42,11 +44,34 @@ CONFIGS = {
         dict(BLOCK_E=64, BLOCK_K=16, BLOCK_P=32, num_warps=4, num_stages=1),
     ],
 }
-DEFAULT = {name: configs[0] for name, configs in CONFIGS.items()}
+# fp64 Fires get their own tiles: every fp64 operand, accumulator and bias element takes two registers.
+# NOTE: with CONFIGS' tiles, fp64 expand 64×64×32 ran at 254-255 registers (sm_80/sm_90) and wgrad spilled
+# 176-296 B in every config (BLOCK_P = 64: 255 + 168 B on sm_80 even at BLOCK_E = 32, BLOCK_K = 16). Halving
+# the expand's BLOCK_N and keeping wgrad at 32 pixels per dot: expand 106-168, wgrad 168-242, no spills.
+CONFIGS_FP64 = dict(
+    CONFIGS,
+    expand=[
+        dict(BLOCK_M=64, BLOCK_N=32, BLOCK_K=32, num_warps=4, num_stages=2),
+        dict(BLOCK_M=64, BLOCK_N=32, BLOCK_K=16, num_warps=4, num_stages=1),
+        dict(BLOCK_M=32, BLOCK_N=32, BLOCK_K=32, num_warps=4, num_stages=2),
+    ],
+    wgrad=[
+        dict(BLOCK_E=32, BLOCK_K=32, BLOCK_P=32, num_warps=4, num_stages=1),
+        dict(BLOCK_E=32, BLOCK_K=16, BLOCK_P=32, num_warps=4, num_stages=1),
+        dict(BLOCK_E=64, BLOCK_K=16, BLOCK_P=16, num_warps=4, num_stages=1),
+    ],
+)
+
+
+def configs(name: str, fp64: bool = False) -> list:
+    """The configs kernel `name` autotunes over: CONFIGS_FP64 for fp64 Fires, else CONFIGS (config i of one list
+    is the same tile role as config i of the other, so tests that pair configs by index cover both)."""
+    return (CONFIGS_FP64 if fp64 else CONFIGS)[name]
+
 
 # wgrad chunks pixels in multiples of the largest BLOCK_P, so the chunk count (and the partial buffer) does not
 # depend on which config runs: autotuning may then try every config on the same buffers.
-CHUNK_ALIGN = max(c["BLOCK_P"] for c in CONFIGS["wgrad"])
+CHUNK_ALIGN = max(c["BLOCK_P"] for table in (CONFIGS, CONFIGS_FP64) for c in table["wgrad"])
 
 
 def meta(config: dict) -> dict:
@@ -87,25 +112,26 @@ def variants():
 
     for dtype in DTYPES:
         t = _TT[dtype]
+        table = CONFIGS_FP64 if dtype == "fp64" else CONFIGS
         gs = "fp64" if dtype == "fp64" else "fp32"  # grad_s storage
         strides = lambda *names: [f"s{n}_{d}" for n in names for d in "nchw"]  # noqa: E731
-        for i, config in enumerate(CONFIGS["squeeze"]):
+        for i, config in enumerate(table["squeeze"]):
             ints = ["P", "H", "W", "K", "C"] + strides("a")[:4] + ["sw_c", "sw_k"] + strides("y")
             add(f"squeeze.fwd.c{i}", K.squeeze_kernel, dtype, config,
                 dict(a_ptr=t, w_ptr=t, b_ptr=t, y_ptr=t), ints, dict(HAS_BIAS=True, RELU=True), t)
             add(f"squeeze.grad_x.c{i}", K.squeeze_kernel, dtype, config,
                 dict(a_ptr=gs, w_ptr=t, b_ptr=t, y_ptr=t), ints, dict(HAS_BIAS=False, RELU=False), gs)
-        for i, config in enumerate(CONFIGS["expand"]):
+        for i, config in enumerate(table["expand"]):
             ints = ["P", "H", "W", "S", "E1", "E3", "ss_n", "ss_c", "ss_h", "ss_w", "sw1_e", "sw1_k", "sw3_e",
                     "sw3_k", "sw3_h", "sw3_w", "sy_n", "sy_c", "sy_h", "sy_w"]
             add(f"expand.c{i}", K.expand_kernel, dtype, config,
                 {p: t for p in ("s_ptr", "w1_ptr", "b1_ptr", "w3_ptr", "b3_ptr", "y1_ptr", "y3_ptr")}, ints, {}, t)
-        for i, config in enumerate(CONFIGS["grad_s"]):
+        for i, config in enumerate(table["grad_s"]):
             ints = ["P", "H", "W", "S", "E1", "E3"] + strides("g", "o", "s") + \
                 ["sw1_e", "sw1_k", "sw3_e", "sw3_k", "sw3_h", "sw3_w"] + strides("gs")
             ptrs = {p: t for p in ("g1_ptr", "g3_ptr", "o1_ptr", "o3_ptr", "s_ptr", "w1_ptr", "w3_ptr")}
             add(f"grad_s.c{i}", K.grad_s_kernel, dtype, config, dict(ptrs, gs_ptr=gs), ints, {}, t)
-        for i, config in enumerate(CONFIGS["wgrad"]):
+        for i, config in enumerate(table["wgrad"]):
             ints = ["P", "H", "W", "E", "K", "CHUNK"] + strides("g", "m", "i")
             acc = "fp64" if dtype == "fp64" else "fp32"
             for mode, g, ksize, masked in (("w1", t, 1, True), ("w3", t, 3, True), ("wsq", gs, 1, False)):
