@@ -120,21 +120,22 @@ static void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B
 // ---------------------------------------------------------------------------------------- elementwise
 
 // dst(i, j) = relu(src(i, j) + bias[i]) over channels i < rows and pixels j < cols, converting acc_t -> out_t.
-// The loop order follows dst's unit stride so the inner loop is contiguous (auto-vectorised at -O3).
+// The loop order follows dst's unit stride so the inner loop is contiguous (auto-vectorised at -O3). src may
+// be dst (in place, fp32/fp64), hence no __restrict__.
 template <typename out_t, typename acc_t>
 static void bias_relu(int64_t rows, int64_t cols, const acc_t* src, int64_t srs, int64_t scs, const acc_t* bias,
                       out_t* dst, int64_t drs, int64_t dcs) {
   if (dcs == 1 && scs == 1) {
     for (const auto i : c10::irange(rows)) {
       const acc_t b = bias[i];
-      const acc_t* __restrict__ s = src + i * srs;
-      out_t* __restrict__ d = dst + i * drs;
+      const acc_t* s = src + i * srs;
+      out_t* d = dst + i * drs;
       for (const auto j : c10::irange(cols)) d[j] = static_cast<out_t>(std::max(s[j] + b, acc_t(0)));
     }
   } else if (drs == 1 && srs == 1) {
     for (const auto j : c10::irange(cols)) {
-      const acc_t* __restrict__ s = src + j * scs;
-      out_t* __restrict__ d = dst + j * dcs;
+      const acc_t* s = src + j * scs;
+      out_t* d = dst + j * dcs;
       for (const auto i : c10::irange(rows)) d[i] = static_cast<out_t>(std::max(s[i] + bias[i], acc_t(0)));
     }
   } else {
