@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
 # The test command: sets everything up, then runs the test suite (on CPU the Triton kernels run under the
-# interpreter with the bounds-and-race checker), a one-round smoke run of every benchmark provider, and the
-# GPU check script's dry run. Any failure fails the command.
+# interpreter with the bounds-and-race checker), builds the abi3 wheel and imports it away from the checkout, a
+# one-round smoke run of every benchmark provider, and the GPU check script's dry run. Any failure fails it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/python -m pytest tests -q -ra --durations=20 "$@"
 .venv/bin/python -m pytest bench -q --benchmark-disable -m smoke
 bash bench/gpu_check.sh --dry-run
+
+# One cp39-abi3 wheel (the nvcc-built CUDA kernels where nvcc exists, the CPU kernels always) that imports without
+# a GPU and registers its kernels.
+rm -rf dist && .venv/bin/python -m pip wheel -q --disable-pip-version-check . --no-build-isolation --no-deps -w dist
+site=$(mktemp -d)
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --target "$site" dist/fusedfire-*-cp39-abi3-*.whl
+(cd "$site" && PYTHONPATH="$site" "$OLDPWD/.venv/bin/python" -c "
+import shutil, fusedfire, fusedfire.native as native
+assert fusedfire.__file__.startswith('$site'), fusedfire.__file__
+assert native.available('cpu'), native.LOAD_ERRORS
+assert native.available('cuda') or not shutil.which('nvcc'), native.LOAD_ERRORS
+print('wheel ok:', fusedfire.__file__, {d: native.available(d) for d in ('cpu', 'cuda')})")
+rm -rf "$site"
