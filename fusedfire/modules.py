@@ -2,22 +2,16 @@
 from torch import nn
 
 from .ops import BACKENDS, fire
+from .reference import Fire
 
 
-class FusedFire(nn.Module):
+class FusedFire(Fire):
     """Fire with fused kernels. Same constructor, attributes and state_dict keys as torchvision's `Fire`,
     so pretrained weights load as they are; `backend` picks the kernels ("auto": fastest available)."""
 
     def __init__(self, inplanes: int, squeeze_planes: int, expand1x1_planes: int, expand3x3_planes: int, *,
                  backend: str = "auto"):
-        super().__init__()
-        self.inplanes = inplanes
-        self.squeeze = nn.Conv2d(inplanes, squeeze_planes, kernel_size=1)
-        self.squeeze_activation = nn.ReLU(inplace=True)
-        self.expand1x1 = nn.Conv2d(squeeze_planes, expand1x1_planes, kernel_size=1)
-        self.expand1x1_activation = nn.ReLU(inplace=True)
-        self.expand3x3 = nn.Conv2d(squeeze_planes, expand3x3_planes, kernel_size=3, padding=1)
-        self.expand3x3_activation = nn.ReLU(inplace=True)
+        super().__init__(inplanes, squeeze_planes, expand1x1_planes, expand3x3_planes)
         self.backend = _check_backend(backend)
 
     @classmethod
@@ -31,9 +25,8 @@ class FusedFire(nn.Module):
         nn.Module.__init__(self)
         self.inplanes = fire_module.squeeze.in_channels
         for name in ("squeeze", "squeeze_activation", "expand1x1", "expand1x1_activation", "expand3x3",
-                     "expand3x3_activation"):
-            module = getattr(fire_module, name, None)
-            setattr(self, name, module if module is not None else nn.ReLU(inplace=True))
+                     "expand3x3_activation"):  # the convs shared; the (stateless) ReLUs fresh
+            setattr(self, name, nn.ReLU(inplace=True) if name in _ACTIVATIONS else getattr(fire_module, name))
         self.backend = _check_backend(backend)
         self.train(fire_module.training)
         return self
@@ -66,9 +59,16 @@ def _conv_problem(conv, name: str, kernel: int, padding: int):
     return None
 
 
+_ACTIVATIONS = ("squeeze_activation", "expand1x1_activation", "expand3x3_activation")
+
+
 def fire_problem(module: nn.Module):
     """None if `module` has Fire's three convs (squeeze 1×1, expand1x1 1×1, expand3x3 3×3 padding 1, all with
-    bias, matching channels), else what differs."""
+    bias, matching channels) and no activation other than ReLU, else what differs."""
+    for name in _ACTIVATIONS:
+        act = getattr(module, name, None)
+        if act is not None and not isinstance(act, nn.ReLU):
+            return f"{name} is {type(act).__name__}, not nn.ReLU"
     for name, kernel, padding in (("squeeze", 1, 0), ("expand1x1", 1, 0), ("expand3x3", 3, 1)):
         problem = _conv_problem(getattr(module, name, None), name, kernel, padding)
         if problem:

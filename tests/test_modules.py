@@ -83,6 +83,16 @@ def test_convert_takes_lookalikes_and_leaves_other_modules():
     assert isinstance(convert(Fire(4, 2, 3, 3)), FusedFire)  # a Fire given itself comes back converted
 
 
+def test_convert_leaves_a_lookalike_with_another_activation():
+    model = nn.Sequential(Fire(4, 2, 3, 3))
+    model[0].__class__ = type("LeakyFire", (Fire,), {})  # not torchvision's class: skipped, not refused
+    model[0].expand3x3_activation = nn.LeakyReLU()
+    convert(model)
+    assert not isinstance(model[0], FusedFire)
+    with pytest.raises(ValueError, match="expand3x3_activation is LeakyReLU, not nn.ReLU"):
+        FusedFire.from_fire(model[0])
+
+
 def test_convert_refuses_a_fire_it_cannot_run():
     model = nn.Sequential(Fire(4, 2, 3, 3))
     model[0].expand3x3 = nn.Conv2d(2, 3, 3, padding=1, bias=False)
