@@ -295,3 +295,12 @@ def test_tf32_follows_cudnn_flag(monkeypatch):
     assert _dot(torch.float32, torch.float32)["PRECISION"] == "ieee"
     assert _dot(torch.float32, torch.bfloat16)["PRECISION"] == "tf32"
     assert _dot(torch.float64, torch.float64) == dict(ACC_FP64=True, UPCAST=False, PRECISION="ieee")
+
+
+def test_limits_are_clear_errors():
+    """Pixel count and weight size are int32 in the kernels: past 2³¹ a ValueError, never a wrong answer."""
+    from fusedfire.triton import launchers
+    with pytest.raises(ValueError, match=r"N·H·W = 2147483648 pixels must be < 2³¹"):
+        launchers._pixels(torch.empty(2**15, 1, 2**8, 2**8, device="meta"))
+    with pytest.raises(ValueError, match="too large for int32 offsets"):
+        launchers._check_weight(torch.empty(2**16, 2**15, 1, 1, device="meta"))

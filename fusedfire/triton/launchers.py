@@ -60,13 +60,15 @@ def _dot(operand: torch.dtype, fire_dtype: torch.dtype) -> dict:
 
 def _check_weight(w):
     # NOTE: weight offsets are int32 in the kernels (activations are int64).
-    assert w.numel() < 2**31, f"fusedfire: weight with {w.numel()} elements is too large for int32 offsets"
+    if w.numel() >= 2**31:
+        raise ValueError(f"fusedfire (triton): a weight of {w.numel()} elements is too large for int32 offsets")
 
 
 def _pixels(x):
     N, _, H, W = x.shape
     P = N * H * W
-    assert P < 2**31, f"fusedfire: N·H·W = {P} pixels must be < 2³¹"
+    if P >= 2**31:
+        raise ValueError(f"fusedfire (triton): N·H·W = {P} pixels must be < 2³¹ (split the batch)")
     return P, H, W
 
 
