@@ -70,4 +70,5 @@ def main():
     setup(**kwargs)
 
 
-main()
+if __name__ == "__main__":  # setuptools' build backend runs this file as __main__ too
+    main()

@@ -3,6 +3,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .ops import memory_format
+
 
 def fire_reference(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias,
                    expand3x3_weight, expand3x3_bias):
@@ -32,26 +34,19 @@ class Fire(nn.Module):
 
 
 # Backend "reference": the eager composition behind the same op contract as the fused kernels
-# (`fire`, `fire_fwd` -> (out, s), `fire_bwd` from x, s, out). Used on CPU until a CPU kernel exists.
-
-def _into(out, x, e1, e3):
-    """Writes both expand halves into `out`, allocated in x's memory format like the kernels do."""
-    from .ops import memory_format
-    out = torch.empty(out, dtype=e1.dtype, device=e1.device, memory_format=memory_format(x))
-    E1 = e1.shape[1]
-    out[:, :E1] = e1
-    out[:, E1:] = e3
-    return out
-
+# (`fire`, `fire_fwd` -> (out, s), `fire_bwd` from x, s, out); outputs in memory_format(x) like the kernels'.
 
 def fire_fwd(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight,
              expand3x3_bias):
-    from .ops import memory_format
-    s = F.relu(F.conv2d(x, squeeze_weight, squeeze_bias)).contiguous(memory_format=memory_format(x))
+    fmt = memory_format(x)
+    s = F.relu(F.conv2d(x, squeeze_weight, squeeze_bias)).contiguous(memory_format=fmt)
     e1 = F.relu(F.conv2d(s, expand1x1_weight, expand1x1_bias))
     e3 = F.relu(F.conv2d(s, expand3x3_weight, expand3x3_bias, padding=1))
-    N, _, H, W = x.shape
-    return _into((N, e1.shape[1] + e3.shape[1], H, W), x, e1, e3), s
+    N, E1, H, W = e1.shape
+    out = torch.empty((N, E1 + e3.shape[1], H, W), dtype=e1.dtype, device=e1.device, memory_format=fmt)
+    out[:, :E1] = e1
+    out[:, E1:] = e3
+    return out, s
 
 
 def fire(*args):
@@ -65,7 +60,6 @@ def _conv_bwd(grad, inp, weight, padding):
 
 
 def fire_bwd(grad_out, x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight):
-    from .ops import memory_format
     E1 = expand1x1_weight.shape[0]
     g = grad_out * (out > 0)
     gs1, gw1, gb1 = _conv_bwd(g[:, :E1], s, expand1x1_weight, 0)

@@ -7,6 +7,7 @@ launchers fire_cuda.cu instantiates), cached by source hash in the temp dir (the
 """
 import hashlib
 import importlib
+import importlib.util
 import os
 import re
 import shutil
@@ -21,15 +22,15 @@ ROOT = Path(__file__).resolve().parents[1]
 KERNELS = ROOT / "csrc" / "fire_kernels.cuh"
 
 
-def _cuda_home():
-    """setup.py's rule (setup.py runs setup() on import, so it is restated here)."""
-    nvcc = shutil.which("nvcc")
-    for home in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda",
-                 nvcc and os.path.dirname(os.path.dirname(os.path.realpath(nvcc)))):
-        if home and os.path.isfile(os.path.join(home, "bin", "nvcc")) and \
-                os.path.isfile(os.path.join(home, "include", "cuda_runtime.h")):
-            return home
-    return None
+def _load_setup():
+    """setup.py as a module (its setup() runs only as __main__), for the build's own CUDA_HOME rule."""
+    spec = importlib.util.spec_from_file_location("fusedfire_setup", ROOT / "setup.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_cuda_home = _load_setup()._cuda_home
 
 
 # Registers per thread allowed per kernel, fp16/bf16/fp32 instantiations and fp64 ones (fp64 accumulators take
