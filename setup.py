@@ -18,7 +18,8 @@ def cpu_extension():
     if not os.path.exists(os.path.join(ROOT, source)):
         return None
     from torch.utils.cpp_extension import CppExtension
-    return CppExtension("fusedfire._cpu", [source], py_limited_api=True,
+    return CppExtension("fusedfire._cpu", [source], depends=[os.path.join("csrc", "fire_cpu_avx512.h")],
+                        py_limited_api=True,
                         extra_compile_args=["-O3", "-fopenmp"],  # py_limited_api defines Py_LIMITED_API
                         extra_link_args=["-fopenmp"])
 

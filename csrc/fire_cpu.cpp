@@ -20,10 +20,15 @@
 #include <c10/util/irange.h>
 #include <torch/library.h>
 
+#include "fire_cpu_avx512.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
+#include <string>
+#include <array>
+#include <utility>
 #include <type_traits>
 
 // The Fortran BLAS that libtorch_cpu exports (MKL on x86 wheels). Weak, so that a torch built without a BLAS
@@ -208,6 +213,9 @@ static int64_t band_pixels() {
   return v;
 }
 
+// ------------------------------------------------------------------------------------- fp32 AVX-512 kernels
+
+
 // ------------------------------------------------------------------------------------------------ forward
 
 template <typename scalar_t>
@@ -333,6 +341,55 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
   });
 }
 
+#ifdef FUSEDFIRE_HAVE_AVX512
+static void fire_forward_avx512(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1,
+                                const Tensor& b1, const Tensor& w3, const Tensor& b3, const Tensor& out,
+                                const Tensor* s_out) {
+  const Tensor wsq_c = wsq.contiguous(), bsq_c = bsq.contiguous(), w1_c = w1.contiguous(), b1_c = b1.contiguous(),
+               w3_c = w3.contiguous(), b3_c = b3.contiguous();
+  avx512::FireArgs f{};
+  f.x = x.const_data_ptr<float>(), f.out = out.mutable_data_ptr<float>();
+  int64_t last = 0;  // offset of x's last element
+  for (const auto d : c10::irange(x.dim())) last += (x.size(d) - 1) * x.stride(d);
+  f.x_end = f.x + last + 1;
+  f.s = s_out ? s_out->mutable_data_ptr<float>() : nullptr;
+  f.wsq = wsq_c.const_data_ptr<float>(), f.bsq = bsq_c.const_data_ptr<float>();
+  f.w1 = w1_c.const_data_ptr<float>(), f.b1 = b1_c.const_data_ptr<float>();
+  f.w3 = w3_c.const_data_ptr<float>(), f.b3 = b3_c.const_data_ptr<float>();
+  f.N = x.size(0), f.Cin = x.size(1), f.H = x.size(2), f.W = x.size(3);
+  f.S = wsq.size(0), f.E1 = w1.size(0), f.E3 = w3.size(0);
+  f.xN = x.stride(0), f.xC = x.stride(1), f.xP = pixel_stride(x);
+  f.oN = out.stride(0), f.oC = out.stride(1), f.oP = pixel_stride(out);
+  if (s_out) f.sN = s_out->stride(0), f.sC = s_out->stride(1), f.sP = pixel_stride(*s_out);
+  const int64_t T = at::get_num_threads();
+  f.chunks = std::min<int64_t>(f.H, T / std::gcd(std::max<int64_t>(f.N, 1), T));
+  f.R = std::clamp<int64_t>(band_pixels() / f.W, 1, (f.H + f.chunks - 1) / f.chunks);
+  const avx512::Scratch layout(f);
+  at::parallel_for(0, f.N * f.chunks, 1, [&](int64_t begin, int64_t end) {
+    // Zeroed: lanes past a band's last row read the slack (their results are never stored).
+    Tensor scratch = at::zeros({layout.total}, x.options());
+    avx512::fire_items(f, begin, end, scratch.data_ptr<float>());
+  });
+}
+#endif
+
+// Which fp32 forward runs: $FUSEDFIRE_CPU_KERNEL = "auto" (AVX-512 where the CPU has it, else BLAS), "avx512" or
+// "blas" (read per call, so tests and benchmarks can compare both in one process).
+static bool use_avx512() {
+  const char* env = std::getenv("FUSEDFIRE_CPU_KERNEL");
+  const std::string kind = env && *env ? env : "auto";
+  TORCH_CHECK(kind == "auto" || kind == "avx512" || kind == "blas",
+              "fusedfire cpu: FUSEDFIRE_CPU_KERNEL must be auto, avx512 or blas, got '", kind, "'");
+#ifdef FUSEDFIRE_HAVE_AVX512
+  const bool have = cpu_has_avx512();
+#else
+  const bool have = false;
+#endif
+  TORCH_CHECK(kind != "avx512" || have, "fusedfire cpu: FUSEDFIRE_CPU_KERNEL=avx512, but this CPU or build has no "
+              "AVX-512");
+  return kind != "blas" && have;
+}
+
 static void check_args(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1, const Tensor& b1,
                        const Tensor& w3, const Tensor& b3) {
   TORCH_CHECK(x.dim() == 4, "fusedfire cpu: x must be 4-D (N, C, H, W), got ", x.dim(), "-D");
@@ -369,6 +426,12 @@ static std::tuple<Tensor, Tensor> forward(const Tensor& x_in, const Tensor& wsq,
   // stride (a crop like x[..., 1:8]) or without a unit stride is copied once to memory_format(x); x is the
   // smallest activation of a Fire (Cin ≤ E1+E3), and every contiguous or channels_last x is read in place.
   const Tensor x = gemm_ready(x_in) ? x_in : x_in.contiguous(fmt);
+#ifdef FUSEDFIRE_HAVE_AVX512
+  if (x.scalar_type() == at::kFloat && use_avx512()) {
+    fire_forward_avx512(x, wsq, bsq, w1, b1, w3, b3, out, save_s ? &s : nullptr);
+    return {out, s};
+  }
+#endif
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fusedfire_cpu_forward", [&] {
     fire_forward_kernel<scalar_t>(x, wsq, bsq, w1, b1, w3, b3, out, save_s ? &s : nullptr);
   });

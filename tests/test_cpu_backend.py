@@ -19,6 +19,19 @@ ODD = (5, 3, 7, 9)  # Cin, S, E1, E3
 LAYOUTS = ["nchw", "channels_last"]
 
 
+@pytest.fixture(params=["avx512", "blas"])
+def fp32_kernel(request, monkeypatch):
+    """Each fp32 forward of the backend ($FUSEDFIRE_CPU_KERNEL): the AVX-512 micro-kernel, and BLAS GEMMs."""
+    monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", request.param)
+    try:
+        torch.ops.fusedfire.native_fire(torch.randn(1, 1, 1, 1), *fire_params(1, 1, 1, 1))
+    except RuntimeError as e:
+        if "has no AVX-512" not in str(e):
+            raise
+        pytest.skip("this CPU or build has no AVX-512")
+    return request.param
+
+
 def _x(n, cin, h, w, *, dtype=torch.float32, layout="nchw"):
     x = torch.randn(n, cin, h, w, dtype=dtype)
     return x.contiguous(memory_format=torch.channels_last) if layout == "channels_last" else x
@@ -62,6 +75,7 @@ def _check_grads(x, params, *, rtol=1e-4, atol=1e-4):
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("cfg", CONFIGS)
+@pytest.mark.usefixtures("fp32_kernel")
 def test_every_fire_small(cfg, layout):
     x = _x(3, cfg.inplanes, 7, 5, layout=layout)
     _check_forward(x, fire_params(*cfg[1:5]))
@@ -69,6 +83,7 @@ def test_every_fire_small(cfg, layout):
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("cfg", CONFIGS)
+@pytest.mark.usefixtures("fp32_kernel")
 def test_every_fire_real_size(cfg, layout):
     """The real spatial size: several row bands per image, split across threads (band and chunk boundaries)."""
     x = _x(1, cfg.inplanes, cfg.size, cfg.size, layout=layout).abs()  # post-ReLU-like input, as in the net
@@ -79,6 +94,7 @@ def test_every_fire_real_size(cfg, layout):
 @pytest.mark.parametrize("n, h, w", [(0, 5, 6), (1, 1, 1), (3, 1, 9), (3, 9, 1), (1, 2, 2), (2, 5, 6),
                                      (1, 3, 700),  # a band of one row: the rolling halo on every band
                                      (2, 67, 3)])  # tall and narrow: one band per chunk
+@pytest.mark.usefixtures("fp32_kernel")
 def test_odd_shapes(n, h, w, layout):
     x = _x(n, ODD[0], h, w, layout=layout)
     params = fire_params(*ODD)
@@ -90,11 +106,13 @@ def test_odd_shapes(n, h, w, layout):
 
 
 @pytest.mark.parametrize("cfg", [(1, 1, 1, 1), (2, 1, 3, 1), (7, 13, 1, 2)])
+@pytest.mark.usefixtures("fp32_kernel")
 def test_unit_channel_counts(cfg):
     _check_forward(_x(2, cfg[0], 4, 5), fire_params(*cfg))
 
 
 @pytest.mark.parametrize("view", ["crop", "channel_step", "cl_crop", "transposed_hw", "expanded"])
+@pytest.mark.usefixtures("fp32_kernel")
 def test_non_contiguous_inputs(view):
     base = torch.randn(2, 10, 8, 9)
     x = {"crop": base[:, :5, 1:7, 2:8],                                     # NCHW, pixels not one stride: copied
@@ -106,6 +124,7 @@ def test_non_contiguous_inputs(view):
     _check_forward(x, params)
 
 
+@pytest.mark.usefixtures("fp32_kernel")
 def test_non_contiguous_weights():
     params = list(fire_params(*ODD))
     params[0] = torch.randn(1, 1, ODD[0], ODD[1]).permute(3, 2, 0, 1)  # (S, Cin, 1, 1), not contiguous
@@ -116,6 +135,7 @@ def test_non_contiguous_weights():
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("n", [1, 3])
+@pytest.mark.usefixtures("fp32_kernel")
 def test_thread_counts_give_the_same_answer(threads, n):
     """Images are split into row chunks when N < threads; every split must give the reference answer."""
     old = torch.get_num_threads()
@@ -125,6 +145,26 @@ def test_thread_counts_give_the_same_answer(threads, n):
         _check_forward(x, fire_params(64, 16, 32, 48), rtol=1e-4, atol=1e-4)
     finally:
         torch.set_num_threads(old)
+
+
+@pytest.mark.usefixtures("fp32_kernel")
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("cfg, n, h, w", [
+    (ODD, 2, 9, 8),               # the grid's last 16-lane vector holds only the zero column
+    (ODD, 1, 2, 16),              # rows exactly one vector wide
+    (ODD, 1, 20, 64),             # bands of ≤ 8 rows (512 band pixels) per row chunk: halo rolled, short band
+    ((200, 50, 6, 7), 1, 13, 13), # channel blocks: squeeze 64+64+64+8, 3×3 48+2; output tiles of 2 and 3 channels
+    ((3, 17, 33, 31), 3, 1, 37),  # one-row images, 17 squeeze channels
+])
+def test_fp32_kernel_edges(cfg, n, h, w, layout):
+    """The micro-kernel's edges: padded-grid vectors, band and channel-block splits, partial output tiles."""
+    _check_forward(_x(n, cfg[0], h, w, layout=layout), fire_params(*cfg), rtol=1e-4, atol=1e-4)
+
+
+def test_fp32_kernel_choice_is_checked(monkeypatch):
+    monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "fastest")
+    with pytest.raises(RuntimeError, match="FUSEDFIRE_CPU_KERNEL must be auto, avx512 or blas, got 'fastest'"):
+        torch.ops.fusedfire.native_fire(_x(1, *ODD[:1], 3, 3), *fire_params(*ODD))
 
 
 # -------------------------------------------------------------------------------------- other dtypes
@@ -165,6 +205,7 @@ def test_bf16_backward_within_twice_pytorch_error():
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("cfg", CONFIGS)
+@pytest.mark.usefixtures("fp32_kernel")
 def test_gradients_every_fire(cfg, layout):
     _check_grads(_x(3, cfg.inplanes, 6, 5, layout=layout), fire_params(*cfg[1:5]))
 
