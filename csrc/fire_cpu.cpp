@@ -360,6 +360,7 @@ static void fire_forward_avx512(const Tensor& x, const Tensor& wsq, const Tensor
   f.S = wsq.size(0), f.E1 = w1.size(0), f.E3 = w3.size(0);
   f.xN = x.stride(0), f.xC = x.stride(1), f.xP = pixel_stride(x);
   f.oN = out.stride(0), f.oC = out.stride(1), f.oP = pixel_stride(out);
+  TORCH_INTERNAL_ASSERT(f.oP == 1 || f.oC == 1, "fusedfire cpu: out must be NCHW or channels_last");
   if (s_out) f.sN = s_out->stride(0), f.sC = s_out->stride(1), f.sP = pixel_stride(*s_out);
   const int64_t T = at::get_num_threads();
   f.chunks = std::min<int64_t>(f.H, T / std::gcd(std::max<int64_t>(f.N, 1), T));

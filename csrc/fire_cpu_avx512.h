@@ -18,9 +18,10 @@ namespace fusedfire_cpu {
 // The expands run on a padded grid: the band's squeeze rows are stored W+1 wide with a zero column after each
 // row, so a 3×3 tap is the same loop with the offset (ky-1)·(W+1) + (kx-1) and reads that zero column where it
 // crosses the left or right image edge (rows above and below are the band's halo rows, zeros outside the
-// image). Nothing is im2col'd and the inner loop has no masks. Bias + ReLU happen on the accumulators; the
-// store compresses the padded grid's junk lane out, so out gets real pixels only. NCHW x and out are read and
-// written in place; channels_last bands go through L2-resident buffers with 16×16 in-register transposes.
+// image). Nothing is im2col'd and the inner loop has no masks. Bias + ReLU happen on the accumulators, and the
+// store skips the padded grid's junk lanes, so out gets real pixels only: a channel-major (NCHW) out vector by
+// vector, a channels_last out pixel by pixel after a 4×16 in-register transpose. NCHW x is read in place, a
+// channels_last x band is transposed into an L2-resident buffer (16×16 blocks in registers).
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FUSEDFIRE_HAVE_AVX512 1
 #include <immintrin.h>
@@ -49,13 +50,15 @@ struct Taps {
 // One micro-tile of a channel block [c0, c0 + K) at pixel q = v·16 + lane (a, w and part point there already):
 //   acc[e][v] = (first ? 0 : part) + Σ_{c<K} Σ_t w[e·lwe + c·T + t] · a[c·lda + q + off[t]]
 // then either part = acc (more channel blocks follow) or, for the last block, out = relu(acc + bias[e]) with the
-// real lanes keep[v] of vector v compressed and stored at out + dst[v] — all 16 lanes while dst[v] + 16 ≤ limit
-// (out's pixel count: the extra lanes land on pixels a later vector or tile stores), else only the kept ones.
+// real lanes keep[v] of vector v stored from real pixel dst[v] on: out element (e, p) at out[e·lde + p·ldq].
+// Channel-major out (ldq = 1) gets the kept lanes compressed into one vector, stored whole while dst[v] + 16 ≤
+// limit (out's pixel count: the extra lanes land on pixels a later vector or tile stores), else masked.
 // Safe: the last vector loads only its `tail` lanes (a is the caller's tensor, which may end there).
 template <int ME, int NV, bool Safe>
 FF_AVX512 static void conv_tile(int64_t K, const Taps& taps, const float* w, int64_t lwe, const float* a, int64_t lda,
                                 __mmask16 tail, bool first, bool last, float* part, const __mmask16* keep,
-                                const int64_t* dst, int64_t limit, const float* bias, float* out, int64_t ldo) {
+                                const int64_t* dst, int64_t limit, const float* bias, float* out, int64_t lde,
+                                int64_t ldq) {
   constexpr int64_t ldp = kNV * kLanes;  // part: one row of a pixel tile per output channel
   __m512 acc[ME][NV];
   for (int e = 0; e < ME; ++e)
@@ -80,21 +83,50 @@ FF_AVX512 static void conv_tile(int64_t K, const Taps& taps, const float* w, int
       for (int v = 0; v < NV; ++v) _mm512_storeu_ps(part + e * ldp + v * kLanes, acc[e][v]);
     return;
   }
-  for (int e = 0; e < ME; ++e) {
-    const __m512 b = _mm512_set1_ps(bias[e]), zero = _mm512_setzero_ps();
-    for (int v = 0; v < NV; ++v) {
-      const __m512 r = _mm512_maskz_compress_ps(keep[v], _mm512_max_ps(_mm512_add_ps(acc[e][v], b), zero));
-      if (dst[v] + kLanes <= limit) {  // lanes past the kept ones land on pixels stored later: a plain store
-        _mm512_storeu_ps(out + e * ldo + dst[v], r);
-      } else {
-        _mm512_mask_storeu_ps(out + e * ldo + dst[v], __mmask16((1u << _mm_popcnt_u32(keep[v])) - 1), r);
+  const __m512 zero = _mm512_setzero_ps();
+  if (ldq == 1) {  // channel-major out: each channel's pixels contiguous
+    for (int e = 0; e < ME; ++e) {
+      const __m512 b = _mm512_set1_ps(bias[e]);
+      for (int v = 0; v < NV; ++v) {
+        const __m512 r = _mm512_maskz_compress_ps(keep[v], _mm512_max_ps(_mm512_add_ps(acc[e][v], b), zero));
+        if (dst[v] + kLanes <= limit) {  // lanes past the kept ones land on pixels stored later: a plain store
+          _mm512_storeu_ps(out + e * lde + dst[v], r);
+        } else {
+          _mm512_mask_storeu_ps(out + e * lde + dst[v], __mmask16((1u << _mm_popcnt_u32(keep[v])) - 1), r);
+        }
       }
+    }
+    return;
+  }
+  // Pixel-major out (channels_last, lde = 1): a 4×16 in-register transpose gives each pixel its ME channels.
+  for (int v = 0; v < NV; ++v) {
+    __m512 r[4];
+    for (int e = 0; e < 4; ++e)
+      r[e] = e < ME ? _mm512_max_ps(_mm512_add_ps(acc[e < ME ? e : 0][v], _mm512_set1_ps(bias[e < ME ? e : 0])), zero)
+                    : zero;
+    const __m512d t0 = _mm512_castps_pd(_mm512_unpacklo_ps(r[0], r[1])), t1 = _mm512_castps_pd(_mm512_unpackhi_ps(r[0], r[1])),
+                  t2 = _mm512_castps_pd(_mm512_unpacklo_ps(r[2], r[3])), t3 = _mm512_castps_pd(_mm512_unpackhi_ps(r[2], r[3]));
+    alignas(64) float px[4][kLanes];  // px[i][4g .. 4g+3]: the channels of lane (pixel) 4g + i
+    _mm512_store_ps(px[0], _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2)));
+    _mm512_store_ps(px[1], _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2)));
+    _mm512_store_ps(px[2], _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3)));
+    _mm512_store_ps(px[3], _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3)));
+    int64_t p = dst[v];
+    for (int l = 0; l < kLanes; ++l) {
+      if (!(keep[v] >> l & 1)) continue;
+      const float* src = &px[l % 4][l / 4 * 4];
+      if (ME == 4) {
+        _mm_storeu_ps(out + p * ldq, _mm_load_ps(src));
+      } else {
+        for (int e = 0; e < ME; ++e) out[p * ldq + e] = src[e];
+      }
+      ++p;
     }
   }
 }
 
 using TileFn = void (*)(int64_t, const Taps&, const float*, int64_t, const float*, int64_t, __mmask16, bool, bool,
-                        float*, const __mmask16*, const int64_t*, int64_t, const float*, float*, int64_t);
+                        float*, const __mmask16*, const int64_t*, int64_t, const float*, float*, int64_t, int64_t);
 
 template <int ME, bool Safe, size_t... NV>
 static constexpr std::array<TileFn, kNV> tile_row(std::index_sequence<NV...>) {
@@ -112,15 +144,15 @@ static const std::array<std::array<std::array<TileFn, kNV>, kME>, 2> kTiles = {t
                                                                                tile_table<true>()};
 
 // out[e][p] = relu(bias[e] + conv(w, a)[e][p]) for e < E: a convolution over Q pixels of a grid Wg wide whose
-// first W columns are real (Wg = W + 1 leaves a zero column); out gets the real pixels, p = row·W + col, channel
-// stride ldo. a: cm, channel stride lda, read up to 15 lanes past Q (and taps.off around it) unless `exact`.
+// first W columns are real (Wg = W + 1 leaves a zero column); out gets the real pixels p = row·W + col, element
+// (e, p) at out[e·lde + p·ldq] (ldq = 1 or lde = 1). a: cm, channel stride lda, read up to 15 lanes past Q (and taps.off around it) unless `exact`.
 // part: E × 96 floats of scratch for the partial sums of channel blocks.
 // NOTE: channel blocks of ≤ 24 KB of activations (the tile's pixels plus the taps' reach, per channel) so that a
 // block stays in the 48 KB L1 while every output-channel tile sweeps it. Without them a 3×3 tile over 64 channels
 // (40 KB) ran at 95 GF/s instead of 130 in the standalone loop, and the 512-channel squeeze at 35 GF/s.
 FF_AVX512 static void conv(int64_t E, int64_t Q, int64_t W, int64_t Wg, int64_t K, const Taps& taps,
-                           const float* w, const float* a, int64_t lda, const float* bias, float* out, int64_t ldo,
-                           bool exact, float* part) {
+                           const float* w, const float* a, int64_t lda, const float* bias, float* out, int64_t lde,
+                           int64_t ldq, bool exact, float* part) {
   const int64_t reach = *std::max_element(taps.off, taps.off + taps.n) - *std::min_element(taps.off, taps.off + taps.n);
   const int64_t KB = std::max<int64_t>(1, (24 << 10) / int64_t(sizeof(float) * (kNV * kLanes + reach)));
   const int64_t T = taps.n, lwe = K * T;
@@ -147,8 +179,8 @@ FF_AVX512 static void conv(int64_t E, int64_t Q, int64_t W, int64_t Wg, int64_t 
       for (int64_t e0 = 0; e0 < E; e0 += kME) {
         const int me = int(std::min<int64_t>(kME, E - e0));
         kTiles[safe][me - 1][nv - 1](kb, taps, w + e0 * lwe + k0 * T, lwe, a + k0 * lda + q0, lda, tail, k0 == 0,
-                                     k0 + kb >= K, part + e0 * kNV * kLanes, keep, dst, P, bias + e0, out + e0 * ldo,
-                                     ldo);
+                                     k0 + kb >= K, part + e0 * kNV * kLanes, keep, dst, P, bias + e0, out + e0 * lde,
+                                     lde, ldq);
       }
     }
   }
@@ -227,9 +259,9 @@ struct FireArgs {
 };
 
 // Per-thread scratch, in floats: the padded squeeze band (front slack, S channels of ld_s), the squeeze output
-// before padding, and the channels_last staging of x and out.
+// before padding, and x's band channel-major when x is channels_last.
 struct Scratch {
-  int64_t ld_s, spad, sflat, xbuf, obuf, part, total;
+  int64_t ld_s, spad, sflat, xbuf, part, total;
   explicit Scratch(const FireArgs& f) {
     const int64_t Wg = f.W + 1;
     // ≥ 16 lanes past the last halo row, and an odd number of cache lines (channels spread over the L1 sets).
@@ -238,8 +270,7 @@ struct Scratch {
     spad = kLanes;                                                       // tap (0, 0) of pixel 0 reads index -1
     sflat = spad + f.S * ld_s;
     xbuf = sflat + f.S * (f.R + 2) * f.W;
-    obuf = xbuf + (f.xP == 1 ? 0 : f.Cin * (f.R + 2) * f.W);
-    part = obuf + (f.oP == 1 ? 0 : (f.E1 + f.E3) * f.R * f.W);
+    part = xbuf + (f.xP == 1 ? 0 : f.Cin * (f.R + 2) * f.W);
     total = part + std::max({f.S, f.E1, f.E3}) * kNV * kLanes;
   }
 };
@@ -251,7 +282,6 @@ FF_AVX512 static void fire_items(const FireArgs& f, int64_t begin, int64_t end, 
   float* spad = scratch + sc.spad;  // S × ld_s: rows h0-1 .. h0+R of the band, Wg wide, zero column at W
   float* sflat = scratch + sc.sflat;
   float* xbuf = scratch + sc.xbuf;
-  float* obuf = scratch + sc.obuf;
   float* part = scratch + sc.part;
   const Taps t1{1, {0}};
   Taps t3{9, {}};
@@ -284,7 +314,7 @@ FF_AVX512 static void fire_items(const FireArgs& f, int64_t begin, int64_t end, 
         }
         // A tile's last vector reads up to 15 lanes past the band: only past x's end does that need masked loads.
         const bool exact = src != xbuf && src + (f.Cin - 1) * lda + np + kLanes > f.x_end;
-        conv(S, np, W, W, f.Cin, t1, f.wsq, src, lda, f.bsq, sflat, ld_f, exact, part);
+        conv(S, np, W, W, f.Cin, t1, f.wsq, src, lda, f.bsq, sflat, ld_f, 1, exact, part);
         for (int64_t c = 0; c < S; ++c)
           for (int64_t r = a; r < b; ++r) {
             float* row = spad + c * ld_s + (r - h0 + 1) * Wg;
@@ -299,11 +329,8 @@ FF_AVX512 static void fire_items(const FireArgs& f, int64_t begin, int64_t end, 
 
       // Both expands, each into its channel slice of out (the concat is where they write).
       float* On = f.out + n * f.oN + h0 * W * f.oP;
-      float* dst = f.oP == 1 ? On : obuf;
-      const int64_t ldo = f.oP == 1 ? f.oC : P;
-      conv(f.E1, rb * Wg, W, Wg, S, t1, f.w1, centre, ld_s, f.b1, dst, ldo, false, part);
-      conv(f.E3, rb * Wg, W, Wg, S, t3, f.w3, centre, ld_s, f.b3, dst + f.E1 * ldo, ldo, false, part);
-      if (f.oP != 1) copy_matrix(f.E1 + f.E3, P, obuf, P, 1, On, f.oC, f.oP);
+      conv(f.E1, rb * Wg, W, Wg, S, t1, f.w1, centre, ld_s, f.b1, On, f.oC, f.oP, false, part);
+      conv(f.E3, rb * Wg, W, Wg, S, t3, f.w3, centre, ld_s, f.b3, On + f.E1 * f.oC, f.oC, f.oP, false, part);
     }
   }
 }
