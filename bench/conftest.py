@@ -2,6 +2,7 @@
 
     pytest bench/ --benchmark-only                    the full matrix for this machine's device (long)
     pytest bench/ --benchmark-only -m quick           the subset behind the headline table
+    pytest bench/ --benchmark-only -m cpufwd          CPU inference in both layouts (the best-layout table)
     pytest bench/ --benchmark-disable -m smoke        CI: every provider once on one small Fire (< 1 min)
     python bench/report.py                            quick subset -> bench/results/<device>.{csv,md,png}
 """
@@ -41,6 +42,8 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "quick: the subset behind the headline table (one batch, dtype, layout)")
     config.addinivalue_line("markers", "smoke: every provider once on one small Fire (CI, with --benchmark-disable)")
+    config.addinivalue_line("markers", "cpufwd: CPU fp32 inference, N 1 and 8, NCHW and channels_last, every Fire "
+                            "config and whole network (the best-layout table)")
 
 
 def _device(config) -> str:

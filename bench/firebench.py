@@ -3,6 +3,7 @@
 Imported by bench/conftest.py, bench/test_fire.py and bench/report.py (bench/ is on sys.path for all three).
 The cost formulas are not here: they live in fusedfire/roofline.py, once.
 """
+import collections
 import csv
 import dataclasses
 import datetime
@@ -29,6 +30,9 @@ LAYOUTS = {"nchw": torch.contiguous_format, "cl": torch.channels_last}
 MATRIX = {"cuda": dict(batches=(1, 32, 256), dtypes=("fp32", "fp16", "bf16")),
           "cpu": dict(batches=(1, 8), dtypes=("fp32",))}
 QUICK = {"cuda": dict(N=32, dtype="fp16", layout="cl"), "cpu": dict(N=8, dtype="fp32", layout="nchw")}
+# `cpufwd` (bench/report.py --subset cpu-fwd): CPU fp32 inference in both layouts, every Fire config and whole
+# network. The CPU targets are judged over the faster of eager NCHW and eager channels_last (report.layout_best).
+CPU_FWD = dict(batches=(1, 8), dtype="fp32", mode="fwd")
 # Providers left out of `quick` (they run in the full matrix): max-autotune compiles for minutes per shape, and
 # on CUDA the reference backend is the eager composition again (the GPU check has ~4 minutes for the headline).
 NOT_QUICK = {"cuda": ("compile-max-autotune", "fusedfire-reference")}
@@ -63,29 +67,42 @@ class Case:
 
 
 def cases(device_type: str):
-    """Every case of the matrix for a device type, as (case, marks): marks from {"quick", "smoke"}.
-    Ordered so that a run cut short still has the headline: quick Fire forwards, quick Fire fwd+bwd, the rest."""
+    """Every case of the matrix for a device type, as (case, marks): marks from {"quick", "smoke", "cpufwd"}.
+    Ordered so that a run cut short still has the headline: quick's forwards (Fires, then networks), quick's Fire
+    fwd+bwd, the rest. cpufwd goes with quick, config-major with both layouts of a (config, N) adjacent, so a
+    cpufwd run cut short still has complete layout pairs; its networks come after its Fires."""
     m, q = MATRIX[device_type], QUICK[device_type]
-    out = []
+    marks = collections.defaultdict(set)  # NOTE: the smoke cases are matrix cases too: their marks merge
     for mode, N, dtype, layout, cfg in itertools.product(roofline.MODES, m["batches"], m["dtypes"], LAYOUTS,
                                                          SQUEEZENET_FIRES):
-        marks = {"quick"} if (N, dtype, layout) == (q["N"], q["dtype"], q["layout"]) else set()
-        out.append((Case(cfg.name, N, dtype, layout, mode, cfg.size, cfg), marks))
+        tags = marks[Case(cfg.name, N, dtype, layout, mode, cfg.size, cfg)]
+        if (N, dtype, layout) == (q["N"], q["dtype"], q["layout"]):
+            tags.add("quick")
     for mode, N, dtype, layout, net in itertools.product(roofline.MODES, m["batches"], m["dtypes"], LAYOUTS,
                                                          NETWORKS):
-        marks = {"quick"} if (N, dtype, layout, mode) == (q["N"], q["dtype"], q["layout"], "fwd") else set()
-        out.append((Case(f"{net}.features", N, dtype, layout, mode, NETWORK_SIZE), marks))
+        tags = marks[Case(f"{net}.features", N, dtype, layout, mode, NETWORK_SIZE)]
+        if (N, dtype, layout, mode) == (q["N"], q["dtype"], q["layout"], "fwd"):
+            tags.add("quick")
     kb = KERNELBENCH["kernelbench.17"]
-    out.append((Case("kernelbench.17", kb["N"], "fp32", "nchw", "fwd", kb["size"], KERNELBENCH_FIRE, True),
-                {"quick"}))
+    marks[Case("kernelbench.17", kb["N"], "fp32", "nchw", "fwd", kb["size"], KERNELBENCH_FIRE, True)].add("quick")
     kb = KERNELBENCH["kernelbench.18"]
-    out.append((Case("kernelbench.18", kb["N"], "fp32", "nchw", "fwd", kb["size"], None, True), set()))
-    out.append((Case(SMOKE_FIRE.name, 1, "fp32", "nchw", "fwd", SMOKE_FIRE.size, SMOKE_FIRE), {"smoke"}))
-    out.append((Case(SMOKE_FIRE.name, 1, "fp32", "nchw", "fwdbwd", SMOKE_FIRE.size, SMOKE_FIRE), {"smoke"}))
-    # quick's order: fire forwards, fire fwd+bwd, networks, kernelbench (dict keeps the first occurrence).
-    rank = {c: (0 if "smoke" in mk else 1 if "quick" in mk else 2, c.mode != "fwd", c.fire is None, c.gpu_only)
-            for c, mk in out}
-    return sorted(dict(out).items(), key=lambda item: rank[item[0]])
+    marks.setdefault(Case("kernelbench.18", kb["N"], "fp32", "nchw", "fwd", kb["size"], None, True), set())
+    for mode in roofline.MODES:
+        marks[Case(SMOKE_FIRE.name, 1, "fp32", "nchw", mode, SMOKE_FIRE.size, SMOKE_FIRE)].add("smoke")
+    for case, tags in marks.items():
+        if device_type == "cpu" and (case.mode, case.dtype) == (CPU_FWD["mode"], CPU_FWD["dtype"]) and \
+                case.N in CPU_FWD["batches"] and not case.gpu_only:
+            tags.add("cpufwd")
+    position = {name: i for i, name in enumerate([c.name for c in SQUEEZENET_FIRES] +
+                                                 [f"{net}.features" for net in NETWORKS])}
+
+    def rank(case):
+        # forwards before fwd+bwd, Fires (KernelBench 17 last of them) before networks; cpufwd config-major
+        tags = marks[case]
+        tier = 1 if tags & {"quick", "cpufwd"} else 0 if "smoke" in tags else 2
+        config_major = (position[case.name], case.N, case.layout != "nchw") if "cpufwd" in tags else ()
+        return tier, case.mode != "fwd", case.fire is None, case.gpu_only, config_major
+    return sorted(marks.items(), key=lambda item: rank(item[0]))
 
 
 # ------------------------------------------------------------------------------------------- providers

@@ -2,6 +2,7 @@
 
     python bench/report.py                        quick subset on this machine's device (also: python -m fusedfire bench)
     python bench/report.py --subset full          the whole matrix (hours on a GPU with max-autotune)
+    python bench/report.py --subset cpu-fwd       CPU inference in NCHW and channels_last: the best-layout table
     python bench/report.py --from-csv X.csv       rebuild the Markdown and the plot from an existing CSV
     python bench/report.py --from-csv X.csv --summary    print the short headline table only
 
@@ -14,6 +15,7 @@ import collections
 import math
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -22,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [p for p in (HERE, ROOT) if p not in sys.path]
 
-SUBSETS = {"quick": "quick", "smoke": "smoke", "full": None}
+SUBSETS = {"quick": "quick", "smoke": "smoke", "cpu-fwd": "cpufwd", "full": None}
 MODE_TITLE = {"fwd": "forward (inference, no_grad)", "fwdbwd": "forward + backward"}
 
 
@@ -83,12 +85,23 @@ def _groups(rows):
     return by
 
 
+def _median(group, provider):
+    return _f(group[provider], "median_us") if provider in group else math.nan
+
+
 def _speedup(group, provider):
-    eager = group.get("eager")
-    row = group.get(provider)
-    if not eager or not row:
-        return math.nan
-    return _f(eager, "median_us") / _f(row, "median_us")
+    return _median(group, "eager") / _median(group, provider)
+
+
+def _is_fire_config(name):
+    return name.startswith(("1_0.", "1_1."))
+
+
+def _label(gname, group):
+    """A row's case label: a Fire config's name (its block fixes N, dtype and layout), else the case id (the
+    networks' block mixes them)."""
+    name = next(iter(group.values()))["name"]
+    return name if _is_fire_config(name) else gname
 
 
 def _num(v, fmt="{:.2f}"):
@@ -108,8 +121,7 @@ def timing_table(rows, providers, label):
         head += [f"{p} µs"] + ([f"{p} ×eager"] if p != "eager" else []) + [f"{p} %roof"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for gname, group in _groups(rows).items():
-        name = next(iter(group.values()))["name"]
-        cells = [name]
+        cells = [_label(gname, group)]
         for p in providers:
             r = group.get(p)
             cells.append(_us(_f(r, "median_us")) if r else "–")
@@ -138,11 +150,107 @@ def memory_table(rows, providers):
     return "\n".join(lines)
 
 
+def _fastest(pair, provider):
+    """The smaller median of a provider's layouts of one case (NaN unless it ran in all of them)."""
+    times = [_median(group, provider) for group in pair.values()]
+    return math.nan if any(math.isnan(t) for t in times) else min(times)
+
+
+def layout_best(rows):
+    """The best-layout blocks: [(title, entries)] per (mode, dtype), one entry per (case name, N) measured in
+    every layout, Fire configs first (by N), networks last. entry["cols"] holds the table's values by header:
+    µs per provider and layout, "best eager µs" (the faster eager layout), and per other provider P the ratios
+    best eager / P's NCHW, channels_last and faster-layout medians ("P ×nchw", "P ×cl", "P ×best-eager"), and
+    for fusedfire providers compile's faster layout / P's ("P ×best-compile"); entry["rates"] holds each
+    fusedfire provider's GFLOP/s at its faster layout and its % of the matmul FLOP/s measured in the run (both
+    from the row: FLOPs by fusedfire/roofline.py)."""
+    import firebench
+    layouts = tuple(firebench.LAYOUTS)
+    providers = _provider_order(rows)
+    pairs = collections.OrderedDict()
+    for group in _groups(rows).values():
+        r = next(iter(group.values()))
+        pairs.setdefault((r["mode"], r["dtype"], r["name"], int(r["N"])), {})[r["layout"]] = group
+    blocks = collections.OrderedDict()
+    for (mode, dtype, name, N), pair in pairs.items():
+        if set(pair) != set(layouts):
+            continue
+        pair = {layout: pair[layout] for layout in layouts}
+        cols, rates = collections.OrderedDict(), collections.OrderedDict()
+        best_eager = _fastest(pair, "eager")
+        for p in providers:
+            for layout in layouts:
+                cols[f"{p} {layout} µs"] = _median(pair[layout], p)
+            if p == "eager":
+                cols["best eager µs"] = best_eager
+                continue
+            for layout in layouts:
+                cols[f"{p} ×{layout}"] = best_eager / cols[f"{p} {layout} µs"]
+            fastest = _fastest(pair, p)
+            cols[f"{p} ×best-eager"] = best_eager / fastest
+            if p.startswith("fusedfire-"):
+                if "compile" in providers:
+                    cols[f"{p} ×best-compile"] = _fastest(pair, "compile") / fastest
+                if not math.isnan(fastest):
+                    row = min((group[p] for group in pair.values()), key=lambda r: _f(r, "median_us"))
+                    rates[f"{p} GFLOP/s"] = _f(row, "tflops") * 1e3
+                    rates[f"{p} %matmul"] = 100 * _f(row, "tflops") / _f(row, "peak_tflops")
+        title = f"Best layout — {MODE_TITLE.get(mode, mode)}, {dtype}"
+        blocks.setdefault((mode, dtype), (title, []))[1].append(
+            dict(name=name, N=N, fire=_is_fire_config(name), cols=cols, rates=rates))
+    for _, entries in blocks.values():
+        entries.sort(key=lambda e: (not e["fire"], e["N"]))  # stable: the run's config order within each N
+    return list(blocks.values())
+
+
+def layout_table(entries):
+    """Markdown: one row per (case, N) of a best-layout block."""
+    head = ["case", "N"] + list(entries[0]["cols"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for e in entries:
+        cells = [e["name"], str(e["N"])] + [_us(v) if key.endswith("µs") else _num(v, "{:.2f}×")
+                                            for key, v in e["cols"].items()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def layout_stats(entries):
+    """{N: {column: (geomean, worst, worst's case)}} over the Fire configs (networks excluded) of a best-layout
+    block, for every ratio column and rate; NaNs (a provider missing on a case) left out."""
+    stats = collections.OrderedDict()
+    for N in sorted({e["N"] for e in entries if e["fire"]}):
+        fires = [e for e in entries if e["fire"] and e["N"] == N]
+        columns = collections.OrderedDict()
+        for e in fires:
+            for key, v in list(e["cols"].items()) + list(e["rates"].items()):
+                if "µs" not in key and not math.isnan(v):
+                    columns.setdefault(key, []).append((v, e["name"]))
+        stats[N] = collections.OrderedDict(
+            (key, (statistics.geometric_mean([v for v, _ in vs]),) + min(vs)) for key, vs in columns.items())
+    return stats
+
+
+def layout_lines(entries):
+    """The lines under a best-layout table (and in --summary): per N, per provider, each column's geomean over
+    the Fire configs and its worst config."""
+    out = []
+    for N, columns in layout_stats(entries).items():
+        count = sum(e["fire"] and e["N"] == N for e in entries)
+        out.append(f"N={N}, {count} Fire configs: geomean (worst, its config)")
+        by_provider = collections.OrderedDict()
+        for key, (gm, worst, name) in columns.items():
+            provider, what = key.split(" ", 1)
+            fmt = "{:.2f}×" if what.startswith("×") else "{:.0f}%" if what.startswith("%") else "{:.1f}"
+            by_provider.setdefault(provider, []).append(f"{what} {_num(gm, fmt)} ({_num(worst, fmt)}, {name})")
+        out += [f"  {p}: " + ", ".join(parts) for p, parts in by_provider.items()]
+    return out
+
+
 def _split(rows):
     """Headline blocks: (title, rows) per (mode, N, dtype, layout) of the single-Fire configs, then the rest."""
     blocks = collections.OrderedDict()
     for r in rows:
-        if r["name"].startswith(("1_0.", "1_1.")):
+        if _is_fire_config(r["name"]):
             key = (r["mode"], r["N"], r["dtype"], r["layout"])
             title = f"Fire configs — {MODE_TITLE.get(r['mode'], r['mode'])}, N={r['N']}, {r['dtype']}, {r['layout']}"
         else:
@@ -175,6 +283,16 @@ def write_markdown(rows, path, extra_notes=()):
               "bandwidth) with the formulas of `fusedfire/roofline.py`.", ""]
     for title, block in _split(rows):
         parts += [f"## {title}", "", timing_table(block, providers, "case"), ""]
+    for title, entries in layout_best(rows):
+        parts += [f"## {title}", "",
+                  "Every case measured in both layouts. best eager = the faster of eager NCHW and eager "
+                  "channels_last; ×nchw, ×cl, ×best-eager = best eager µs / the provider's NCHW, channels_last, "
+                  "faster-layout µs (higher is faster); ×best-compile = compile's faster layout / the provider's. "
+                  "Geomeans over the Fire configs (networks excluded); GFLOP/s = FLOPs / median at the provider's "
+                  "faster layout, %matmul = that over the matmul FLOP/s measured in the run.", "",
+                  layout_table(entries), ""]
+        parts += [("  - " + line[2:]) if line.startswith("  ") else "- " + line for line in layout_lines(entries)]
+        parts.append("")
     mem = memory_table(rows, providers)
     if mem:
         parts += ["## Training memory (forward + backward)", "",
@@ -187,16 +305,17 @@ def write_markdown(rows, path, extra_notes=()):
 
 def summary(rows) -> str:
     """The short table printed last: per Fire config of the first headline block(s), each provider's ×eager and
-    % of roofline."""
+    % of roofline; then the best-layout geomean/worst lines where a case ran in both layouts."""
     providers = _provider_order(rows)
     out = []
     for title, block in _split(rows):
         out.append(title)
-        width = max(len(r["name"]) for r in block)
+        groups = _groups(block)
+        width = max(len(_label(gname, group)) for gname, group in groups.items())
         out.append(f"{'case':<{width}}  {'eager µs':>9}  " + "  ".join(f"{p[:22]:>22}" for p in providers
                                                                         if p != "eager"))
-        for group in _groups(block).values():
-            name = next(iter(group.values()))["name"]
+        for gname, group in groups.items():
+            name = _label(gname, group)
             eager = _f(group["eager"], "median_us") if "eager" in group else math.nan
             cells = []
             for p in providers:
@@ -208,6 +327,8 @@ def summary(rows) -> str:
                              if not math.isnan(s) else f"{'–':>22}")
             out.append(f"{name:<{width}}  {_us(eager):>9}  " + "  ".join(f"{c:>22}" for c in cells))
         out.append("")
+    for title, entries in layout_best(rows):
+        out += [title] + layout_lines(entries) + [""]
     return "\n".join(out)
 
 
@@ -273,7 +394,8 @@ def build_report(csv_path, out_dir, extra_notes=()):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subset", choices=sorted(SUBSETS), default="quick")
-    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    parser.add_argument("--device", default=None,
+                        help="cuda or cpu (default: cuda if available; cpu for --subset cpu-fwd)")
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="output folder (default bench/results)")
     parser.add_argument("--budget", type=float, default=None, help="seconds of timed rounds per benchmark")
     parser.add_argument("--providers", default=None, help="comma-separated providers to keep")
@@ -295,7 +417,8 @@ def main(argv=None):
 
     import torch
     import firebench
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    default = "cpu" if args.subset == "cpu-fwd" else "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(args.device or default)
     args.device = str(device)
     os.makedirs(args.out, exist_ok=True)
     csv_path = os.path.join(args.out, firebench.device_slug(device) + ".csv")

@@ -1,6 +1,8 @@
-"""Tests of our own checkers (not benchmarks): `python -m fusedfire check` must catch a planted bug, and the
-cost model must match an independent count. Marked smoke: they run with `pytest bench/ --benchmark-disable -m
+"""Tests of our own checkers (not benchmarks): `python -m fusedfire check` must catch a planted bug, the cost
+model must match an independent count, and the report's best-layout numbers must match a synthetic CSV worked by
+hand. Marked smoke: they run with `pytest bench/ --benchmark-disable -m
 smoke` and are skipped under --benchmark-only."""
+import math
 import subprocess
 import sys
 
@@ -8,6 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import firebench
+import report
 from fusedfire import roofline
 from fusedfire.__main__ import CHECK_SHAPES, check_case
 from fusedfire.reference import fire_reference
@@ -74,3 +78,82 @@ def test_info_runs():
     proc = subprocess.run([sys.executable, "-m", "fusedfire", "info"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "backends:" in proc.stdout
+
+
+def _synthetic_row(name, N, layout, provider, median_us, flops):
+    """One CSV row as bench/test_fire.py writes it (derived columns from fusedfire.roofline), matmul ceiling
+    1 TFLOP/s."""
+    row = {"group": f"{name}-N{N}-fp32-{layout}-fwd", "name": name, "N": N, "dtype": "fp32", "layout": layout,
+           "mode": "fwd", "size": 13, "provider": provider, "inputs": 2, "median_us": median_us,
+           "min_us": median_us, "rounds": 15, "iterations": 1}
+    row.update(roofline.derived(median_us * 1e-6, flops, 1e6, roofline.Ceilings(1e10, 1e12)))
+    return {**row, **firebench.stamp("cpu")}
+
+
+def test_best_layout_table_from_a_synthetic_csv(tmp_path):
+    # (name, N, flops): {provider: (nchw µs, cl µs)}
+    medians = {("1_0.features.3", 1, 8e6): {"eager": (100, 80), "compile": (50, 100), "fusedfire-cpu": (40, 160)},
+               ("1_1.features.3", 1, 3e6): {"eager": (60, 90), "compile": (120, 30), "fusedfire-cpu": (120, 60)},
+               ("squeezenet1_1.features", 1, 9e8): {"eager": (1000, 900), "fusedfire-cpu": (800, 1200)}}
+    csv_path = str(tmp_path / "cpu.csv")
+    for (name, N, flops), by_provider in medians.items():
+        for layout_index, layout in enumerate(("nchw", "cl")):
+            for provider, us in by_provider.items():
+                firebench.append_row(csv_path, _synthetic_row(name, N, layout, provider, us[layout_index], flops))
+    # one layout only: no best-layout entry
+    firebench.append_row(csv_path, _synthetic_row("1_0.features.4", 8, "nchw", "eager", 70, 1e6))
+    rows = [r for r in firebench.read_rows(csv_path) if r.get("median_us")]
+
+    [(title, entries)] = report.layout_best(rows)
+    assert title == "Best layout — forward (inference, no_grad), fp32"
+    assert [(e["name"], e["N"], e["fire"]) for e in entries] == [
+        ("1_0.features.3", 1, True), ("1_1.features.3", 1, True), ("squeezenet1_1.features", 1, False)]
+    a, b, net = (e["cols"] for e in entries)
+    assert (a["best eager µs"], b["best eager µs"], net["best eager µs"]) == (80, 60, 900)
+    assert (a["compile ×nchw"], a["compile ×cl"], a["compile ×best-eager"]) == (1.6, 0.8, 1.6)
+    assert (a["fusedfire-cpu ×nchw"], a["fusedfire-cpu ×cl"], a["fusedfire-cpu ×best-eager"],
+            a["fusedfire-cpu ×best-compile"]) == (2.0, 0.5, 2.0, 1.25)
+    assert (b["fusedfire-cpu ×nchw"], b["fusedfire-cpu ×cl"], b["fusedfire-cpu ×best-eager"],
+            b["fusedfire-cpu ×best-compile"]) == (0.5, 1.0, 1.0, 0.5)
+    assert net["fusedfire-cpu ×best-eager"] == 900 / 800 and math.isnan(net["fusedfire-cpu ×best-compile"])
+    # 8 MFLOP in 40 µs = 200 GFLOP/s = 20% of 1 TFLOP/s; 3 MFLOP in 60 µs = 50 GFLOP/s = 5%
+    assert entries[0]["rates"] == pytest.approx({"fusedfire-cpu GFLOP/s": 200, "fusedfire-cpu %matmul": 20},
+                                                rel=1e-5)
+
+    stats = report.layout_stats(entries)
+    assert list(stats) == [1]  # networks and the one-layout N=8 case left out
+    s = stats[1]
+    assert s["compile ×nchw"] == (pytest.approx(0.8 ** 0.5), 0.5, "1_1.features.3")
+    assert s["compile ×best-eager"] == (pytest.approx(3.2 ** 0.5), 1.6, "1_0.features.3")
+    assert s["fusedfire-cpu ×best-eager"] == (pytest.approx(2 ** 0.5), 1.0, "1_1.features.3")
+    assert s["fusedfire-cpu ×best-compile"] == (pytest.approx(0.625 ** 0.5), 0.5, "1_1.features.3")
+    assert s["fusedfire-cpu GFLOP/s"] == (pytest.approx(100, rel=1e-5), pytest.approx(50, rel=1e-5), "1_1.features.3")
+    assert s["fusedfire-cpu %matmul"][0] == pytest.approx(10, rel=1e-5)
+
+    lines = report.layout_lines(entries)
+    assert lines[0] == "N=1, 2 Fire configs: geomean (worst, its config)"
+    assert ("  fusedfire-cpu: ×nchw 1.00× (0.50×, 1_1.features.3), ×cl 0.71× (0.50×, 1_0.features.3), "
+            "×best-eager 1.41× (1.00×, 1_1.features.3), ×best-compile 0.79× (0.50×, 1_1.features.3), "
+            "GFLOP/s 100.0 (50.0, 1_1.features.3), %matmul 10% (5%, 1_1.features.3)") in lines
+    assert "×best-eager 1.41× (1.00×, 1_1.features.3)" in report.summary(rows)
+
+    md = str(tmp_path / "cpu.md")
+    report.write_markdown(rows, md)
+    text = open(md).read()
+    assert "## Best layout — forward (inference, no_grad), fp32" in text
+    assert ("| squeezenet1_1.features | 1 | 1000 | 900 | 900 | – | – | – | – | – | 800 | 1200 | 1.12× | 0.75× | "
+            "1.12× | – |") in text
+    assert "  - fusedfire-cpu: ×nchw 1.00×" in text
+
+
+def test_cpu_fwd_subset_runs_config_major_with_layout_pairs():
+    from fusedfire.configs import SQUEEZENET_FIRES
+    cases = [c for c, marks in firebench.cases("cpu") if "cpufwd" in marks]
+    fires = [c for c in cases if c.fire is not None]
+    assert len(fires) == 2 * 2 * len(SQUEEZENET_FIRES) and cases[:len(fires)] == fires  # networks last
+    assert len(cases) - len(fires) == 2 * 2 * len(firebench.NETWORKS)
+    assert {(c.mode, c.dtype) for c in cases} == {("fwd", "fp32")} and {c.N for c in cases} == {1, 8}
+    for nchw, cl in zip(cases[::2], cases[1::2]):
+        assert (nchw.name, nchw.N, nchw.layout, cl.layout) == (cl.name, cl.N, "nchw", "cl")
+    assert [c.name for c in fires[::4]] == [c.name for c in SQUEEZENET_FIRES]
+    assert not any("cpufwd" in marks for _, marks in firebench.cases("cuda"))
