@@ -47,15 +47,23 @@ struct Taps {
   int64_t off[9];
 };
 
+// A conv weight in any layout: w(e, c, t) = p[e·se + c·sc + t·st] for output channel e, input channel c, tap t
+// (PyTorch's (E, C, 3, 3) has st = stride(3) wherever stride(2) = 3·stride(3): contiguous or channels_last).
+struct Weights {
+  const float* p;
+  int64_t se, sc, st;
+  Weights at(int64_t e0, int64_t c0) const { return {p + e0 * se + c0 * sc, se, sc, st}; }
+};
+
 // One micro-tile of a channel block [c0, c0 + K) at pixel q = v·16 + lane (a, w and part point there already):
-//   acc[e][v] = (first ? 0 : part) + Σ_{c<K} Σ_t w[e·lwe + c·T + t] · a[c·lda + q + off[t]]
+//   acc[e][v] = (first ? 0 : part) + Σ_{c<K} Σ_t w(e, c, t) · a[c·lda + q + off[t]]
 // then either part = acc (more channel blocks follow) or, for the last block, out = relu(acc + bias[e]) with the
 // real lanes keep[v] of vector v stored from real pixel dst[v] on: out element (e, p) at out[e·lde + p·ldq].
 // Channel-major out (ldq = 1) gets the kept lanes compressed into one vector, stored whole while dst[v] + 16 ≤
 // limit (out's pixel count: the extra lanes land on pixels a later vector or tile stores), else masked.
 // Safe: the last vector loads only its `tail` lanes (a is the caller's tensor, which may end there).
 template <int ME, int NV, bool Safe>
-FF_AVX512 static void conv_tile(int64_t K, const Taps& taps, const float* w, int64_t lwe, const float* a, int64_t lda,
+FF_AVX512 static void conv_tile(int64_t K, const Taps& taps, Weights w, const float* a, int64_t lda,
                                 __mmask16 tail, bool first, bool last, float* part, const __mmask16* keep,
                                 const int64_t* dst, int64_t limit, const float* bias, float* out, int64_t lde,
                                 int64_t ldq) {
@@ -66,14 +74,14 @@ FF_AVX512 static void conv_tile(int64_t K, const Taps& taps, const float* w, int
   const int64_t T = taps.n;
   for (int t = 0; t < T; ++t) {
     const float* at = a + taps.off[t];
-    const float* wt = w + t;
+    const float* wt = w.p + t * w.st;
     for (int64_t c = 0; c < K; ++c) {
       __m512 av[NV];
       for (int v = 0; v < NV; ++v)
         av[v] = Safe && v == NV - 1 ? _mm512_maskz_loadu_ps(tail, at + c * lda + v * kLanes)
                                     : _mm512_loadu_ps(at + c * lda + v * kLanes);
       for (int e = 0; e < ME; ++e) {
-        const __m512 we = _mm512_set1_ps(wt[e * lwe + c * T]);
+        const __m512 we = _mm512_set1_ps(wt[e * w.se + c * w.sc]);
         for (int v = 0; v < NV; ++v) acc[e][v] = _mm512_fmadd_ps(we, av[v], acc[e][v]);
       }
     }
@@ -125,8 +133,8 @@ FF_AVX512 static void conv_tile(int64_t K, const Taps& taps, const float* w, int
   }
 }
 
-using TileFn = void (*)(int64_t, const Taps&, const float*, int64_t, const float*, int64_t, __mmask16, bool, bool,
-                        float*, const __mmask16*, const int64_t*, int64_t, const float*, float*, int64_t, int64_t);
+using TileFn = void (*)(int64_t, const Taps&, Weights, const float*, int64_t, __mmask16, bool, bool, float*,
+                        const __mmask16*, const int64_t*, int64_t, const float*, float*, int64_t, int64_t);
 
 template <int ME, bool Safe, size_t... NV>
 static constexpr std::array<TileFn, kNV> tile_row(std::index_sequence<NV...>) {
@@ -151,11 +159,10 @@ static const std::array<std::array<std::array<TileFn, kNV>, kME>, 2> kTiles = {t
 // block stays in the 48 KB L1 while every output-channel tile sweeps it. Without them a 3×3 tile over 64 channels
 // (40 KB) ran at 95 GF/s instead of 130 in the standalone loop, and the 512-channel squeeze at 35 GF/s.
 FF_AVX512 static void conv(int64_t E, int64_t Q, int64_t W, int64_t Wg, int64_t K, const Taps& taps,
-                           const float* w, const float* a, int64_t lda, const float* bias, float* out, int64_t lde,
+                           Weights w, const float* a, int64_t lda, const float* bias, float* out, int64_t lde,
                            int64_t ldq, bool exact, float* part) {
   const int64_t reach = *std::max_element(taps.off, taps.off + taps.n) - *std::min_element(taps.off, taps.off + taps.n);
   const int64_t KB = std::max<int64_t>(1, (24 << 10) / int64_t(sizeof(float) * (kNV * kLanes + reach)));
-  const int64_t T = taps.n, lwe = K * T;
   // NOTE: the Q/16 vectors split evenly into tiles of ≤ 6 (98 pixels: 4 + 3, not 6 + 1): a 1-vector tile
   // loads 5 operands per 4 FMAs where a 6-vector one loads 10 per 24.
   const int64_t nvec = (Q + kLanes - 1) / kLanes, ntiles = (nvec + kNV - 1) / kNV;
@@ -182,7 +189,7 @@ FF_AVX512 static void conv(int64_t E, int64_t Q, int64_t W, int64_t Wg, int64_t 
       const int64_t kb = std::min(KB, K - k0);
       for (int64_t e0 = 0; e0 < E; e0 += kME) {
         const int me = int(std::min<int64_t>(kME, E - e0));
-        kTiles[safe][me - 1][nv - 1](kb, taps, w + e0 * lwe + k0 * T, lwe, a + k0 * lda + q0, lda, tail, k0 == 0,
+        kTiles[safe][me - 1][nv - 1](kb, taps, w.at(e0, k0), a + k0 * lda + q0, lda, tail, k0 == 0,
                                      k0 + kb >= K, part + e0 * kNV * kLanes, keep, dst, P, bias + e0, out + e0 * lde,
                                      lde, ldq);
       }
@@ -255,7 +262,8 @@ FF_AVX512 static void copy_matrix(int64_t rows, int64_t cols, const float* src, 
 // One Fire for every image and row chunk of the parallel range [begin, end): the items and the rolling halo of
 // the BLAS path, with the micro-kernel doing all arithmetic.
 struct FireArgs {
-  const float *x, *wsq, *bsq, *w1, *b1, *w3, *b3;
+  const float *x, *bsq, *b1, *b3;
+  Weights wsq, w1, w3;
   const float* x_end;  // one past x's last element: vector loads of x must stop there
   float *out, *s;  // s: the training forward's saved squeeze output, or null
   int64_t N, Cin, H, W, S, E1, E3, chunks, R;

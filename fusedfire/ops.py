@@ -55,9 +55,13 @@ def backends(device) -> list:
 
 def resolve_backend(backend: str, device) -> str:
     """Turns "auto" (or $FUSEDFIRE_BACKEND) into a concrete backend; a clear error if it cannot run here."""
-    device = torch.device(device)
+    return _resolve(backend, torch.device(device), os.environ.get(BACKEND_ENV, "auto") or "auto")
+
+
+@functools.lru_cache(maxsize=64)  # NOTE: 5 µs a call uncached; availability is fixed at import
+def _resolve(backend: str, device: torch.device, env: str) -> str:
     if backend == "auto":
-        backend = os.environ.get(BACKEND_ENV, "auto") or "auto"
+        backend = env
     available = backends(device)
     if backend == "auto":
         return next(b for b in AUTO_ORDER.get(device.type, ("reference",)) if b in available)
@@ -259,6 +263,11 @@ def fire(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expa
     backend = resolve_backend(backend, x.device)
     if torch.is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args):
         return fire_fwd_op(*args, backend)[0]
+    if backend in ("cpu", "cuda") and not torch.is_autocast_enabled(x.device.type):
+        # NOTE: native inference calls its op directly: the custom-op wrapper of fusedfire::fire costs ~28 µs a
+        # call (46 against 18 µs for a 4×4 Fire on CPU), 5% of a 13×13 Fire at N=1. Same checks, same kernel.
+        check_inputs(*args)
+        return native.fire(*args)
     return fire_op(*args, backend)
 
 

@@ -131,6 +131,10 @@ def test_non_contiguous_weights():
     params[4] = params[4].transpose(2, 3).contiguous().transpose(2, 3)  # (E3, S, 3, 3), strided taps
     params[5] = torch.randn(2 * ODD[3])[::2]
     _check_forward(_x(2, ODD[0], 5, 6), params)
+    # model.to(memory_format=torch.channels_last) makes every 4-D weight channels_last (read in place)
+    params = [p.contiguous(memory_format=torch.channels_last) if p.dim() == 4 else p for p in fire_params(*ODD)]
+    assert not params[4].is_contiguous()
+    _check_forward(_x(2, ODD[0], 5, 6, layout="channels_last"), params)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
