@@ -233,12 +233,16 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
   int64_t sN = 0, sC = 0, sP = 0;
   if (s_out) sN = s_out->stride(0), sC = s_out->stride(1), sP = pixel_stride(*s_out);
 
-  // Weights in acc_t, contiguous: (S × Cin), (E1 × S), (E3 × 9S) with k = c·9 + ky·3 + kx (PyTorch's order).
+  // Weights in acc_t: (S × Cin), (E1 × S), (E3 × 9S). W3's k = c·rc + tap·rt: PyTorch's c·9 + tap, or tap·S + c
+  // for a channels_last W3 (a channels_last model's), which is then used in place and im2col follows its order.
   constexpr auto acc_type = c10::CppTypeToScalarType<acc_t>::value;
   const auto acc_opts = x.options().dtype(acc_type);
   auto as_acc = [](const Tensor& t) { return t.to(acc_type).contiguous(); };
-  const Tensor wsq_a = as_acc(wsq), bsq_a = as_acc(bsq), w1_a = as_acc(w1), b1_a = as_acc(b1),
-               w3_a = as_acc(w3), b3_a = as_acc(b3);
+  const Tensor wsq_a = as_acc(wsq), bsq_a = as_acc(bsq), w1_a = as_acc(w1), b1_a = as_acc(b1), b3_a = as_acc(b3);
+  Tensor w3_a = w3.to(acc_type);
+  const bool w3_cl = w3_a.stride(1) == 1 && w3_a.stride(3) == S && w3_a.stride(2) == 3 * S && w3_a.stride(0) == 9 * S;
+  if (!w3_cl) w3_a = w3_a.contiguous();
+  const int64_t rc = w3_cl ? 1 : 9, rt = w3_cl ? S : 1;
   const acc_t *Wsq = wsq_a.data_ptr<acc_t>(), *Bsq = bsq_a.data_ptr<acc_t>(), *W1 = w1_a.data_ptr<acc_t>(),
               *B1 = b1_a.data_ptr<acc_t>(), *W3 = w3_a.data_ptr<acc_t>(), *B3 = b3_a.data_ptr<acc_t>();
   const scalar_t* X = x.const_data_ptr<scalar_t>();
@@ -304,16 +308,16 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
           copy2d(S, P, sbuf + W, s_ld, int64_t(1), Sv + n * sN + h0 * W * sP, sC, sP);
         }
 
-        // im2col of the band: col[c·9 + ky·3 + kx][r·W + w] = s(h0 + r + ky - 1, w + kx - 1), zero outside.
+        // im2col of the band: col[c·rc + (ky·3 + kx)·rt][r·W + w] = s(h0 + r + ky - 1, w + kx - 1), zero outside.
         for (const auto c : c10::irange(S)) {
           for (const auto ky : c10::irange(3)) {
             const acc_t* src = sbuf + c * s_ld + ky * W;  // row h0 + ky - 1
-            acc_t* d0 = col + (c * 9 + ky * 3) * P;
-            std::memcpy(d0 + P, src, P * sizeof(acc_t));  // kx = 1: the rows as they are
+            acc_t* d0 = col + (c * rc + ky * 3 * rt) * P;
+            std::memcpy(d0 + rt * P, src, P * sizeof(acc_t));  // kx = 1: the rows as they are
             for (const auto r : c10::irange(rb)) {
               const acc_t* s = src + r * W;
-              acc_t* dl = d0 + r * W;          // kx = 0: shifted right, zero at w = 0
-              acc_t* dr = d0 + 2 * P + r * W;  // kx = 2: shifted left, zero at w = W-1
+              acc_t* dl = d0 + r * W;               // kx = 0: shifted right, zero at w = 0
+              acc_t* dr = d0 + 2 * rt * P + r * W;  // kx = 2: shifted left, zero at w = W-1
               dl[0] = 0;
               std::memcpy(dl + 1, s, (W - 1) * sizeof(acc_t));
               std::memcpy(dr, s + 1, (W - 1) * sizeof(acc_t));
