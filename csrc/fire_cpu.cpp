@@ -385,9 +385,14 @@ static void fire_forward_avx512(const Tensor& x, const Tensor& wsq, const Tensor
 }
 #endif
 
-// Which fp32 forward runs: $FUSEDFIRE_CPU_KERNEL = "auto" (AVX-512 where the CPU has it, else BLAS), "avx512" or
-// "blas" (read per call, so tests and benchmarks can compare both in one process).
-static bool use_avx512() {
+// Which fp32 forward runs: $FUSEDFIRE_CPU_KERNEL = "auto", "avx512" or "blas" (read per call, so tests and
+// benchmarks can compare both in one process). "auto": AVX-512 where the CPU has it, except channels_last images
+// of ≤ 27×27 pixels, which go to BLAS.
+// NOTE: measured side by side (2 threads, min of 2 medians, /tmp A/B script of the issue-5 notes): channels_last
+// 13×13 and 27×27 Fires at N=1 and 8 ran 0.89–1.46× faster with BLAS (geomean 1.08×, 22 cases), where the
+// micro-kernel's transposes of x and its pixel-by-pixel stores cost most; NCHW and the 54/55-wide ones are
+// faster with the micro-kernel (NCHW geomean 1.38× against 1.26× over eager's best layout).
+static bool use_avx512(const Tensor& x) {
   const char* env = std::getenv("FUSEDFIRE_CPU_KERNEL");
   const std::string kind = env && *env ? env : "auto";
   TORCH_CHECK(kind == "auto" || kind == "avx512" || kind == "blas",
@@ -399,6 +404,8 @@ static bool use_avx512() {
 #endif
   TORCH_CHECK(kind != "avx512" || have, "fusedfire cpu: FUSEDFIRE_CPU_KERNEL=avx512, but this CPU or build has no "
               "AVX-512");
+  if (kind == "auto" && memory_format(x) == at::MemoryFormat::ChannelsLast && x.size(2) * x.size(3) <= 27 * 27)
+    return false;
   return kind != "blas" && have;
 }
 
@@ -439,7 +446,7 @@ static std::tuple<Tensor, Tensor> forward(const Tensor& x_in, const Tensor& wsq,
   // smallest activation of a Fire (Cin ≤ E1+E3), and every contiguous or channels_last x is read in place.
   const Tensor x = gemm_ready(x_in) ? x_in : x_in.contiguous(fmt);
 #ifdef FUSEDFIRE_HAVE_AVX512
-  if (x.scalar_type() == at::kFloat && use_avx512()) {
+  if (x.scalar_type() == at::kFloat && use_avx512(x)) {
     fire_forward_avx512(x, wsq, bsq, w1, b1, w3, b3, out, save_s ? &s : nullptr);
     return {out, s};
   }
