@@ -2,7 +2,9 @@
 // docstring of fusedfire/ops.py; the schemas (native_fire, native_fire_fwd, native_fire_bwd) are defined there
 // too, this file only implements them for the CPU dispatch key.
 //
-// Forward, per image and per band of R output rows (one band's working set stays in L2):
+// Two forwards share the band loop below. fp32 on AVX-512 CPUs runs fusedfire's own direct-convolution
+// micro-kernel (fire_cpu_avx512.h, torch-free); every other case (and FUSEDFIRE_CPU_KERNEL=blas) runs BLAS
+// GEMMs. The BLAS forward, per image and per band of R output rows (one band's working set stays in L2):
 //
 //   sbuf[S][R+2 rows]  = relu(Wsq · x[rows h0-1 .. h0+R] + bsq)    squeeze GEMM, halo rows kept rolling
 //   out[:, :E1, band]  = relu(W1 · sbuf[center rows] + b1)        1×1 GEMM written straight into out

@@ -1,4 +1,4 @@
-// fusedfire._cpu's fp32 AVX-512 forward: torch-free (std + intrinsics), so a plain C++ harness can run and time it.
+// fusedfire._cpu's fp32 AVX-512 forward (included by fire_cpu.cpp): torch-free, std + intrinsics only.
 #pragma once
 #include <algorithm>
 #include <array>
@@ -37,8 +37,9 @@ namespace avx512 {
 constexpr int64_t kLanes = 16;
 // NOTE: micro-tile 4 output channels × 6 pixel vectors (96 pixels): 24 accumulators + 6 activation vectors + 1
 // broadcast weight = 31 of the 32 zmm registers; per (channel, tap) step 10 loads feed 24 FMAs. A standalone
-// loop of this tile (K = 32, 9 taps, L1-resident) ran at 132 GF/s on one core of this 2.8 GHz Xeon; the same
-// tile with masked loads (the edge masks of an unpadded grid) ran at 41–47 GF/s, with masked FMAs at 80–100.
+// C++ loop of this tile (K = 32, 9 taps, L1-resident, one core of this 2.8 GHz Xeon) ran at 124–135 GF/s; in the
+// same run, with masked loads (the edge masks of an unpadded grid) at 41–47 GF/s, with masked FMAs at 80–100.
+// That is why the grid is padded, and why full blocks use unmasked loads and stores everywhere.
 constexpr int kME = 4, kNV = 6;
 
 // The taps of a convolution: tap t reads pixel q + off[t] of a grid.
@@ -157,12 +158,16 @@ static const std::array<std::array<std::array<TileFn, kNV>, kME>, 2> kTiles = {t
 // part: E × 96 floats of scratch for the partial sums of channel blocks.
 // NOTE: channel blocks of ≤ 24 KB of activations (the tile's pixels plus the taps' reach, per channel) so that a
 // block stays in the 48 KB L1 while every output-channel tile sweeps it. Without them a 3×3 tile over 64 channels
-// (40 KB) ran at 95 GF/s instead of 130 in the standalone loop, and the 512-channel squeeze at 35 GF/s.
+// (40 KB) ran at 95 GF/s instead of 130 in the standalone loop, and the 512-channel squeeze at 35 GF/s. Blocks
+// are even (S = 64 at 13×13: 32 + 32, not 48 + 16): one Fire (512→64→256+256, 13×13, N=8, one thread) ran at
+// 71–75 GF/s with the 16-channel remainder block, 92–98 with even ones; budgets of 16, 24 and 32 KB were then
+// within 3% of each other (best of 6 alternating runs).
 FF_AVX512 static void conv(int64_t E, int64_t Q, int64_t W, int64_t Wg, int64_t K, const Taps& taps,
                            Weights w, const float* a, int64_t lda, const float* bias, float* out, int64_t lde,
                            int64_t ldq, bool exact, float* part) {
   const int64_t reach = *std::max_element(taps.off, taps.off + taps.n) - *std::min_element(taps.off, taps.off + taps.n);
-  const int64_t KB = std::max<int64_t>(1, (24 << 10) / int64_t(sizeof(float) * (kNV * kLanes + reach)));
+  const int64_t kb_max = std::max<int64_t>(1, (24 << 10) / int64_t(sizeof(float) * (kNV * kLanes + reach)));
+  const int64_t KB = (K + (K + kb_max - 1) / kb_max - 1) / ((K + kb_max - 1) / kb_max);  // even blocks (64: 32+32)
   // NOTE: the Q/16 vectors split evenly into tiles of ≤ 6 (98 pixels: 4 + 3, not 6 + 1): a 1-vector tile
   // loads 5 operands per 4 FMAs where a 6-vector one loads 10 per 24.
   const int64_t nvec = (Q + kLanes - 1) / kLanes, ntiles = (nvec + kNV - 1) / kNV;

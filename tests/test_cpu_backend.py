@@ -157,7 +157,7 @@ def test_thread_counts_give_the_same_answer(threads, n):
     (ODD, 2, 9, 8),               # the grid's last 16-lane vector holds only the zero column
     (ODD, 1, 2, 16),              # rows exactly one vector wide
     (ODD, 1, 20, 64),             # bands of ≤ 8 rows (512 band pixels) per row chunk: halo rolled, short band
-    ((200, 50, 6, 7), 1, 13, 13), # channel blocks: squeeze 64+64+64+8, 3×3 48+2; output tiles of 2 and 3 channels
+    ((201, 50, 6, 7), 1, 13, 13), # channel blocks: squeeze 51+51+51+48, 3×3 25+25; output tiles of 2 and 3 channels
     ((3, 17, 33, 31), 3, 1, 37),  # one-row images, 17 squeeze channels
 ])
 def test_fp32_kernel_edges(cfg, n, h, w, layout):
