@@ -2,9 +2,9 @@
 // docstring of fusedfire/ops.py; the schemas (native_fire, native_fire_fwd, native_fire_bwd) are defined there
 // too, this file only implements them for the CPU dispatch key.
 //
-// Two forwards share the band loop below. fp32 on AVX-512 CPUs runs fusedfire's own direct-convolution
-// micro-kernel (fire_cpu_avx512.h, torch-free); every other case (and FUSEDFIRE_CPU_KERNEL=blas) runs BLAS
-// GEMMs. The BLAS forward, per image and per band of R output rows (one band's working set stays in L2):
+// Two forwards share the band loop below: BLAS GEMMs (the default), and for fp32 on AVX-512 CPUs fusedfire's own
+// direct-convolution micro-kernel (fire_cpu_avx512.h, torch-free; see use_avx512 for which runs). The BLAS
+// forward, per image and per band of R output rows (one band's working set stays in L2):
 //
 //   sbuf[S][R+2 rows]  = relu(Wsq · x[rows h0-1 .. h0+R] + bsq)    squeeze GEMM, halo rows kept rolling
 //   out[:, :E1, band]  = relu(W1 · sbuf[center rows] + b1)        1×1 GEMM written straight into out
@@ -42,6 +42,8 @@ void sgemm_(const char* transa, const char* transb, const int* m, const int* n, 
 void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
             const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
             const int* ldc) __attribute__((weak));
+// MKL's per-thread thread count (0: its global one); returns the previous value.
+int MKL_Set_Num_Threads_Local(int nt) __attribute__((weak));  // mkl_service.h's C name (lowercase: Fortran)
 }
 
 // The dummy module: importing fusedfire._cpu runs the static TORCH_LIBRARY_IMPL registrar below.
@@ -123,6 +125,17 @@ static void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B
   Tensor Ct = view(C, m, n);
   at::mm_out(Ct, view(A, m, k), view(B, k, n));
 }
+
+// MKL's thread count for the calling thread, restored at scope exit (a no-op without MKL).
+struct MklThreadsGuard {
+  int previous = 0;
+  explicit MklThreadsGuard(int n) {
+    if (MKL_Set_Num_Threads_Local) previous = MKL_Set_Num_Threads_Local(n);
+  }
+  ~MklThreadsGuard() {
+    if (MKL_Set_Num_Threads_Local) MKL_Set_Num_Threads_Local(previous);
+  }
+};
 
 // ---------------------------------------------------------------------------------------- elementwise
 
@@ -260,6 +273,10 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
   const int64_t R = std::clamp<int64_t>(band_pixels() / W, 1, H);  // rows per band
 
   at::parallel_for(0, N * chunks, 1, [&](int64_t begin, int64_t end) {
+    // NOTE: one MKL thread per worker. torch.set_num_threads(n) also sets MKL's count with dynamic adjustment off,
+    // so without this each worker's sgemm spawned n threads of its own: 1_0.features.12 at N=1 on 2 threads ran
+    // at 760–785 µs after torch.set_num_threads(2) against 460–530 µs without that call.
+    const MklThreadsGuard one_mkl_thread(1);
     // Per-thread scratch, 64-byte aligned by the CPU allocator.
     const int64_t s_ld = (R + 2) * W;  // sbuf channel stride: R+2 rows (1-row halo on each side)
     const int64_t col_n = 9 * S * R * W;
@@ -388,13 +405,13 @@ static void fire_forward_avx512(const Tensor& x, const Tensor& wsq, const Tensor
 #endif
 
 // Which fp32 forward runs: $FUSEDFIRE_CPU_KERNEL = "auto", "avx512" or "blas" (read per call, so tests and
-// benchmarks can compare both in one process). "auto": AVX-512 where the CPU has it, except channels_last images
-// of ≤ 27×27 pixels, which go to BLAS.
-// NOTE: measured side by side (2 threads, min of 2 medians, /tmp A/B script of the issue-5 notes): channels_last
-// 13×13 and 27×27 Fires at N=1 and 8 ran 0.89–1.46× faster with BLAS (geomean 1.08×, 22 cases), where the
-// micro-kernel's transposes of x and its pixel-by-pixel stores cost most; NCHW and the 54/55-wide ones are
-// faster with the micro-kernel (NCHW geomean 1.38× against 1.26× over eager's best layout).
-static bool use_avx512(const Tensor& x) {
+// benchmarks can compare both in one process). "auto": BLAS where torch exports one (MKL on x86 wheels), else the
+// AVX-512 micro-kernel where the CPU has it.
+// NOTE: the two are at parity here. Interleaved A/B on 2 threads (16 Fire configs × N 1, 8 × both layouts, min of
+// 3 medians each): micro-kernel over BLAS, geomean per size and layout, 13×13: 0.86 NCHW / 0.93 channels_last,
+// 27×27: 1.04 / 0.86, 54×54: 0.98 / 1.04; per case 0.67–1.34. MKL packs and blocks better than the micro-kernel
+// at 13×13; a torch without a BLAS would run each GEMM through at::mm_out, where the micro-kernel is the better one.
+static bool use_avx512() {
   const char* env = std::getenv("FUSEDFIRE_CPU_KERNEL");
   const std::string kind = env && *env ? env : "auto";
   TORCH_CHECK(kind == "auto" || kind == "avx512" || kind == "blas",
@@ -406,9 +423,7 @@ static bool use_avx512(const Tensor& x) {
 #endif
   TORCH_CHECK(kind != "avx512" || have, "fusedfire cpu: FUSEDFIRE_CPU_KERNEL=avx512, but this CPU or build has no "
               "AVX-512");
-  if (kind == "auto" && memory_format(x) == at::MemoryFormat::ChannelsLast && x.size(2) * x.size(3) <= 27 * 27)
-    return false;
-  return kind != "blas" && have;
+  return have && (kind == "avx512" || (kind == "auto" && sgemm_ == nullptr));
 }
 
 static void check_args(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1, const Tensor& b1,
@@ -448,7 +463,7 @@ static std::tuple<Tensor, Tensor> forward(const Tensor& x_in, const Tensor& wsq,
   // smallest activation of a Fire (Cin ≤ E1+E3), and every contiguous or channels_last x is read in place.
   const Tensor x = gemm_ready(x_in) ? x_in : x_in.contiguous(fmt);
 #ifdef FUSEDFIRE_HAVE_AVX512
-  if (x.scalar_type() == at::kFloat && use_avx512(x)) {
+  if (x.scalar_type() == at::kFloat && use_avx512()) {
     fire_forward_avx512(x, wsq, bsq, w1, b1, w3, b3, out, save_s ? &s : nullptr);
     return {out, s};
   }
