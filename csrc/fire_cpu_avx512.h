@@ -310,7 +310,7 @@ FF_AVX512 static void fire_items(const FireArgs& f, int64_t begin, int64_t end, 
     const int64_t c0 = H * chunk / f.chunks, c1 = H * (chunk + 1) / f.chunks;  // output rows [c0, c1)
     const float* Xn = f.x + n * f.xN;
     for (int64_t h0 = c0; h0 < c1; h0 += R) {
-      const int64_t rb = std::min(R, c1 - h0), P = rb * W;
+      const int64_t rb = std::min(R, c1 - h0);
       // Squeeze image rows [r0, r1) into spad (row i of spad = image row h0 - 1 + i); zeros outside the image.
       int64_t r0 = h0 - 1, r1 = h0 + rb + 1;
       if (h0 != c0) {  // rows h0-1 and h0 were the previous band's last two: move them to the front
