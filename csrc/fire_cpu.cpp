@@ -315,12 +315,15 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
         bias_relu(S, npix, dst.p, s_ld, int64_t(1), Bsq, dst.p, s_ld, int64_t(1));
       };
 
-      for (int64_t h0 = c0; h0 < c1; h0 += R) {
-        const int64_t rb = std::min(R, c1 - h0), P = rb * W;
+      // NOTE: the chunk's rows split into even bands of ≤ R rows (27 rows: 14 + 13, not 18 + 9); every band but
+      // the last has Rb rows, which the halo move below relies on.
+      const int64_t bands = (c1 - c0 + R - 1) / R, Rb = (c1 - c0 + bands - 1) / bands;
+      for (int64_t h0 = c0; h0 < c1; h0 += Rb) {
+        const int64_t rb = std::min(Rb, c1 - h0), P = rb * W;
         if (h0 == c0) {
           squeeze_rows(h0 - 1, h0 + rb + 1, h0);
         } else {  // rows h0-1 and h0 were the previous band's last two: move them to the front
-          for (const auto c : c10::irange(S)) std::memmove(sbuf + c * s_ld, sbuf + c * s_ld + R * W, 2 * W * sizeof(acc_t));
+          for (const auto c : c10::irange(S)) std::memmove(sbuf + c * s_ld, sbuf + c * s_ld + Rb * W, 2 * W * sizeof(acc_t));
           squeeze_rows(h0 + 1, h0 + rb + 1, h0);
         }
         if (s_out) {  // the training forward saves s (band rows only: halo rows belong to other bands)

@@ -309,12 +309,13 @@ FF_AVX512 static void fire_items(const FireArgs& f, int64_t begin, int64_t end, 
     const int64_t n = item / f.chunks, chunk = item % f.chunks;
     const int64_t c0 = H * chunk / f.chunks, c1 = H * (chunk + 1) / f.chunks;  // output rows [c0, c1)
     const float* Xn = f.x + n * f.xN;
-    for (int64_t h0 = c0; h0 < c1; h0 += R) {
-      const int64_t rb = std::min(R, c1 - h0);
+    const int64_t bands = (c1 - c0 + R - 1) / R, Rb = (c1 - c0 + bands - 1) / bands;  // even bands, as in BLAS's
+    for (int64_t h0 = c0; h0 < c1; h0 += Rb) {
+      const int64_t rb = std::min(Rb, c1 - h0);
       // Squeeze image rows [r0, r1) into spad (row i of spad = image row h0 - 1 + i); zeros outside the image.
       int64_t r0 = h0 - 1, r1 = h0 + rb + 1;
       if (h0 != c0) {  // rows h0-1 and h0 were the previous band's last two: move them to the front
-        for (int64_t c = 0; c < S; ++c) std::memmove(spad + c * ld_s, spad + c * ld_s + R * Wg, 2 * Wg * sizeof(float));
+        for (int64_t c = 0; c < S; ++c) std::memmove(spad + c * ld_s, spad + c * ld_s + Rb * Wg, 2 * Wg * sizeof(float));
         r0 = h0 + 1;
       }
       for (int64_t r = r0; r < r1; ++r)
