@@ -410,10 +410,11 @@ static void fire_forward_avx512(const Tensor& x, const Tensor& wsq, const Tensor
 // Which fp32 forward runs: $FUSEDFIRE_CPU_KERNEL = "auto", "avx512" or "blas" (read per call, so tests and
 // benchmarks can compare both in one process). "auto": BLAS where torch exports one (MKL on x86 wheels), else the
 // AVX-512 micro-kernel where the CPU has it.
-// NOTE: the two are at parity here. Interleaved A/B on 2 threads (16 Fire configs × N 1, 8 × both layouts, min of
-// 3 medians each): micro-kernel over BLAS, geomean per size and layout, 13×13: 0.86 NCHW / 0.93 channels_last,
-// 27×27: 1.04 / 0.86, 54×54: 0.98 / 1.04; per case 0.67–1.34. MKL packs and blocks better than the micro-kernel
-// at 13×13; a torch without a BLAS would run each GEMM through at::mm_out, where the micro-kernel is the better one.
+// NOTE: the two are at parity here (bench/results/cpu-fwd/cpu-kernels.json, from `pytest bench/test_cpu_kernels.py
+// --benchmark-only --fire-device cpu --fire-budget 0.4 --benchmark-json=...`, 2 threads): BLAS median / micro-kernel
+// median, geomean per size, NCHW / channels_last: 13×13 0.88 / 0.97, 27×27 0.94 / 0.91, 54×54 1.01 / 1.02; all 64
+// cases 0.95 (0.67–1.41). An interleaved A/B run agreed (0.86–1.04 per group). MKL blocks the 13×13 GEMMs better.
+// A torch without a BLAS would run every GEMM through at::mm_out (a tensor op per GEMM), hence the micro-kernel.
 static bool use_avx512() {
   const char* env = std::getenv("FUSEDFIRE_CPU_KERNEL");
   const std::string kind = env && *env ? env : "auto";
