@@ -323,7 +323,8 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
         if (h0 == c0) {
           squeeze_rows(h0 - 1, h0 + rb + 1, h0);
         } else {  // rows h0-1 and h0 were the previous band's last two: move them to the front
-          for (const auto c : c10::irange(S)) std::memmove(sbuf + c * s_ld, sbuf + c * s_ld + Rb * W, 2 * W * sizeof(acc_t));
+          for (const auto c : c10::irange(S))
+            std::memmove(sbuf + c * s_ld, sbuf + c * s_ld + Rb * W, 2 * W * sizeof(acc_t));
           squeeze_rows(h0 + 1, h0 + rb + 1, h0);
         }
         if (s_out) {  // the training forward saves s (band rows only: halo rows belong to other bands)
