@@ -467,12 +467,12 @@ static std::tuple<Tensor, Tensor> forward(const Tensor& x_in, const Tensor& wsq,
   // stride (a crop like x[..., 1:8]) or without a unit stride is copied once to memory_format(x); x is the
   // smallest activation of a Fire (Cin ≤ E1+E3), and every contiguous or channels_last x is read in place.
   const Tensor x = gemm_ready(x_in) ? x_in : x_in.contiguous(fmt);
+  if (x.scalar_type() == at::kFloat && use_avx512()) {  // never true (an error if asked for) without AVX-512
 #ifdef FUSEDFIRE_HAVE_AVX512
-  if (x.scalar_type() == at::kFloat && use_avx512()) {
     fire_forward_avx512(x, wsq, bsq, w1, b1, w3, b3, out, save_s ? &s : nullptr);
     return {out, s};
-  }
 #endif
+  }
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fusedfire_cpu_forward", [&] {
     fire_forward_kernel<scalar_t>(x, wsq, bsq, w1, b1, w3, b3, out, save_s ? &s : nullptr);
   });
