@@ -8,6 +8,7 @@
 #include <c10/cuda/CUDAGuard.h>
 
 #include <tuple>
+#include <type_traits>
 
 #include "fire_kernels.cuh"
 
@@ -81,6 +82,21 @@ void strides(int64_t (&dst)[4], const at::Tensor& t) {
   for (int i = 0; i < 4; ++i) dst[i] = t.stride(i);
 }
 
+// ptr = t's data as P* (const P: read-only, no copy-on-write materialisation), and its 4 strides when given.
+template <typename P>
+void bind(P*& ptr, const at::Tensor& t) {
+  if constexpr (std::is_const_v<P>) {
+    ptr = reinterpret_cast<P*>(t.const_data_ptr());
+  } else {
+    ptr = reinterpret_cast<P*>(t.mutable_data_ptr());
+  }
+}
+template <typename P>
+void bind(P*& ptr, int64_t (&st)[4], const at::Tensor& t) {
+  bind(ptr, t);
+  strides(st, t);
+}
+
 // fp16/bf16: mma.sync whenever the arch has it (tile_mma falls back by itself below sm_80); fp32: tf32 exactly
 // where eager convs use it (torch.backends.cudnn.allow_tf32); fp64: never.
 bool tensor_cores(const at::Tensor& x) {
@@ -107,22 +123,16 @@ std::tuple<at::Tensor, at::Tensor> forward(const at::Tensor& x, const at::Tensor
     if (d.P() == 0) return;
     ff::FwdArgs<T> a{};
     a.d = d;
-    a.x = reinterpret_cast<const T*>(x.const_data_ptr());
-    strides(a.sx, x);
-    a.wsq = reinterpret_cast<const T*>(wsq.const_data_ptr());
-    strides(a.swsq, wsq);
-    a.bsq = reinterpret_cast<const T*>(bsq.const_data_ptr());
-    a.w1 = reinterpret_cast<const T*>(w1.const_data_ptr());
-    strides(a.sw1, w1);
-    a.b1 = reinterpret_cast<const T*>(b1.const_data_ptr());
-    a.w3 = reinterpret_cast<const T*>(w3.const_data_ptr());
-    strides(a.sw3, w3);
-    a.b3 = reinterpret_cast<const T*>(b3.const_data_ptr());
-    a.out = reinterpret_cast<T*>(out.mutable_data_ptr());
-    strides(a.sout, out);
+    bind(a.x, a.sx, x);
+    bind(a.wsq, a.swsq, wsq);
+    bind(a.bsq, bsq);
+    bind(a.w1, a.sw1, w1);
+    bind(a.b1, b1);
+    bind(a.w3, a.sw3, w3);
+    bind(a.b3, b3);
+    bind(a.out, a.sout, out);
     if (!fused) {
-      a.s = reinterpret_cast<T*>(s.mutable_data_ptr());
-      strides(a.ss, s);
+      bind(a.s, a.ss, s);
     }
     ff::launch_fwd<T>(a, fused, tensor_cores(x), at::cuda::getCurrentCUDAStream());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -179,31 +189,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
     at::Tensor work = at::empty({ff::bwd_workspace_elems<T>(d)}, x.options().dtype(acc));
     ff::BwdArgs<T> a{};
     a.d = d;
-    a.gout = reinterpret_cast<const T*>(grad_out.const_data_ptr());
-    strides(a.sgout, grad_out);
-    a.x = reinterpret_cast<const T*>(x.const_data_ptr());
-    strides(a.sx, x);
-    a.s = reinterpret_cast<const T*>(s.const_data_ptr());
-    strides(a.ss, s);
-    a.out = reinterpret_cast<const T*>(out.const_data_ptr());
-    strides(a.sout, out);
-    a.wsq = reinterpret_cast<const T*>(squeeze_weight.const_data_ptr());
-    strides(a.swsq, squeeze_weight);
-    a.w1 = reinterpret_cast<const T*>(expand1x1_weight.const_data_ptr());
-    strides(a.sw1, expand1x1_weight);
-    a.w3 = reinterpret_cast<const T*>(expand3x3_weight.const_data_ptr());
-    strides(a.sw3, expand3x3_weight);
-    a.gs = reinterpret_cast<G*>(gs.mutable_data_ptr());
-    strides(a.sgs, gs);
-    a.gx = reinterpret_cast<T*>(gx.mutable_data_ptr());
-    strides(a.sgx, gx);
-    a.gwsq = reinterpret_cast<T*>(gwsq.mutable_data_ptr());
-    a.gbsq = reinterpret_cast<T*>(gbsq.mutable_data_ptr());
-    a.gw1 = reinterpret_cast<T*>(gw1.mutable_data_ptr());
-    a.gb1 = reinterpret_cast<T*>(gb1.mutable_data_ptr());
-    a.gw3 = reinterpret_cast<T*>(gw3.mutable_data_ptr());
-    a.gb3 = reinterpret_cast<T*>(gb3.mutable_data_ptr());
-    a.work = reinterpret_cast<G*>(work.mutable_data_ptr());
+    bind(a.gout, a.sgout, grad_out);
+    bind(a.x, a.sx, x);
+    bind(a.s, a.ss, s);
+    bind(a.out, a.sout, out);
+    bind(a.wsq, a.swsq, squeeze_weight);
+    bind(a.w1, a.sw1, expand1x1_weight);
+    bind(a.w3, a.sw3, expand3x3_weight);
+    bind(a.gs, a.sgs, gs);
+    bind(a.gx, a.sgx, gx);
+    bind(a.gwsq, gwsq);
+    bind(a.gbsq, gbsq);
+    bind(a.gw1, gw1);
+    bind(a.gb1, gb1);
+    bind(a.gw3, gw3);
+    bind(a.gb3, gb3);
+    bind(a.work, work);
     ff::launch_bwd<T>(a, tensor_cores(x), at::cuda::getCurrentCUDAStream());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
