@@ -91,14 +91,20 @@ def squeeze(a, weight, bias, y, *, relu, config=None):
     return y
 
 
+def _expand_dims(s, w1, w3):
+    """(P, H, W, S, E1, E3) of a launch over s with both expand weights, checked for int32 offsets when P > 0."""
+    P, H, W = _pixels(s)
+    if P:
+        for w in (w1, w3):
+            _check_weight(w)
+    return P, H, W, s.shape[1], w1.shape[0], w3.shape[0]
+
+
 def expand(s, w1, b1, w3, b3, out, *, config=None):
     """out[:, :E1] = relu(W1·s + b1), out[:, E1:] = relu(W3 ⊛ s + b3), in one launch."""
-    P, H, W = _pixels(s)
-    S, E1, E3 = s.shape[1], w1.shape[0], w3.shape[0]
+    P, H, W, S, E1, E3 = _expand_dims(s, w1, w3)
     if P == 0:
         return out
-    for w in (w1, w3):
-        _check_weight(w)
     args = (s, w1, b1, w3, b3, out[:, :E1], out[:, E1:], P, H, W, S, E1, E3, *s.stride(), w1.stride(0),
             w1.stride(1), *w3.stride(), *out.stride())
     grid = lambda m: (triton.cdiv(P, m["BLOCK_M"]),  # noqa: E731
@@ -110,12 +116,9 @@ def expand(s, w1, b1, w3, b3, out, *, config=None):
 
 def grad_s(grad_out, out, s, w1, w3, gs, *, config=None):
     """gs = (W1ᵀ·G1 + W3ᵀ ⊛ᵀ G3) ⊙ (s > 0), G = grad_out ⊙ (out > 0); gs is fp32 (fp64 for fp64 inputs)."""
-    P, H, W = _pixels(s)
-    S, E1, E3 = s.shape[1], w1.shape[0], w3.shape[0]
+    P, H, W, S, E1, E3 = _expand_dims(s, w1, w3)
     if P == 0:
         return gs
-    for w in (w1, w3):
-        _check_weight(w)
     args = (grad_out[:, :E1], grad_out[:, E1:], out[:, :E1], out[:, E1:], s, w1, w3, gs, P, H, W, S, E1, E3,
             *grad_out.stride(), *out.stride(), *s.stride(), w1.stride(0), w1.stride(1), *w3.stride(), *gs.stride())
     grid = lambda m: (triton.cdiv(P, m["BLOCK_M"]), triton.cdiv(S, m["BLOCK_N"]))  # noqa: E731
