@@ -264,12 +264,10 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
   scalar_t* O = out.mutable_data_ptr<scalar_t>();
   scalar_t* Sv = s_out ? s_out->mutable_data_ptr<scalar_t>() : nullptr;
 
-  // Work items: (image, chunk of rows). With fewer images than threads each image is split into row chunks so
-  // every thread gets the same number of rows (a chunk boundary recomputes 2 halo rows of the squeeze).
+  // Work items: (image, chunk of rows), see row_chunks.
   // NOTE: one at::parallel_for per call, MKL single-threaded inside it (nested OpenMP): one barrier per Fire
   // instead of one per GEMM, which matters on a shared machine where any descheduled thread stalls a barrier.
-  const int64_t T = at::get_num_threads();
-  const int64_t chunks = std::min<int64_t>(H, T / std::gcd(std::max<int64_t>(N, 1), T));
+  const int64_t chunks = row_chunks(N, H, at::get_num_threads());
   const int64_t R = std::clamp<int64_t>(band_pixels() / W, 1, H);  // rows per band
 
   at::parallel_for(0, N * chunks, 1, [&](int64_t begin, int64_t end) {
@@ -315,9 +313,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
         bias_relu(S, npix, dst.p, s_ld, int64_t(1), Bsq, dst.p, s_ld, int64_t(1));
       };
 
-      // NOTE: the chunk's rows split into even bands of ≤ R rows (27 rows: 14 + 13, not 18 + 9); every band but
-      // the last has Rb rows, which the halo move below relies on.
-      const int64_t bands = (c1 - c0 + R - 1) / R, Rb = (c1 - c0 + bands - 1) / bands;
+      const int64_t Rb = even_band_rows(c1 - c0, R);  // every band but the last: the halo move relies on it
       for (int64_t h0 = c0; h0 < c1; h0 += Rb) {
         const int64_t rb = std::min(Rb, c1 - h0), P = rb * W;
         if (h0 == c0) {
@@ -394,8 +390,7 @@ static void fire_forward_avx512(const Tensor& x, const Tensor& wsq, const Tensor
   f.oN = out.stride(0), f.oC = out.stride(1), f.oP = pixel_stride(out);
   TORCH_INTERNAL_ASSERT(f.oP == 1 || f.oC == 1, "fusedfire cpu: out must be NCHW or channels_last");
   if (s_out) f.sN = s_out->stride(0), f.sC = s_out->stride(1), f.sP = pixel_stride(*s_out);
-  const int64_t T = at::get_num_threads();
-  f.chunks = std::min<int64_t>(f.H, T / std::gcd(std::max<int64_t>(f.N, 1), T));
+  f.chunks = row_chunks(f.N, f.H, at::get_num_threads());
   f.R = std::clamp<int64_t>(band_pixels() / f.W, 1, (f.H + f.chunks - 1) / f.chunks);
   const avx512::Scratch layout(f);
   at::parallel_for(0, f.N * f.chunks, 1, [&](int64_t begin, int64_t end) {
@@ -403,7 +398,7 @@ static void fire_forward_avx512(const Tensor& x, const Tensor& wsq, const Tensor
     // never stored, but stale memory could hold denormals, which slow FMAs down).
     Tensor scratch = at::empty({layout.total}, x.options());
     std::fill_n(scratch.data_ptr<float>(), layout.sflat, 0.f);
-    avx512::fire_items(f, begin, end, scratch.data_ptr<float>());
+    avx512::fire_items(f, layout, begin, end, scratch.data_ptr<float>());
   });
 }
 #endif

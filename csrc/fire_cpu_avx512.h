@@ -1,13 +1,29 @@
-// fusedfire._cpu's fp32 AVX-512 forward (included by fire_cpu.cpp): torch-free, std + intrinsics only.
+// fusedfire._cpu's fp32 AVX-512 forward, and the work split it shares with the BLAS forward (included by
+// fire_cpu.cpp): torch-free, std + intrinsics only.
 #pragma once
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 #include <utility>
 
 namespace fusedfire_cpu {
+
+// The work split of both fp32 forwards. Items are (image, chunk of rows); with fewer images than threads each image
+// is split into row chunks so every thread gets the same number of rows (a chunk boundary recomputes 2 halo rows
+// of the squeeze).
+inline int64_t row_chunks(int64_t N, int64_t H, int64_t threads) {
+  return std::min<int64_t>(H, threads / std::gcd(std::max<int64_t>(N, 1), threads));
+}
+
+// Rows per band when a chunk's `rows` split into even bands of ≤ R rows; every band but the last has this many.
+// NOTE: even, not R + remainder (27 rows, R = 18: 14 + 13, not 18 + 9).
+inline int64_t even_band_rows(int64_t rows, int64_t R) {
+  const int64_t bands = (rows + R - 1) / R;
+  return (rows + bands - 1) / bands;
+}
 
 // The fp32 forward on AVX-512 CPUs: a direct convolution with its own register-blocked micro-kernel instead of
 // BLAS calls. Inside a band every activation is channel-major ("cm": channel c's pixels contiguous), the vector
@@ -296,9 +312,8 @@ struct Scratch {
   }
 };
 
-FF_AVX512 static void fire_items(const FireArgs& f, int64_t begin, int64_t end, float* scratch) {
+FF_AVX512 static void fire_items(const FireArgs& f, const Scratch& sc, int64_t begin, int64_t end, float* scratch) {
   const int64_t W = f.W, Wg = W + 1, H = f.H, S = f.S, R = f.R;
-  const Scratch sc(f);
   const int64_t ld_s = sc.ld_s, ld_f = (R + 2) * W;
   float* spad = scratch + sc.spad;  // S × ld_s: rows h0-1 .. h0+R of the band, Wg wide, zero column at W
   float* sflat = scratch + sc.sflat;
@@ -313,7 +328,7 @@ FF_AVX512 static void fire_items(const FireArgs& f, int64_t begin, int64_t end, 
     const int64_t n = item / f.chunks, chunk = item % f.chunks;
     const int64_t c0 = H * chunk / f.chunks, c1 = H * (chunk + 1) / f.chunks;  // output rows [c0, c1)
     const float* Xn = f.x + n * f.xN;
-    const int64_t bands = (c1 - c0 + R - 1) / R, Rb = (c1 - c0 + bands - 1) / bands;  // even bands, as in BLAS's
+    const int64_t Rb = even_band_rows(c1 - c0, R);
     for (int64_t h0 = c0; h0 < c1; h0 += Rb) {
       const int64_t rb = std::min(Rb, c1 - h0);
       // Squeeze image rows [r0, r1) into spad (row i of spad = image row h0 - 1 + i); zeros outside the image.
