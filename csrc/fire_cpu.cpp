@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <unistd.h>
 #include <numeric>
 #include <string>
 #include <array>
@@ -142,13 +143,14 @@ struct MklThreadsGuard {
 // dst(i, j) = relu(src(i, j) + bias[i]) over channels i < rows and pixels j < cols, converting acc_t -> out_t.
 // The loop order follows dst's unit stride so the inner loop is contiguous (auto-vectorised at -O3). src may
 // be dst (in place, fp32/fp64), hence no __restrict__.
+// stream: non-temporal stores (see stream_out), only where the AVX-512 loop runs.
 template <typename out_t, typename acc_t>
 static void bias_relu(int64_t rows, int64_t cols, const acc_t* src, int64_t srs, int64_t scs, const acc_t* bias,
-                      out_t* dst, int64_t drs, int64_t dcs) {
+                      out_t* dst, int64_t drs, int64_t dcs, bool stream = false) {
 #ifdef FUSEDFIRE_HAVE_AVX512
   if constexpr (std::is_same_v<out_t, float> && std::is_same_v<acc_t, float>) {
     if (cpu_has_avx512() && ((dcs == 1 && scs == 1) || (drs == 1 && srs == 1)))
-      return avx512::bias_relu(rows, cols, src, srs, scs, bias, dst, drs, dcs);
+      return avx512::bias_relu(rows, cols, src, srs, scs, bias, dst, drs, dcs, stream);
   }
 #endif
   if (dcs == 1 && scs == 1) {
@@ -234,8 +236,23 @@ static int64_t band_pixels() {
   return v;
 }
 
-// ------------------------------------------------------------------------------------- fp32 AVX-512 kernels
-
+// Whether the fp32 BLAS forward writes out through an L2-resident buffer and non-temporal stores: where out is
+// larger than the L2 caches of the threads writing it, so its lines go to memory anyway.
+// NOTE: MKL's GEMMs writing into out first read every line of it from memory (a write-allocate), at N=8 a
+// quarter of the traffic of a 55×55 Fire. Interleaved A/B at N=8 (2 threads, 6 configs × 2 layouts, medians):
+// through the buffer with streaming stores 0.96× the time (every case faster); through the buffer with plain
+// stores 1.04×; at N=1, where out fits the caches the next layer reads it from, 1.01× (so not there).
+static bool stream_out(const Tensor& out) {
+#ifdef FUSEDFIRE_HAVE_AVX512
+  static const int64_t l2 = [] {
+    const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return v > 0 ? int64_t(v) : int64_t(1) << 20;
+  }();
+  return out.scalar_type() == at::kFloat && cpu_has_avx512() && int64_t(out.nbytes()) > l2 * at::get_num_threads();
+#else
+  return false;
+#endif
+}
 
 // ------------------------------------------------------------------------------------------------ forward
 
@@ -275,6 +292,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
   // instead of one per GEMM, which matters on a shared machine where any descheduled thread stalls a barrier.
   const int64_t chunks = row_chunks(N, H, at::get_num_threads());
   const int64_t R = std::clamp<int64_t>(band_pixels() / W, 1, H);  // rows per band
+  const bool stream = stream_out(out);
 
   at::parallel_for(0, N * chunks, 1, [&](int64_t begin, int64_t end) {
     // NOTE: one MKL thread per worker. torch.set_num_threads(n) also sets MKL's count with dynamic adjustment off,
@@ -284,7 +302,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
     // Per-thread scratch, 64-byte aligned by the CPU allocator.
     const int64_t s_ld = (R + 2) * W;  // sbuf channel stride: R+2 rows (1-row halo on each side)
     const int64_t col_n = 9 * S * R * W;
-    const int64_t xbuf_n = lowp ? Cin * (R + 2) * W : 0, obuf_n = lowp ? (E1 + E3) * R * W : 0;
+    const int64_t xbuf_n = lowp ? Cin * (R + 2) * W : 0, obuf_n = lowp || stream ? std::max(E1, E3) * R * W : 0;
     Tensor scratch = at::empty({S * s_ld + col_n + xbuf_n + obuf_n}, acc_opts);
     acc_t* sbuf = scratch.data_ptr<acc_t>();
     acc_t* col = sbuf + S * s_ld;
@@ -351,23 +369,25 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
           }
         }
 
-        // Both expands, each into its channel slice of out (the concat is where they write).
-        if constexpr (lowp) {
-          scalar_t* Ob = O + n * oN + h0 * W * oP;
-          gemm<acc_t>(E1, P, S, {W1, S, 1}, {sbuf + W, s_ld, 1}, {obuf, P, 1});
-          bias_relu(E1, P, obuf, P, int64_t(1), B1, Ob, oC, oP);
-          gemm<acc_t>(E3, P, 9 * S, {W3, 9 * S, 1}, {col, P, 1}, {obuf + E1 * P, P, 1});
-          bias_relu(E3, P, obuf + E1 * P, P, int64_t(1), B3, Ob + E1 * oC, oC, oP);
-        } else {
-          acc_t* Ob = O + n * oN + h0 * W * oP;
-          // NOTE: each epilogue right after its GEMM, while that GEMM's output is still in L2 (both GEMMs first, then
-          // both epilogues: the E1 slice was evicted by the 3×3 GEMM's traffic; interleaved A/B at N=8, 2 threads,
-          // 4 configs × 2 layouts: this order 0.95× the time, geomean, every case faster).
-          gemm<acc_t>(E1, P, S, {W1, S, 1}, {sbuf + W, s_ld, 1}, {Ob, oC, oP});
-          bias_relu(E1, P, Ob, oC, oP, B1, Ob, oC, oP);
-          gemm<acc_t>(E3, P, 9 * S, {W3, 9 * S, 1}, {col, P, 1}, {Ob + E1 * oC, oC, oP});
-          bias_relu(E3, P, Ob + E1 * oC, oC, oP, B3, Ob + E1 * oC, oC, oP);
-        }
+        // Both expands, each into its channel slice of out (the concat is where they write): straight into out, or
+        // through obuf (in out's orientation) for a low-precision out or a streamed one (stream_out).
+        // NOTE: each epilogue right after its GEMM, while that GEMM's output is still in L2 (both GEMMs first, then
+        // both epilogues: the E1 slice was evicted by the 3×3 GEMM's traffic; interleaved A/B at N=8, 2 threads,
+        // 4 configs × 2 layouts: this order 0.95× the time, geomean, every case faster).
+        auto expand = [&](int64_t E, int64_t K, Mat<const acc_t> Wt, Mat<const acc_t> act, const acc_t* bias,
+                          int64_t c0) {
+          scalar_t* Oc = O + n * oN + h0 * W * oP + c0 * oC;
+          if (lowp || stream) {
+            const int64_t bC = oP == 1 ? P : 1, bP = oP == 1 ? 1 : E;
+            gemm<acc_t>(E, P, K, Wt, act, {obuf, bC, bP});
+            bias_relu(E, P, obuf, bC, bP, bias, Oc, oC, oP, stream);
+          } else if constexpr (!lowp) {
+            gemm<acc_t>(E, P, K, Wt, act, {Oc, oC, oP});
+            bias_relu(E, P, Oc, oC, oP, bias, Oc, oC, oP);
+          }
+        };
+        expand(E1, S, {W1, S, 1}, {sbuf + W, s_ld, 1}, B1, 0);
+        expand(E3, 9 * S, {W3, 9 * S, 1}, {col, P, 1}, B3, E1);
       }
     }
   });

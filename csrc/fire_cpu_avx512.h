@@ -40,6 +40,10 @@ inline int64_t even_band_rows(int64_t rows, int64_t R) {
 // channels_last x band is transposed into an L2-resident buffer (16×16 blocks in registers).
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FUSEDFIRE_HAVE_AVX512 1
+// GCC 12 reports its own _mm512_undefined_ps() inside avx512fintrin.h as used uninitialized (false positives).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #define FF_AVX512 __attribute__((target("avx512f,fma")))
 
@@ -285,25 +289,39 @@ FF_AVX512 static void copy_matrix(int64_t rows, int64_t cols, const float* src, 
 }
 
 // dst(i, j) = relu(src(i, j) + bias[i]) for channels i < rows and pixels j < cols, where one side's unit stride
-// is the same for src and dst (src may be dst): the BLAS forward's epilogue after each GEMM.
+// is the same for src and dst (src may be dst): the BLAS forward's epilogue after each GEMM. stream: dst's aligned
+// vectors are written with non-temporal stores (no read of dst's lines before they are written, no cache fill).
 // NOTE: 16 lanes with masked tails; the portable loop (SSE at this file's flags, with runtime alias checks) took
 // 11% of a 54×54 Fire's time (1_0.features.5, perf, one thread).
+FF_AVX512 static inline __m512 bias_relu_lanes(const float* s, const float* bias, __m512 b, __mmask16 m) {
+  const bool all = m == __mmask16(0xffff);  // NOTE: unmasked loads where they can be (see kME)
+  const __m512 bv = bias ? all ? _mm512_loadu_ps(bias) : _mm512_maskz_loadu_ps(m, bias) : b;
+  const __m512 v = all ? _mm512_loadu_ps(s) : _mm512_maskz_loadu_ps(m, s);
+  return _mm512_max_ps(_mm512_add_ps(v, bv), _mm512_setzero_ps());
+}
+
 FF_AVX512 static void bias_relu(int64_t rows, int64_t cols, const float* src, int64_t srs, int64_t scs,
-                                const float* bias, float* dst, int64_t drs, int64_t dcs) {
-  const __m512 zero = _mm512_setzero_ps();
+                                const float* bias, float* dst, int64_t drs, int64_t dcs, bool stream) {
   const bool channel_major = scs == 1 && dcs == 1;  // else srs == drs == 1: pixel-major (channels_last)
   const int64_t outer = channel_major ? rows : cols, inner = channel_major ? cols : rows;
   const int64_t so = channel_major ? srs : scs, do_ = channel_major ? drs : dcs;
+  auto lanes = [](int64_t k) { return k >= kLanes ? __mmask16(0xffff) : __mmask16((1u << k) - 1); };
   for (int64_t o = 0; o < outer; ++o) {
     const float* s = src + o * so;
     float* d = dst + o * do_;
     const __m512 b = _mm512_set1_ps(channel_major ? bias[o] : 0.f);
-    for (int64_t i = 0; i < inner; i += kLanes) {
-      const __mmask16 m = inner - i >= kLanes ? __mmask16(0xffff) : __mmask16((1u << (inner - i)) - 1);
-      const __m512 bv = channel_major ? b : _mm512_maskz_loadu_ps(m, bias + i);
-      _mm512_mask_storeu_ps(d + i, m, _mm512_max_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(m, s + i), bv), zero));
+    const float* bv = channel_major ? nullptr : bias;  // per-lane biases (pixel-major), else b
+    int64_t i = 0;
+    if (stream) {  // up to d's first 64-byte boundary, then whole aligned vectors
+      i = std::min<int64_t>(inner, (64 - reinterpret_cast<uintptr_t>(d) % 64) % 64 / sizeof(float));
+      if (i) _mm512_mask_storeu_ps(d, lanes(i), bias_relu_lanes(s, bv, b, lanes(i)));
+      for (; i + kLanes <= inner; i += kLanes)
+        _mm512_stream_ps(d + i, bias_relu_lanes(s + i, bv ? bv + i : nullptr, b, lanes(kLanes)));
     }
+    for (; i < inner; i += kLanes)
+      _mm512_mask_storeu_ps(d + i, lanes(inner - i), bias_relu_lanes(s + i, bv ? bv + i : nullptr, b, lanes(inner - i)));
   }
+  if (stream) _mm_sfence();  // order the non-temporal stores before whatever reads out next
 }
 
 // One Fire for every image and row chunk of the parallel range [begin, end): the items and the rolling halo of
@@ -396,6 +414,7 @@ FF_AVX512 static void fire_items(const FireArgs& f, const Scratch& sc, int64_t b
 }
 
 }  // namespace avx512
+#pragma GCC diagnostic pop
 #endif  // x86-64
 
 }  // namespace fusedfire_cpu

@@ -165,6 +165,17 @@ def test_fp32_kernel_edges(cfg, n, h, w, layout):
     _check_forward(_x(n, cfg[0], h, w, layout=layout), fire_params(*cfg), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.usefixtures("fp32_kernel")
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_streamed_output(layout):
+    """An out larger than the threads' L2 caches: the BLAS forward writes it through its buffer with non-temporal
+    stores (stream_out) from 64-byte boundaries on: W = 101 and 23 + 41 channels, so NCHW rows and the 3×3 half of
+    every channels_last pixel start unaligned."""
+    cfg = (5, 3, 23, 41)
+    pixels = (4 << 20) * torch.get_num_threads() // (4 * (cfg[2] + cfg[3])) + 1  # 4 MB per thread: over any L2
+    _check_forward(_x(1, cfg[0], -(-pixels // 101), 101, layout=layout), fire_params(*cfg))
+
+
 def test_fp32_kernel_choice_is_checked(monkeypatch):
     monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "fastest")
     with pytest.raises(RuntimeError, match="FUSEDFIRE_CPU_KERNEL must be auto, avx512 or blas, got 'fastest'"):
