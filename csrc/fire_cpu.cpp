@@ -293,6 +293,16 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
   const int64_t chunks = row_chunks(N, H, at::get_num_threads());
   const int64_t R = std::clamp<int64_t>(band_pixels() / W, 1, H);  // rows per band
   const bool stream = stream_out(out);
+  // NOTE: MKL's sgemm with A transposed (a channels_last x read in place) ran the 13×13 squeezes (M = 169 pixels,
+  // one thread, hot caches) at 39–46 GF/s against 91–103 untransposed; from ~500 pixels on the two were within 12%.
+  // So squeezes of ≤ 256 channels_last pixels first transpose them into xbuf (16×16 register blocks): interleaved A/B
+  // at N=8, 0.90–0.94× the time at 13×13, where transposing every band was 1.04–1.10× at 27×27 and 54×54.
+  constexpr int64_t kTransposeMaxPixels = 256;
+#ifdef FUSEDFIRE_HAVE_AVX512
+  const bool x_transposes = std::is_same_v<scalar_t, float> && xC == 1 && Cin > 1 && cpu_has_avx512();
+#else
+  const bool x_transposes = false;
+#endif
 
   at::parallel_for(0, N * chunks, 1, [&](int64_t begin, int64_t end) {
     // NOTE: one MKL thread per worker. torch.set_num_threads(n) also sets MKL's count with dynamic adjustment off,
@@ -302,7 +312,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
     // Per-thread scratch, 64-byte aligned by the CPU allocator.
     const int64_t s_ld = (R + 2) * W;  // sbuf channel stride: R+2 rows (1-row halo on each side)
     const int64_t col_n = 9 * S * R * W;
-    const int64_t xbuf_n = lowp ? Cin * (R + 2) * W : 0, obuf_n = lowp || stream ? std::max(E1, E3) * R * W : 0;
+    const int64_t xbuf_n = lowp ? Cin * (R + 2) * W : x_transposes ? Cin * kTransposeMaxPixels : 0, obuf_n = lowp || stream ? std::max(E1, E3) * R * W : 0;
     Tensor scratch = at::empty({S * s_ld + col_n + xbuf_n + obuf_n}, acc_opts);
     acc_t* sbuf = scratch.data_ptr<acc_t>();
     acc_t* col = sbuf + S * s_ld;
@@ -332,6 +342,14 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
           src = {xbuf, npix, 1};
         } else {
           src = {Xn + a * W * xP, xC, xP};
+#ifdef FUSEDFIRE_HAVE_AVX512
+          if constexpr (std::is_same_v<acc_t, float>) {
+            if (x_transposes && npix <= kTransposeMaxPixels) {
+              avx512::copy_matrix(Cin, npix, src.p, xC, xP, xbuf, npix, 1);
+              src = {xbuf, npix, 1};
+            }
+          }
+#endif
         }
         gemm<acc_t>(S, npix, Cin, {Wsq, Cin, 1}, src, dst);
         bias_relu(S, npix, dst.p, s_ld, int64_t(1), Bsq, dst.p, s_ld, int64_t(1));
