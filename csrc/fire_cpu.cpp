@@ -31,6 +31,7 @@
 #include <numeric>
 #include <string>
 #include <array>
+#include <atomic>
 #include <utility>
 #include <type_traits>
 
@@ -254,6 +255,22 @@ static bool stream_out(const Tensor& out) {
 #endif
 }
 
+// Work items [0, items) on the threads of one at::parallel_for, taken in turn from a shared counter: worker(take)
+// runs once per thread, take() returning its next item or -1 when none are left.
+// NOTE: dynamic, not at::parallel_for's fixed ranges: on this shared 2-core machine a descheduled thread no longer
+// holds back a fixed share. Interleaved A/B at N=8 (BLAS forward, 16 configs × 2 layouts, 2 threads): fixed ranges
+// took 1.03× the time, geomean, up to 1.20× (1_1.features.6 NCHW).
+template <typename F>
+static void parallel_items(int64_t items, const F& worker) {
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, items, 1, [&](int64_t, int64_t) {
+    worker([&] {
+      const int64_t item = next++;
+      return item < items ? item : int64_t(-1);
+    });
+  });
+}
+
 // ------------------------------------------------------------------------------------------------ forward
 
 template <typename scalar_t>
@@ -304,7 +321,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
   const bool x_transposes = false;
 #endif
 
-  at::parallel_for(0, N * chunks, 1, [&](int64_t begin, int64_t end) {
+  parallel_items(N * chunks, [&](auto take) {
     // NOTE: one MKL thread per worker. torch.set_num_threads(n) also sets MKL's count with dynamic adjustment off,
     // so without this each worker's sgemm spawned n threads of its own: 1_0.features.12 at N=1 on 2 threads ran
     // at 760–785 µs after torch.set_num_threads(2) against 460–530 µs without that call.
@@ -312,14 +329,15 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
     // Per-thread scratch, 64-byte aligned by the CPU allocator.
     const int64_t s_ld = (R + 2) * W;  // sbuf channel stride: R+2 rows (1-row halo on each side)
     const int64_t col_n = 9 * S * R * W;
-    const int64_t xbuf_n = lowp ? Cin * (R + 2) * W : x_transposes ? Cin * kTransposeMaxPixels : 0, obuf_n = lowp || stream ? std::max(E1, E3) * R * W : 0;
+    const int64_t xbuf_n = lowp ? Cin * (R + 2) * W : x_transposes ? Cin * kTransposeMaxPixels : 0;
+    const int64_t obuf_n = lowp || stream ? std::max(E1, E3) * R * W : 0;
     Tensor scratch = at::empty({S * s_ld + col_n + xbuf_n + obuf_n}, acc_opts);
     acc_t* sbuf = scratch.data_ptr<acc_t>();
     acc_t* col = sbuf + S * s_ld;
     acc_t* xbuf = col + col_n;
     acc_t* obuf = xbuf + xbuf_n;
 
-    for (int64_t item = begin; item < end; ++item) {
+    for (int64_t item; (item = take()) >= 0;) {
       const int64_t n = item / chunks, chunk = item % chunks;
       const int64_t c0 = H * chunk / chunks, c1 = H * (chunk + 1) / chunks;  // output rows [c0, c1)
       const scalar_t* Xn = X + n * xN;
@@ -440,12 +458,13 @@ static void fire_forward_avx512(const Tensor& x, const Tensor& wsq, const Tensor
   f.chunks = row_chunks(f.N, f.H, at::get_num_threads());
   f.R = std::clamp<int64_t>(band_pixels() / f.W, 1, (f.H + f.chunks - 1) / f.chunks);
   const avx512::Scratch layout(f);
-  at::parallel_for(0, f.N * f.chunks, 1, [&](int64_t begin, int64_t end) {
+  parallel_items(f.N * f.chunks, [&](auto take) {
     // The padded squeeze band is zeroed once: lanes past a band's last row read its slack (their results are
     // never stored, but stale memory could hold denormals, which slow FMAs down).
     Tensor scratch = at::empty({layout.total}, x.options());
     std::fill_n(scratch.data_ptr<float>(), layout.sflat, 0.f);
-    avx512::fire_items(f, layout, begin, end, scratch.data_ptr<float>());
+    for (int64_t item; (item = take()) >= 0;)
+      avx512::fire_items(f, layout, item, item + 1, scratch.data_ptr<float>());
   });
 }
 #endif

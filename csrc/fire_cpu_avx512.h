@@ -318,8 +318,10 @@ FF_AVX512 static void bias_relu(int64_t rows, int64_t cols, const float* src, in
       for (; i + kLanes <= inner; i += kLanes)
         _mm512_stream_ps(d + i, bias_relu_lanes(s + i, bv ? bv + i : nullptr, b, lanes(kLanes)));
     }
-    for (; i < inner; i += kLanes)
-      _mm512_mask_storeu_ps(d + i, lanes(inner - i), bias_relu_lanes(s + i, bv ? bv + i : nullptr, b, lanes(inner - i)));
+    for (; i < inner; i += kLanes) {
+      const __mmask16 m = lanes(inner - i);
+      _mm512_mask_storeu_ps(d + i, m, bias_relu_lanes(s + i, bv ? bv + i : nullptr, b, m));
+    }
   }
   if (stream) _mm_sfence();  // order the non-temporal stores before whatever reads out next
 }
