@@ -3,12 +3,16 @@
     python bench/report.py                        quick subset on this machine's device (also: python -m fusedfire bench)
     python bench/report.py --subset full          the whole matrix (hours on a GPU with max-autotune)
     python bench/report.py --subset cpu-fwd       CPU inference in NCHW and channels_last: the best-layout table
+    python bench/report.py --repeat 3             every case 3 times: per case and provider, the fastest pass
     python bench/report.py --from-csv X.csv       rebuild the Markdown and the plot from an existing CSV
     python bench/report.py --from-csv X.csv --summary    print the short headline table only
 
 Timings come from pytest-benchmark (bench/test_fire.py), one CSV row per finished benchmark, so a run stopped by
 --time-limit still reports what it measured. The ceilings (copy bandwidth, matmul FLOP/s) are measured on the
 device in the same run; speedups are ratios of medians of providers timed one after another on the same case.
+With --repeat K the whole subset runs K times (<device>.passI.csv) and <device>.csv keeps, per case and provider, the
+pass with the lowest median: on a shared machine a burst of load only ever adds time, and a burst during one
+provider's half-second window would otherwise decide that case's ratio.
 """
 import argparse
 import collections
@@ -57,6 +61,18 @@ def run_pytest(args, csv_path) -> int:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         return 124
+
+
+def best_of(passes) -> list:
+    """Per (case, provider), the row with the lowest median over the passes (lists of CSV rows), in first-seen order;
+    unfinished rows (no median) are ignored."""
+    best = {}
+    for rows in passes:
+        for r in rows:
+            key = (r["group"], r["provider"])
+            if r.get("median_us") and (key not in best or _f(r, "median_us") < _f(best[key], "median_us")):
+                best[key] = r
+    return list(best.values())
 
 
 # ------------------------------------------------------------------------------------------------ tables
@@ -402,6 +418,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     parser.add_argument("-k", default=None, help="pytest -k expression to narrow the cases")
     parser.add_argument("--time-limit", type=float, default=None, help="stop the benchmarks after this many s")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the subset this many times; per case and provider keep the fastest pass")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: checks the pipeline, measures nothing")
     parser.add_argument("--from-csv", default=None, help="no benchmarks: rebuild the report from this CSV")
     parser.add_argument("--summary", action="store_true", help="print the short headline table (with --from-csv)")
@@ -428,8 +446,24 @@ def main(argv=None):
     if device.type == "cpu" and hasattr(os, "getloadavg"):
         notes.append(f"- load average before the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
                      "(a shared machine: compare providers within a row, not across runs)")
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, got {args.repeat}")
     t0 = time.time()
-    rc = run_pytest(args, csv_path)
+    if args.repeat == 1:
+        rc = run_pytest(args, csv_path)
+    else:
+        rc, passes = 0, []
+        for i in range(args.repeat):
+            path = csv_path[:-len(".csv")] + f".pass{i + 1}.csv"
+            if os.path.exists(path):
+                os.remove(path)
+            rc = run_pytest(args, path) or rc
+            if os.path.exists(path):
+                passes.append(firebench.read_rows(path))
+        for row in best_of(passes):
+            firebench.append_row(csv_path, row)
+        notes.append(f"- best of {args.repeat} passes: per case and provider the pass with the lowest median "
+                     f"(`{os.path.basename(csv_path)[:-4]}.pass*.csv` hold every pass)")
     notes.append(f"- benchmark wall time: {time.time() - t0:.0f} s; pytest exit code {rc}")
     if not os.path.exists(csv_path) or not build_report(csv_path, args.out, notes):
         return rc or 1

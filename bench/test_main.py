@@ -157,3 +157,13 @@ def test_cpu_fwd_subset_runs_config_major_with_layout_pairs():
         assert (nchw.name, nchw.N, nchw.layout, cl.layout) == (cl.name, cl.N, "nchw", "cl")
     assert [c.name for c in fires[::4]] == [c.name for c in SQUEEZENET_FIRES]
     assert not any("cpufwd" in marks for _, marks in firebench.cases("cuda"))
+
+
+def test_best_of_keeps_each_providers_fastest_pass():
+    def row(group, provider, median):
+        return {"group": group, "provider": provider, "median_us": "" if median is None else str(median)}
+    passes = [[row("a", "eager", 100), row("a", "ff", 50), row("b", "eager", 10)],
+              [row("a", "eager", 90), row("a", "ff", 70), row("b", "eager", None), row("b", "ff", 8)]]
+    best = report.best_of(passes)
+    assert [(r["group"], r["provider"], float(r["median_us"])) for r in best] == [
+        ("a", "eager", 90), ("a", "ff", 50), ("b", "eager", 10), ("b", "ff", 8)]
