@@ -14,6 +14,8 @@
 // A matrix here is (pointer, row stride, column stride) with one unit stride; NCHW and channels_last differ
 // only in those strides (channels_last: out[:, :E1] is a matrix with leading dimension E1+E3), so one code path
 // serves both and the concat is just where each GEMM writes. No intermediate expand tensor, no cat copy.
+// Where out is larger than the L2 caches (stream_out), each expand GEMM writes a band-sized buffer instead and its
+// bias + ReLU epilogue moves it into out with non-temporal stores; short channels_last squeezes transpose x first.
 // Backward: well-chosen ATen calls (convolution_backward) on the saved x, s, out — see native_fire_bwd_cpu.
 #include <Python.h>
 
