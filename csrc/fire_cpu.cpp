@@ -474,10 +474,11 @@ static void fire_forward_avx512(const Tensor& x, const Tensor& wsq, const Tensor
 // Which fp32 forward runs: $FUSEDFIRE_CPU_KERNEL = "auto", "avx512" or "blas" (read per call, so tests and
 // benchmarks can compare both in one process). "auto": BLAS where torch exports one (MKL on x86 wheels), else the
 // AVX-512 micro-kernel where the CPU has it.
-// NOTE: the two are at parity here (bench/results/cpu-fwd/cpu-kernels.json, from `pytest bench/test_cpu_kernels.py
-// --benchmark-only --fire-device cpu --fire-budget 0.4 --benchmark-json=...`, 2 threads): BLAS median / micro-kernel
-// median, geomean per size, NCHW / channels_last: 13×13 0.88 / 0.97, 27×27 0.94 / 0.91, 54×54 1.01 / 1.02; all 64
-// cases 0.95 (0.67–1.41). An interleaved A/B run agreed (0.86–1.04 per group). MKL blocks the 13×13 GEMMs better.
+// NOTE: BLAS is the faster of the two here (bench/results/cpu-fwd/cpu-kernels.json, from `pytest
+// bench/test_cpu_kernels.py --benchmark-only --fire-device cpu --fire-budget 0.4 --benchmark-json=...`, 2 threads):
+// BLAS median / micro-kernel median, geomean per size, NCHW / channels_last: 13×13 0.79 / 0.77, 27×27 0.94 / 0.78,
+// 54×54 0.86 / 0.90; all 64 cases 0.84 (0.65–1.14); at parity (0.95) before the BLAS forward's AVX-512 epilogue,
+// streamed out and transposed short squeezes, which the micro-kernel does not have.
 // A torch without a BLAS would run every GEMM through at::mm_out (a tensor op per GEMM), hence the micro-kernel.
 static bool use_avx512() {
   const char* env = std::getenv("FUSEDFIRE_CPU_KERNEL");
