@@ -248,8 +248,12 @@ static int64_t band_pixels() {
 static bool stream_out(const Tensor& out) {
 #ifdef FUSEDFIRE_HAVE_AVX512
   static const int64_t l2 = [] {
+#ifdef _SC_LEVEL2_CACHE_SIZE  // glibc
     const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    return v > 0 ? int64_t(v) : int64_t(1) << 20;
+#else
+    const long v = 0;
+#endif
+    return v > 0 ? int64_t(v) : int64_t(1) << 20;  // 1 MB where the C library does not say
   }();
   return out.scalar_type() == at::kFloat && cpu_has_avx512() && int64_t(out.nbytes()) > l2 * at::get_num_threads();
 #else
