@@ -417,13 +417,16 @@ def main(argv=None):
     parser.add_argument("--providers", default=None, help="comma-separated providers to keep")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     parser.add_argument("-k", default=None, help="pytest -k expression to narrow the cases")
-    parser.add_argument("--time-limit", type=float, default=None, help="stop the benchmarks after this many s")
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="stop the benchmarks after this many s (per pass with --repeat)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the subset this many times; per case and provider keep the fastest pass")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: checks the pipeline, measures nothing")
     parser.add_argument("--from-csv", default=None, help="no benchmarks: rebuild the report from this CSV")
     parser.add_argument("--summary", action="store_true", help="print the short headline table (with --from-csv)")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, got {args.repeat}")
 
     if args.from_csv:
         import firebench
@@ -446,8 +449,6 @@ def main(argv=None):
     if device.type == "cpu" and hasattr(os, "getloadavg"):
         notes.append(f"- load average before the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
                      "(a shared machine: compare providers within a row, not across runs)")
-    if args.repeat < 1:
-        parser.error(f"--repeat must be at least 1, got {args.repeat}")
     t0 = time.time()
     if args.repeat == 1:
         rc = run_pytest(args, csv_path)

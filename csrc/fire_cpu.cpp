@@ -60,6 +60,15 @@ namespace fusedfire_cpu {
 
 using at::Tensor;
 
+// Whether this build and CPU have the AVX-512 kernels of fire_cpu_avx512.h.
+static bool have_avx512() {
+#ifdef FUSEDFIRE_HAVE_AVX512
+  return cpu_has_avx512();
+#else
+  return false;
+#endif
+}
+
 // ------------------------------------------------------------------------------------------------ GEMM
 
 // A strided matrix: element (i, j) at p[i * rs + j * cs]; one of rs, cs must be 1 (or its dimension 1).
@@ -246,7 +255,6 @@ static int64_t band_pixels() {
 // through the buffer with streaming stores 0.96× the time (every case faster); through the buffer with plain
 // stores 1.04×; at N=1, where out fits the caches the next layer reads it from, 1.01× (so not there).
 static bool stream_out(const Tensor& out) {
-#ifdef FUSEDFIRE_HAVE_AVX512
   static const int64_t l2 = [] {
 #ifdef _SC_LEVEL2_CACHE_SIZE  // glibc
     const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
@@ -255,10 +263,7 @@ static bool stream_out(const Tensor& out) {
 #endif
     return v > 0 ? int64_t(v) : int64_t(1) << 20;  // 1 MB where the C library does not say
   }();
-  return out.scalar_type() == at::kFloat && cpu_has_avx512() && int64_t(out.nbytes()) > l2 * at::get_num_threads();
-#else
-  return false;
-#endif
+  return out.scalar_type() == at::kFloat && have_avx512() && int64_t(out.nbytes()) > l2 * at::get_num_threads();
 }
 
 // Work items [0, items) on the threads of one at::parallel_for, taken in turn from a shared counter: worker(take)
@@ -321,11 +326,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
   // So squeezes of ≤ 256 channels_last pixels first transpose them into xbuf (16×16 register blocks): interleaved A/B
   // at N=8, 0.90–0.94× the time at 13×13, where transposing every band was 1.04–1.10× at 27×27 and 54×54.
   constexpr int64_t kTransposeMaxPixels = 256;
-#ifdef FUSEDFIRE_HAVE_AVX512
-  const bool x_transposes = std::is_same_v<scalar_t, float> && xC == 1 && Cin > 1 && cpu_has_avx512();
-#else
-  const bool x_transposes = false;
-#endif
+  const bool x_transposes = std::is_same_v<scalar_t, float> && xC == 1 && Cin > 1 && have_avx512();
 
   parallel_items(N * chunks, [&](auto take) {
     // NOTE: one MKL thread per worker. torch.set_num_threads(n) also sets MKL's count with dynamic adjustment off,
@@ -489,11 +490,7 @@ static bool use_avx512() {
   const std::string kind = env && *env ? env : "auto";
   TORCH_CHECK(kind == "auto" || kind == "avx512" || kind == "blas",
               "fusedfire cpu: FUSEDFIRE_CPU_KERNEL must be auto, avx512 or blas, got '", kind, "'");
-#ifdef FUSEDFIRE_HAVE_AVX512
-  const bool have = cpu_has_avx512();
-#else
-  const bool have = false;
-#endif
+  const bool have = have_avx512();
   TORCH_CHECK(kind != "avx512" || have, "fusedfire cpu: FUSEDFIRE_CPU_KERNEL=avx512, but this CPU or build has no "
               "AVX-512");
   return have && (kind == "avx512" || (kind == "auto" && sgemm_ == nullptr));
