@@ -16,7 +16,8 @@
 // serves both and the concat is just where each GEMM writes. No intermediate expand tensor, no cat copy.
 // Where out is larger than the L2 caches (stream_out), each expand GEMM writes a band-sized buffer instead and its
 // bias + ReLU epilogue moves it into out with non-temporal stores; short channels_last squeezes transpose x first.
-// Backward: well-chosen ATen calls (convolution_backward) on the saved x, s, out — see native_fire_bwd_cpu.
+// Backward: the same bands, BLAS GEMMs for the four gradients of each conv, from the saved x, s, out (see
+// fire_backward_kernel); no G, grad_s or expand-sized tensor is ever materialised.
 #include <Python.h>
 
 #include <ATen/ATen.h>
@@ -92,14 +93,15 @@ static std::pair<char, int64_t> blas_operand(Mat<T> m, int64_t rows, int64_t col
   return {'\0', 0};
 }
 
-// C (m×n) = A (m×k) · B (k×n), overwriting C (BLAS beta = 0).
+// C (m×n) = A (m×k) · B (k×n), overwriting C (BLAS beta = 0), or C += A·B with accumulate (beta = 1).
 // NOTE: BLAS, not hand loops, for every FLOP: MKL's sgemm on this machine's band shapes (1 thread, torch.mm,
 // thread CPU time) reaches 116–128 GF/s against ~145 GF/s for a 512³ sgemm, and 61–79 GF/s only where K or N is
 // S = 16 (1×1 expand / squeeze of the small Fires). Bias + ReLU, im2col and conversions are plain loops over
 // L2-resident bands (5–15% of the time in a per-phase profile).
 template <typename T>
-static void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B, Mat<T> C) {
-  if (m == 0 || n == 0) return;
+static void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B, Mat<T> C,
+                 bool accumulate = false) {
+  if (m == 0 || n == 0 || (k == 0 && accumulate)) return;
   if (k == 0) {
     for (const auto i : c10::irange(m))
       for (const auto j : c10::irange(n)) C.p[i * C.rs + j * C.cs] = T(0);
@@ -122,11 +124,11 @@ static void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B
   const bool fits = std::max({m, n, k, lda, ldb, ldc}) <= std::numeric_limits<int>::max();
   if (fits && ((is_float && sgemm_) || (is_double && dgemm_))) {
     const int im = m, in = n, ik = k, ilda = lda, ildb = ldb, ildc = ldc;
-    const T one = 1, zero = 0;
+    const T one = 1, beta = accumulate ? 1 : 0;
     if constexpr (is_float) {
-      sgemm_(&ta, &tb, &im, &in, &ik, &one, A.p, &ilda, B.p, &ildb, &zero, C.p, &ildc);
+      sgemm_(&ta, &tb, &im, &in, &ik, &one, A.p, &ilda, B.p, &ildb, &beta, C.p, &ildc);
     } else {
-      dgemm_(&ta, &tb, &im, &in, &ik, &one, A.p, &ilda, B.p, &ildb, &zero, C.p, &ildc);
+      dgemm_(&ta, &tb, &im, &in, &ik, &one, A.p, &ilda, B.p, &ildb, &beta, C.p, &ildc);
     }
     return;
   }
@@ -136,7 +138,11 @@ static void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B
     return at::from_blob(const_cast<T*>(mat.p), {r, c}, {mat.rs, mat.cs}, opts);
   };
   Tensor Ct = view(C, m, n);
-  at::mm_out(Ct, view(A, m, k), view(B, k, n));
+  if (accumulate) {
+    Ct.addmm_(view(A, m, k), view(B, k, n));
+  } else {
+    at::mm_out(Ct, view(A, m, k), view(B, k, n));
+  }
 }
 
 // MKL's thread count for the calling thread, restored at scope exit (a no-op without MKL).
@@ -185,10 +191,15 @@ static void bias_relu(int64_t rows, int64_t cols, const acc_t* src, int64_t srs,
   }
 }
 
-// dst(i, j) = src(i, j), converting (the low-precision paths and the saved s of the training forward).
+// dst(i, j) = src(i, j), converting (the low-precision paths, the saved s, the backward's s bands).
 template <typename out_t, typename in_t>
 static void copy2d(int64_t rows, int64_t cols, const in_t* src, int64_t srs, int64_t scs, out_t* dst, int64_t drs,
                    int64_t dcs) {
+#ifdef FUSEDFIRE_HAVE_AVX512
+  if constexpr (std::is_same_v<out_t, float> && std::is_same_v<in_t, float>) {
+    if (cpu_has_avx512()) return avx512::copy_matrix(rows, cols, src, srs, scs, dst, drs, dcs);  // 16×16 transposes
+  }
+#endif
   if (dcs == 1 && scs == 1) {
     for (const auto i : c10::irange(rows)) {
       const in_t* __restrict__ s = src + i * srs;
@@ -204,6 +215,53 @@ static void copy2d(int64_t rows, int64_t cols, const in_t* src, int64_t srs, int
   } else {
     for (const auto i : c10::irange(rows))
       for (const auto j : c10::irange(cols)) dst[i * drs + j * dcs] = static_cast<out_t>(src[i * srs + j * scs]);
+  }
+}
+
+// im2col of a band of rb output rows: col[c·rc + (ky·3 + kx)·rt][r·W + w] = s(c, r + ky - 1, w + kx - 1), where
+// s(c, i - 1, ·) is row i of sbuf's channel c (rb + 2 rows, W wide, channel stride s_ld) and zero left and right.
+template <typename T>
+static void im2col(int64_t S, int64_t rb, int64_t W, const T* sbuf, int64_t s_ld, T* col, int64_t rc, int64_t rt) {
+  const int64_t P = rb * W;
+  for (const auto c : c10::irange(S)) {
+    for (const auto ky : c10::irange(3)) {
+      const T* src = sbuf + c * s_ld + ky * W;
+      T* d0 = col + (c * rc + ky * 3 * rt) * P;
+      std::memcpy(d0 + rt * P, src, P * sizeof(T));  // kx = 1: the rows as they are
+      for (const auto r : c10::irange(rb)) {
+        const T* s = src + r * W;
+        T* dl = d0 + r * W;               // kx = 0: shifted right, zero at w = 0
+        T* dr = d0 + 2 * rt * P + r * W;  // kx = 2: shifted left, zero at w = W-1
+        dl[0] = 0;
+        std::memcpy(dl + 1, s, (W - 1) * sizeof(T));
+        std::memcpy(dr, s + 1, (W - 1) * sizeof(T));
+        dr[W - 1] = 0;
+      }
+    }
+  }
+}
+
+// col2im, the adjoint of im2col (k = c·9 + ky·3 + kx): gs(c, r + ky - 1, w + kx - 1) += gcol[k][(r - g0)·W + w]
+// for the rows r ∈ [g0, g1) of gcol whose target row r + ky - 1 lies in [t0, t1), stored in gs at (t - t0)·W with
+// channel stride gs_ld; targets left or right of the image are dropped.
+template <typename T>
+static void col2im(int64_t S, int64_t W, const T* gcol, int64_t g0, int64_t g1, T* gs, int64_t gs_ld, int64_t t0,
+                   int64_t t1) {
+  const int64_t P = (g1 - g0) * W;
+  for (const auto c : c10::irange(S)) {
+    for (const auto ky : c10::irange(3)) {
+      for (int64_t r = g0; r < g1; ++r) {
+        const int64_t t = r + ky - 1;
+        if (t < t0 || t >= t1) continue;
+        T* __restrict__ d = gs + c * gs_ld + (t - t0) * W;
+        const T* __restrict__ s0 = gcol + (c * 9 + ky * 3) * P + (r - g0) * W;
+        const T* __restrict__ s1 = s0 + P;
+        const T* __restrict__ s2 = s1 + P;
+        for (const auto w : c10::irange(W)) d[w] += s1[w];          // kx = 1
+        for (int64_t w = 0; w + 1 < W; ++w) d[w] += s0[w + 1];      // kx = 0: from the pixel right of it
+        for (int64_t w = 1; w < W; ++w) d[w] += s2[w - 1];          // kx = 2: from the pixel left of it
+      }
+    }
   }
 }
 
@@ -362,19 +420,11 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
         const int64_t npix = (b - a) * W;
         Mat<acc_t> dst{sbuf + (a - h0 + 1) * W, s_ld, 1};
         Mat<const acc_t> src;
-        if constexpr (lowp) {
+        if (lowp || (x_transposes && npix <= kTransposeMaxPixels)) {
           copy2d(Cin, npix, Xn + a * W * xP, xC, xP, xbuf, npix, int64_t(1));
           src = {xbuf, npix, 1};
-        } else {
+        } else if constexpr (!lowp) {
           src = {Xn + a * W * xP, xC, xP};
-#ifdef FUSEDFIRE_HAVE_AVX512
-          if constexpr (std::is_same_v<acc_t, float>) {
-            if (x_transposes && npix <= kTransposeMaxPixels) {
-              avx512::copy_matrix(Cin, npix, src.p, xC, xP, xbuf, npix, 1);
-              src = {xbuf, npix, 1};
-            }
-          }
-#endif
         }
         gemm<acc_t>(S, npix, Cin, {Wsq, Cin, 1}, src, dst);
         bias_relu(S, npix, dst.p, s_ld, int64_t(1), Bsq, dst.p, s_ld, int64_t(1));
@@ -394,23 +444,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
           copy2d(S, P, sbuf + W, s_ld, int64_t(1), Sv + n * sN + h0 * W * sP, sC, sP);
         }
 
-        // im2col of the band: col[c·rc + (ky·3 + kx)·rt][r·W + w] = s(h0 + r + ky - 1, w + kx - 1), zero outside.
-        for (const auto c : c10::irange(S)) {
-          for (const auto ky : c10::irange(3)) {
-            const acc_t* src = sbuf + c * s_ld + ky * W;  // row h0 + ky - 1
-            acc_t* d0 = col + (c * rc + ky * 3 * rt) * P;
-            std::memcpy(d0 + rt * P, src, P * sizeof(acc_t));  // kx = 1: the rows as they are
-            for (const auto r : c10::irange(rb)) {
-              const acc_t* s = src + r * W;
-              acc_t* dl = d0 + r * W;               // kx = 0: shifted right, zero at w = 0
-              acc_t* dr = d0 + 2 * rt * P + r * W;  // kx = 2: shifted left, zero at w = W-1
-              dl[0] = 0;
-              std::memcpy(dl + 1, s, (W - 1) * sizeof(acc_t));
-              std::memcpy(dr, s + 1, (W - 1) * sizeof(acc_t));
-              dr[W - 1] = 0;
-            }
-          }
-        }
+        im2col(S, rb, W, sbuf, s_ld, col, rc, rt);
 
         // Both expands, each into its channel slice of out (the concat is where they write): straight into out, or
         // through obuf (in out's orientation) for a low-precision out or a streamed one (stream_out).
@@ -557,30 +591,205 @@ std::tuple<Tensor, Tensor> native_fire_fwd_cpu(const Tensor& x, const Tensor& ws
 
 // ----------------------------------------------------------------------------------------------- backward
 
-// NOTE: the backward is ATen's convolution_backward (MKL/oneDNN GEMMs) on the saved x, s, out — the VJP of the
-// ops.py docstring with G = grad_out ⊙ (out > 0) masked once; the expand halves are channel views of G (no
-// copies of out, no expand tensors saved). Fusion effort went to the inference forward.
+// The VJP of the ops.py docstring, per (image, row chunk) and per band of R rows, like the forward:
+//
+//   pass 1, per band:  G[E][rows]  = grad_out ⊙ (out > 0)                  (+ the chunk's halo rows, see below)
+//                      gb1, gb3   += Σ_p G1, G3;  gW1 += G1·sᵀ;  gW3 += G3·im2col(s)ᵀ
+//                      gs[rows]   += W1ᵀ·G1;  gs += col2im(W3ᵀ·G3)       gs: the chunk's grad_s, L2-sized
+//   pass 2, per band:  gs ⊙= (s > 0);  gbsq += Σ_p gs;  gWsq += gs·xᵀ;  grad_x[rows] = Wsqᵀ·gs
+//
+// col2im spreads row r of W3ᵀ·G3 over grad_s rows r-1..r+1, so a chunk also takes W3ᵀ·G3 of the G rows just
+// above and below it (masked again there, counted in no weight or bias gradient). Weight gradients accumulate per
+// thread and are summed in thread order: for a given thread count the result is the same on every call.
+template <typename scalar_t>
+static void fire_backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, const Tensor& out,
+                                 const Tensor& wsq, const Tensor& w1, const Tensor& w3, const Tensor& grad_x,
+                                 const Tensor& wacc) {
+  using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+  constexpr bool lowp = !std::is_same_v<scalar_t, acc_t>;
+  const int64_t N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t S = wsq.size(0), E1 = w1.size(0), E3 = w3.size(0), E = E1 + E3, K3 = 9 * S;
+  const int64_t xN = x.stride(0), xC = x.stride(1), xP = pixel_stride(x);
+  const int64_t sN = s.stride(0), sC = s.stride(1), sP = pixel_stride(s);
+  const int64_t gxN = grad_x.stride(0), gxC = grad_x.stride(1), gxP = pixel_stride(grad_x);
+  const auto gos = grad_out.strides(), os = out.strides();  // any strides (an expanded grad_out has zeros)
+
+  constexpr auto acc_type = c10::CppTypeToScalarType<acc_t>::value;
+  const auto acc_opts = x.options().dtype(acc_type);
+  const Tensor wsq_a = wsq.to(acc_type).contiguous(), w1_a = w1.to(acc_type).contiguous(),
+               w3_a = w3.to(acc_type).contiguous();
+  const acc_t *Wsq = wsq_a.const_data_ptr<acc_t>(), *W1 = w1_a.const_data_ptr<acc_t>(),
+              *W3 = w3_a.const_data_ptr<acc_t>();
+  const scalar_t *GO = grad_out.const_data_ptr<scalar_t>(), *O = out.const_data_ptr<scalar_t>(),
+                 *X = x.const_data_ptr<scalar_t>(), *Sv = s.const_data_ptr<scalar_t>();
+  scalar_t* GX = grad_x.mutable_data_ptr<scalar_t>();
+  // Offsets of the weight gradients in a row of wacc (see native_fire_bwd_cpu): gb1 and gb3 are one vector.
+  const int64_t oBsq = S * Cin, oW1 = oBsq + S, oW3 = oW1 + E1 * S, oB = oW3 + E3 * K3;
+
+  const int64_t chunks = row_chunks(N, H, at::get_num_threads());
+  const int64_t R = std::clamp<int64_t>(band_pixels() / W, 1, H);
+  const int64_t chunk_rows = (H + chunks - 1) / chunks;
+  // G in out's orientation, so that the masking pass reads grad_out and out along their unit stride.
+  const bool g_cm = os[3] == 1;
+
+  at::parallel_for(0, N * chunks, 1, [&](int64_t begin, int64_t end) {
+    const MklThreadsGuard one_mkl_thread(1);  // see the forward
+    const int slot = at::get_thread_num();
+    TORCH_INTERNAL_ASSERT(slot < wacc.size(0), "fusedfire cpu: more workers than accumulators");
+    acc_t* acc = wacc.data_ptr<acc_t>() + slot * wacc.stride(0);
+    acc_t *gWsq = acc, *gBsq = acc + oBsq, *gW1 = acc + oW1, *gW3 = acc + oW3, *gB = acc + oB;
+
+    const int64_t s_ld = (R + 2) * W, gs_ld = chunk_rows * W;
+    const int64_t gbuf_n = E * (R + 2) * W, col_n = K3 * R * W, gcol_n = K3 * (R + 2) * W;
+    const int64_t xbuf_n = lowp ? Cin * R * W : 0;
+    Tensor scratch = at::empty({gbuf_n + S * s_ld + col_n + gcol_n + S * gs_ld + xbuf_n + R * W}, acc_opts);
+    acc_t* gbuf = scratch.data_ptr<acc_t>();
+    acc_t* sbuf = gbuf + gbuf_n;
+    acc_t* col = sbuf + S * s_ld;
+    acc_t* gcol = col + col_n;
+    acc_t* gs = gcol + gcol_n;
+    acc_t* xbuf = gs + S * gs_ld;
+    acc_t* ones = xbuf + xbuf_n;  // bias gradients are GEMVs against it
+    std::fill_n(ones, R * W, acc_t(1));
+
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / chunks, chunk = item % chunks;
+      const int64_t c0 = H * chunk / chunks, c1 = H * (chunk + 1) / chunks;  // rows [c0, c1)
+      if (c0 == c1) continue;
+      const int64_t Rb = even_band_rows(c1 - c0, R);
+      std::fill_n(gs, S * gs_ld, acc_t(0));
+
+      // G rows [r0, r1) into gbuf, whose first row is image row g0 and which holds Pg pixels.
+      // NOTE: both operands loaded unconditionally, so that the select vectorises (a conditional load of
+      // grad_out compiled to a scalar loop with a branch: 25% of a channels_last backward at N=8).
+      auto mask_rows = [&](int64_t r0, int64_t r1, int64_t g0, int64_t Pg) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const scalar_t* go_r = GO + n * gos[0] + r * gos[2];
+          const scalar_t* o_r = O + n * os[0] + r * os[2];
+          // (inner count, inner strides of grad_out and out, outer count and strides, gbuf strides)
+          const int64_t ni = g_cm ? W : E, gi = g_cm ? gos[3] : gos[1], oi = g_cm ? os[3] : os[1];
+          const int64_t no = g_cm ? E : W, go_o = g_cm ? gos[1] : gos[3], o_o = g_cm ? os[1] : os[3];
+          const int64_t d_o = g_cm ? Pg : E;
+          acc_t* d_r = gbuf + (r - g0) * W * (g_cm ? 1 : E);
+          for (const auto j : c10::irange(no)) {
+            const scalar_t* __restrict__ go = go_r + j * go_o;
+            const scalar_t* __restrict__ o = o_r + j * o_o;
+            acc_t* __restrict__ d = d_r + j * d_o;
+            if (gi == 1 && oi == 1) {
+              for (const auto i : c10::irange(ni)) {
+                const acc_t g = static_cast<acc_t>(go[i]);
+                d[i] = o[i] > scalar_t(0) ? g : acc_t(0);
+              }
+            } else {
+              for (const auto i : c10::irange(ni)) {
+                const acc_t g = static_cast<acc_t>(go[i * gi]);
+                d[i] = o[i * oi] > scalar_t(0) ? g : acc_t(0);
+              }
+            }
+          }
+        }
+      };
+      // s rows [h0 - 1, h0 + rb + 1) into sbuf, channel-major, zeros outside the image.
+      auto load_s = [&](int64_t h0, int64_t rb) {
+        for (int64_t r = h0 - 1; r <= h0 + rb; ++r)
+          if (r < 0 || r >= H)
+            for (const auto c : c10::irange(S)) std::fill_n(sbuf + c * s_ld + (r - h0 + 1) * W, W, acc_t(0));
+        const int64_t a = std::max<int64_t>(h0 - 1, 0), b = std::min<int64_t>(h0 + rb + 1, H);
+        copy2d(S, (b - a) * W, Sv + n * sN + a * W * sP, sC, sP, sbuf + (a - h0 + 1) * W, s_ld, int64_t(1));
+      };
+
+      // Pass 1: G, the expand gradients and grad_s (unmasked) of rows [c0, c1).
+      for (int64_t h0 = c0; h0 < c1; h0 += Rb) {
+        const int64_t rb = std::min(Rb, c1 - h0), P = rb * W;
+        const int64_t g0 = h0 == c0 ? std::max<int64_t>(c0 - 1, 0) : h0;            // G rows [g0, g1): the band's
+        const int64_t g1 = h0 + rb == c1 ? std::min<int64_t>(c1 + 1, H) : h0 + rb;  // and the chunk's halo rows
+        const int64_t Pg = (g1 - g0) * W;
+        mask_rows(g0, g1, g0, Pg);
+        const int64_t gC = g_cm ? Pg : 1, gP = g_cm ? 1 : E;
+        const Mat<const acc_t> G1{gbuf + (h0 - g0) * W * gP, gC, gP}, G3{G1.p + E1 * gC, gC, gP},
+            G3all{gbuf + E1 * gC, gC, gP};
+        load_s(h0, rb);
+        im2col(S, rb, W, sbuf, s_ld, col, int64_t(9), int64_t(1));
+
+        gemm<acc_t>(E, 1, P, G1, {ones, 1, P}, {gB, 1, E}, true);            // gb1, gb3 += Σ_p G
+        gemm<acc_t>(E1, S, P, G1, {sbuf + W, 1, s_ld}, {gW1, S, 1}, true);  // gW1 += G1·sᵀ
+        gemm<acc_t>(E3, K3, P, G3, {col, 1, P}, {gW3, K3, 1}, true);        // gW3 += G3·colᵀ
+        gemm<acc_t>(S, P, E1, {W1, 1, S}, G1, {gs + (h0 - c0) * W, gs_ld, 1}, true);  // gs += W1ᵀ·G1
+        gemm<acc_t>(K3, Pg, E3, {W3, 1, K3}, G3all, {gcol, Pg, 1});                  // gcol = W3ᵀ·G3
+        col2im(S, W, gcol, g0, g1, gs, gs_ld, c0, c1);
+      }
+
+      // Pass 2: the squeeze's gradients, band by band.
+      for (int64_t h0 = c0; h0 < c1; h0 += Rb) {
+        const int64_t rb = std::min(Rb, c1 - h0), P = rb * W;
+        acc_t* g = gs + (h0 - c0) * W;
+        load_s(h0, rb);
+        for (const auto c : c10::irange(S)) {
+          acc_t* __restrict__ v = g + c * gs_ld;
+          const acc_t* __restrict__ sc = sbuf + c * s_ld + W;
+          for (const auto p : c10::irange(P)) v[p] = sc[p] > acc_t(0) ? v[p] : acc_t(0);
+        }
+        const Mat<const acc_t> gsm{g, gs_ld, 1};
+        gemm<acc_t>(S, 1, P, gsm, {ones, 1, P}, {gBsq, 1, S}, true);  // gbsq += Σ_p grad_s
+        const scalar_t* xb = X + n * xN + h0 * W * xP;
+        scalar_t* gxb = GX + n * gxN + h0 * W * gxP;
+        if constexpr (lowp) {
+          copy2d(Cin, P, xb, xC, xP, xbuf, P, int64_t(1));
+          gemm<acc_t>(S, Cin, P, gsm, {xbuf, 1, P}, {gWsq, Cin, 1}, true);  // gWsq += gs·xᵀ
+          gemm<acc_t>(Cin, P, S, {Wsq, 1, Cin}, gsm, {xbuf, P, 1});        // grad_x = Wsqᵀ·gs
+          copy2d(Cin, P, xbuf, P, int64_t(1), gxb, gxC, gxP);
+        } else {
+          gemm<acc_t>(S, Cin, P, gsm, {xb, xP, xC}, {gWsq, Cin, 1}, true);
+          gemm<acc_t>(Cin, P, S, {Wsq, 1, Cin}, gsm, {gxb, gxC, gxP});
+        }
+      }
+    }
+  });
+}
+
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> native_fire_bwd_cpu(
-    const Tensor& grad_out, const Tensor& x, const Tensor& s, const Tensor& out, const Tensor& wsq, const Tensor& w1,
-    const Tensor& w3) {
-  TORCH_CHECK(x.dim() == 4 && s.dim() == 4 && out.dim() == 4 && grad_out.sizes() == out.sizes(),
-              "fusedfire cpu: backward wants 4-D x, s, out and grad_out shaped like out, got ", grad_out.sizes(),
-              " and ", out.sizes());
-  const auto fmt = memory_format(x);
-  const int64_t E1 = w1.size(0), E3 = w3.size(0);
-  const Tensor g = at::mul(grad_out, out.gt(0)).contiguous(fmt);
-  const std::array<bool, 3> all{true, true, true};
-  auto conv_bwd = [&](const Tensor& grad, const Tensor& inp, const Tensor& weight, int64_t pad) {
-    const std::vector<int64_t> bias_sizes{weight.size(0)};
-    return at::convolution_backward(grad, inp, weight, at::IntArrayRef(bias_sizes), {1, 1}, {pad, pad}, {1, 1},
-                                    false, {0, 0}, 1, all);
-  };
-  auto [gs1, gw1, gb1] = conv_bwd(g.narrow(1, 0, E1), s, w1, 0);
-  auto [gs3, gw3, gb3] = conv_bwd(g.narrow(1, E1, E3), s, w3, 1);
-  const Tensor grad_s = gs1.add_(gs3).mul_(s.gt(0));
-  auto [gx, gwsq, gbsq] = conv_bwd(grad_s.contiguous(fmt), x, wsq, 0);
-  return {gx.contiguous(fmt), gwsq.contiguous(), gbsq.contiguous(), gw1.contiguous(), gb1.contiguous(),
-          gw3.contiguous(), gb3.contiguous()};
+    const Tensor& grad_out, const Tensor& x_in, const Tensor& s_in, const Tensor& out, const Tensor& wsq,
+    const Tensor& w1, const Tensor& w3) {
+  TORCH_CHECK(x_in.dim() == 4 && s_in.dim() == 4 && out.dim() == 4, "fusedfire cpu: backward wants 4-D x, s and "
+              "out, got ", x_in.sizes(), ", ", s_in.sizes(), ", ", out.sizes());
+  const int64_t N = x_in.size(0), Cin = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
+  TORCH_CHECK(wsq.dim() == 4 && w1.dim() == 4 && w3.dim() == 4 && wsq.size(1) == Cin && w1.size(1) == wsq.size(0)
+                  && w3.size(1) == wsq.size(0) && w3.size(2) == 3 && w3.size(3) == 3,
+              "fusedfire cpu: backward weights must be (S, Cin, 1, 1), (E1, S, 1, 1), (E3, S, 3, 3), got ",
+              wsq.sizes(), ", ", w1.sizes(), ", ", w3.sizes());
+  const int64_t S = wsq.size(0), E1 = w1.size(0), E3 = w3.size(0);
+  TORCH_CHECK(s_in.sizes() == at::IntArrayRef({N, S, H, W}) && out.sizes() == at::IntArrayRef({N, E1 + E3, H, W})
+                  && grad_out.sizes() == out.sizes(),
+              "fusedfire cpu: backward wants s ", at::IntArrayRef({N, S, H, W}), " and out, grad_out ",
+              at::IntArrayRef({N, E1 + E3, H, W}), ", got ", s_in.sizes(), ", ", out.sizes(), ", ", grad_out.sizes());
+  for (const Tensor* t : {&grad_out, &s_in, &out, &wsq, &w1, &w3})
+    TORCH_CHECK(t->scalar_type() == x_in.scalar_type() && t->device().is_cpu(), "fusedfire cpu: backward tensors "
+                "must be CPU tensors of x's dtype ", x_in.scalar_type(), ", got ", t->scalar_type(), " on ",
+                t->device());
+  const auto fmt = memory_format(x_in);
+  // x and s are read as (channel × pixel) matrices (see forward); out and grad_out through their 4 strides.
+  const Tensor x = gemm_ready(x_in) ? x_in : x_in.contiguous(fmt);
+  const Tensor s = gemm_ready(s_in) ? s_in : s_in.contiguous(fmt);
+  Tensor grad_x = at::empty(x_in.sizes(), x_in.options().memory_format(fmt));
+  // One row per thread: gWsq (S·Cin), gbsq (S), gW1 (E1·S), gW3 (E3·9S), gb1 (E1), gb3 (E3), in the acc dtype.
+  const auto acc_type = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const int64_t sizes[] = {S * Cin, S, E1 * S, E3 * 9 * S, E1, E3};
+  Tensor wacc = at::zeros({at::get_num_threads(), std::accumulate(std::begin(sizes), std::end(sizes), int64_t(0))},
+                          x.options().dtype(acc_type));
+  if (x.numel() > 0 && out.numel() > 0) {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fusedfire_cpu_backward", [&] {
+      fire_backward_kernel<scalar_t>(grad_out, x, s, out, wsq, w1, w3, grad_x, wacc);
+    });
+  } else {
+    grad_x.zero_();
+  }
+  const Tensor total = wacc.sum(0);
+  std::array<Tensor, 6> g;
+  const std::array<at::IntArrayRef, 6> shapes{wsq.sizes(), wsq.sizes().slice(0, 1), w1.sizes(), w3.sizes(),
+                                              w1.sizes().slice(0, 1), w3.sizes().slice(0, 1)};
+  for (int64_t i = 0, offset = 0; i < 6; offset += sizes[i++])
+    g[i] = total.narrow(0, offset, sizes[i]).view(shapes[i]).to(x.scalar_type(), false, true);
+  return {grad_x, g[0], g[1], g[2], g[4], g[3], g[5]};
 }
 
 }  // namespace fusedfire_cpu

@@ -141,12 +141,14 @@ def test_non_contiguous_weights():
 @pytest.mark.parametrize("n", [1, 3])
 @pytest.mark.usefixtures("fp32_kernel")
 def test_thread_counts_give_the_same_answer(threads, n):
-    """Images are split into row chunks when N < threads; every split must give the reference answer."""
+    """Images are split into row chunks when N < threads; every split must give the reference answer, forward and
+    backward (whose chunks take their neighbours' halo rows of G)."""
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         x = _x(n, 64, 27, 27, layout="channels_last")
         _check_forward(x, fire_params(64, 16, 32, 48), rtol=1e-4, atol=1e-4)
+        _check_grads(x, fire_params(64, 16, 32, 48))
     finally:
         torch.set_num_threads(old)
 
@@ -205,10 +207,12 @@ def test_fp64_exact_enough():
     _check_forward(x, params, rtol=1e-12, atol=1e-12)
 
 
-def test_bf16_backward_within_twice_pytorch_error():
-    x = _x(2, 24, 6, 7).abs().to(torch.bfloat16)
-    params = fire_params(24, 6, 8, 10, dtype=torch.bfloat16)
-    g = torch.randn(2, 18, 6, 7).to(torch.bfloat16)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_backward_within_twice_pytorch_error(dtype, layout):
+    x = _x(2, 24, 6, 7, layout=layout).abs().to(dtype)
+    params = fire_params(24, 6, 8, 10, dtype=dtype)
+    g = torch.randn(2, 18, 6, 7).to(dtype)
     _, ours = _grads(x, params, "cpu", g)
     _, theirs = _grads(x, params, None, g)
     _, truth = _grads(x.double(), [p.double() for p in params], None, g.double())
@@ -226,9 +230,43 @@ def test_gradients_every_fire(cfg, layout):
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("n, h, w", [(1, 1, 1), (3, 1, 7), (2, 7, 1), (1, 27, 27)])
+@pytest.mark.parametrize("n, h, w", [(1, 1, 1), (3, 1, 7), (2, 7, 1), (1, 27, 27),
+                                     (1, 20, 64)])  # 2 row chunks of 2 bands (8-row bands of 512 pixels)
 def test_gradients_odd_shapes(n, h, w, layout):
     _check_grads(_x(n, ODD[0], h, w, layout=layout), fire_params(*ODD))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("cfg", [SQUEEZENET_FIRES[i] for i in (0, 4, 7)], ids=lambda c: c.name)  # 54, 27, 13
+def test_gradients_real_size(cfg, layout):
+    _check_grads(_x(1, cfg.inplanes, cfg.size, cfg.size, layout=layout), fire_params(*cfg[1:5]), rtol=2e-4,
+                 atol=2e-4)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_gradients_grad_out_in_the_other_layout(layout):
+    """grad_out need not share out's layout (the masking pass reads it through its strides)."""
+    x = _x(2, ODD[0], 5, 6, layout=layout)
+    params = fire_params(*ODD)
+    out, s = torch.ops.fusedfire.native_fire_fwd(x, *params)
+    other = torch.contiguous_format if layout == "channels_last" else torch.channels_last
+    g = torch.randn(out.shape).contiguous(memory_format=other)
+    got = torch.ops.fusedfire.native_fire_bwd(g, x, s, out, params[0], params[2], params[4])
+    want = torch.ops.fusedfire.native_fire_bwd(g.contiguous(memory_format=memory_format(x)), x, s, out, params[0],
+                                               params[2], params[4])
+    for name, a, b in zip(_NAMES, got, want):
+        assert_close(a, b, name=f"grad {name}", rtol=1e-6, atol=1e-6)
+
+
+def test_backward_is_deterministic():
+    """Weight gradients are summed per thread, then across threads in a fixed order: two calls, same bits."""
+    x = _x(3, 64, 27, 27, layout="channels_last")
+    params = fire_params(64, 16, 32, 48)
+    out, s = torch.ops.fusedfire.native_fire_fwd(x, *params)
+    g = torch.randn(out.shape)
+    first = torch.ops.fusedfire.native_fire_bwd(g, x, s, out, params[0], params[2], params[4])
+    second = torch.ops.fusedfire.native_fire_bwd(g, x, s, out, params[0], params[2], params[4])
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
 
 
 def test_gradients_non_contiguous_input_and_expanded_grad_out():
