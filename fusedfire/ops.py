@@ -213,17 +213,34 @@ for _name, _fake in (("native_fire", _fire_fake), ("native_fire_fwd", _fire_fwd_
 
 
 def _setup_context(ctx, inputs, output):
-    x, squeeze_weight, _, expand1x1_weight, _, expand3x3_weight, _, backend = inputs
+    x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias, backend = \
+        inputs
     out, s = output
     ctx.mark_non_differentiable(s)
-    ctx.save_for_backward(x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight)
+    # The biases only for a double backward (see _backward); they are a few hundred numbers.
+    ctx.save_for_backward(x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight, squeeze_bias,
+                          expand1x1_bias, expand3x3_bias)
     ctx.backend = backend
 
 
 def _backward(ctx, grad_out, grad_s):
-    x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight = ctx.saved_tensors
+    x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight, *biases = ctx.saved_tensors
+    if torch.is_grad_enabled():  # backward(create_graph=True): these gradients must be differentiable themselves
+        inputs = (x, squeeze_weight, biases[0], expand1x1_weight, biases[1], expand3x3_weight, biases[2])
+        return _differentiable_vjp(inputs, ctx.needs_input_grad[:7], grad_out) + (None,)
     grads = fire_bwd_op(grad_out, x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight, ctx.backend)
     return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad)) + (None,)
+
+
+def _differentiable_vjp(inputs, needs, grad_out):
+    """The VJP for a double backward: the reference composition is recomputed from the inputs and differentiated
+    by autograd with create_graph, so that grad-of-grad (gradient penalties, Hessian-vector products) is exact.
+    First-order backward never comes here; this costs an eager forward and backward."""
+    from .reference import fire_reference
+    out = fire_reference(*inputs)
+    wanted = [t for t, need in zip(inputs, needs) if need]
+    grads = iter(torch.autograd.grad(out, wanted, grad_out, create_graph=True, allow_unused=True))
+    return tuple(next(grads) if need else None for need in needs)
 
 
 fire_fwd_op.register_autograd(_backward, setup_context=_setup_context)
