@@ -12,7 +12,8 @@ Its VJP, with G = grad_out ⊙ (out > 0) split into G1 | G3:
     grad_s = (W1ᵀ·G1 + W3ᵀ ⊛ᵀ G3) ⊙ (s > 0)
     gWsq = Σ_p grad_sᵀ x,  gbsq = Σ_p grad_s;   grad_x = Wsqᵀ·grad_s
 
-Saved for backward: x, s, out (and the three weights); eager also keeps both expand outputs.
+Saved for backward: x, s, out (and the weights; the biases only matter to a double backward); eager also keeps
+both expand outputs.
 
 Ops (every one takes a concrete `backend`; `fusedfire.fire` resolves "auto" before calling):
     fire(x, weights…, backend) -> out                 inference: no autograd, `s` may never reach memory
