@@ -15,7 +15,8 @@
 // only in those strides (channels_last: out[:, :E1] is a matrix with leading dimension E1+E3), so one code path
 // serves both and the concat is just where each GEMM writes. No intermediate expand tensor, no cat copy.
 // Where out is larger than the L2 caches (stream_out), each expand GEMM writes a band-sized buffer instead and its
-// bias + ReLU epilogue moves it into out with non-temporal stores; short channels_last squeezes transpose x first.
+// bias + ReLU epilogue moves it into out with non-temporal stores; channels_last squeezes write a pixel-major s,
+// transposed into sbuf.
 // Backward: the same bands, BLAS GEMMs for the four gradients of each conv, from the saved x, s, out (see
 // fire_backward_kernel); no G, grad_s or expand-sized tensor is ever materialised.
 #include <Python.h>
@@ -379,12 +380,13 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
   const int64_t chunks = row_chunks(N, H, at::get_num_threads());
   const int64_t R = std::clamp<int64_t>(band_pixels() / W, 1, H);  // rows per band
   const bool stream = stream_out(out);
-  // NOTE: MKL's sgemm with A transposed (a channels_last x read in place) ran the 13×13 squeezes (M = 169 pixels,
-  // one thread, hot caches) at 39–46 GF/s against 91–103 untransposed; from ~500 pixels on the two were within 12%.
-  // So squeezes of ≤ 256 channels_last pixels first transpose them into xbuf (16×16 register blocks): interleaved A/B
-  // at N=8, 0.90–0.94× the time at 13×13, where transposing every band was 1.04–1.10× at 27×27 and 54×54.
-  constexpr int64_t kTransposeMaxPixels = 256;
-  const bool x_transposes = std::is_same_v<scalar_t, float> && xC == 1 && Cin > 1 && have_avx512();
+  // NOTE: a channels_last x (fp32, AVX-512) is squeezed into a pixel-major buffer (sgemm M = S), then transposed
+  // into the channel-major sbuf (16×16 register blocks). Squeezing straight into sbuf reads x transposed with
+  // M = pixels, which MKL ran at 39–46 GF/s on the 13×13 squeezes against 91–103 untransposed (one thread, hot
+  // caches); the M = S form ran at 80–99 GF/s, and s (S × pixels) is 4–8× smaller than x (Cin × pixels) to transpose.
+  // Interleaved A/B at N=8 (16 configs, channels_last, 2 threads), against transposing x for bands of ≤ 256 pixels
+  // and reading it in place otherwise (the previous rule): 0.975× and 0.982× the time in two runs; N=1 0.999×.
+  const bool s_transposes = std::is_same_v<scalar_t, float> && xC == 1 && Cin > 1 && have_avx512();
 
   parallel_items(N * chunks, [&](auto take) {
     // NOTE: one MKL thread per worker. torch.set_num_threads(n) also sets MKL's count with dynamic adjustment off,
@@ -394,7 +396,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
     // Per-thread scratch, 64-byte aligned by the CPU allocator.
     const int64_t s_ld = (R + 2) * W;  // sbuf channel stride: R+2 rows (1-row halo on each side)
     const int64_t col_n = 9 * S * R * W;
-    const int64_t xbuf_n = lowp ? Cin * (R + 2) * W : x_transposes ? Cin * kTransposeMaxPixels : 0;
+    const int64_t xbuf_n = (lowp ? Cin : s_transposes ? S : 0) * (R + 2) * W;
     const int64_t obuf_n = lowp || stream ? std::max(E1, E3) * R * W : 0;
     Tensor scratch = at::empty({S * s_ld + col_n + xbuf_n + obuf_n}, acc_opts);
     acc_t* sbuf = scratch.data_ptr<acc_t>();
@@ -418,15 +420,16 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
         const int64_t a = std::max<int64_t>(r0, 0), b = std::min<int64_t>(r1, H);
         if (a >= b) return;
         const int64_t npix = (b - a) * W;
-        Mat<acc_t> dst{sbuf + (a - h0 + 1) * W, s_ld, 1};
-        Mat<const acc_t> src;
-        if (lowp || (x_transposes && npix <= kTransposeMaxPixels)) {
+        const Mat<acc_t> dst{sbuf + (a - h0 + 1) * W, s_ld, 1};
+        if constexpr (lowp) {
           copy2d(Cin, npix, Xn + a * W * xP, xC, xP, xbuf, npix, int64_t(1));
-          src = {xbuf, npix, 1};
-        } else if constexpr (!lowp) {
-          src = {Xn + a * W * xP, xC, xP};
+          gemm<acc_t>(S, npix, Cin, {Wsq, Cin, 1}, {xbuf, npix, 1}, dst);
+        } else if (s_transposes) {
+          gemm<acc_t>(S, npix, Cin, {Wsq, Cin, 1}, {Xn + a * W * xP, xC, xP}, {xbuf, 1, S});
+          copy2d(S, npix, xbuf, int64_t(1), S, dst.p, s_ld, int64_t(1));
+        } else {
+          gemm<acc_t>(S, npix, Cin, {Wsq, Cin, 1}, {Xn + a * W * xP, xC, xP}, dst);
         }
-        gemm<acc_t>(S, npix, Cin, {Wsq, Cin, 1}, src, dst);
         bias_relu(S, npix, dst.p, s_ld, int64_t(1), Bsq, dst.p, s_ld, int64_t(1));
       };
 
