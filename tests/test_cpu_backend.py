@@ -258,6 +258,11 @@ def test_gradients_grad_out_in_the_other_layout(layout):
         assert_close(a, b, name=f"grad {name}", rtol=1e-6, atol=1e-6)
 
 
+def test_gradients_with_scratch_past_what_a_thread_keeps():
+    """A chunk's grad_s buffer of 48 × 300 × 300 floats (17 MB) is past kMaxKeptScratch: a fresh at::empty."""
+    _check_grads(_x(2, 4, 300, 300), fire_params(4, 48, 4, 4))
+
+
 def test_backward_is_deterministic():
     """Weight gradients are summed per thread, then across threads in a fixed order: two calls, same bits."""
     x = _x(3, 64, 27, 27, layout="channels_last")
