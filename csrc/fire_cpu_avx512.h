@@ -265,6 +265,53 @@ FF_AVX512 static void transpose_block(const float* src, int64_t lds, float* dst,
   }
 }
 
+// 16-bit floats <-> fp32, n contiguous elements, as c10::Half and c10::BFloat16 convert them (round to nearest
+// even; a NaN stays a NaN). Kind::half: IEEE binary16 (F16C's vcvtph2ps/vcvtps2ph), Kind::bf16: the top half of
+// an fp32. The last n % 16 go through a 16-element stack buffer (masked 16-bit loads would need AVX512BW).
+enum class Kind { half, bf16 };
+
+template <Kind kind>
+FF_AVX512 static inline __m512 widen(__m256i h) {
+  if constexpr (kind == Kind::half) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+template <Kind kind>
+FF_AVX512 static inline __m256i narrow(__m512 v) {
+  if constexpr (kind == Kind::half) return _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512i bits = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+  r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_set1_epi32(0x7fc0));
+  return _mm512_cvtepi32_epi16(r);
+}
+
+template <Kind kind>
+FF_AVX512 static void to_float(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    _mm512_storeu_ps(dst + i, widen<kind>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
+  if (i < n) {
+    alignas(32) uint16_t tail[kLanes] = {};
+    std::memcpy(tail, src + i, (n - i) * sizeof(uint16_t));
+    _mm512_mask_storeu_ps(dst + i, __mmask16((1u << (n - i)) - 1), widen<kind>(_mm256_load_si256(
+                                                                       reinterpret_cast<const __m256i*>(tail))));
+  }
+}
+
+template <Kind kind>
+FF_AVX512 static void from_float(const float* src, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), narrow<kind>(_mm512_loadu_ps(src + i)));
+  if (i < n) {
+    alignas(32) uint16_t tail[kLanes];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(tail),
+                       narrow<kind>(_mm512_maskz_loadu_ps(__mmask16((1u << (n - i)) - 1), src + i)));
+    std::memcpy(dst + i, tail, (n - i) * sizeof(uint16_t));
+  }
+}
+
 // dst(i, j) = src(i, j) for a rows × cols matrix, element (i, j) at p[i·rs + j·cs]: row copies when both have
 // unit column stride, 16×16 block transposes when src has unit row stride and dst unit column stride (or the
 // other way round), element by element otherwise.

@@ -201,6 +201,18 @@ def test_low_precision_within_twice_pytorch_error(cfg, n, size, dtype, layout):
     assert torch.equal(out, out2) and s.dtype == dtype
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_rounds_like_torch(dtype, layout):
+    """fp16/bf16 run the fp32 kernels on converted inputs: their output is the fp32 output rounded by torch, bit for
+    bit (the vectorised conversions round to nearest even like c10's; 17 and 19 channels leave partial vectors)."""
+    x = _x(2, 40, 9, 11, layout=layout).to(dtype)
+    params = fire_params(40, 12, 17, 19, dtype=dtype)
+    out = torch.ops.fusedfire.native_fire(x, *params)
+    want = torch.ops.fusedfire.native_fire(x.float(), *(p.float() for p in params)).to(dtype)
+    assert torch.equal(out, want), f"{(out != want).sum().item()} of {out.numel()} elements differ"
+
+
 def test_fp64_exact_enough():
     x = _x(2, 96, 11, 10, dtype=torch.float64)
     params = fire_params(96, 16, 64, 64, dtype=torch.float64)
