@@ -12,10 +12,12 @@ Timings come from pytest-benchmark (bench/test_fire.py), one CSV row per finishe
 device in the same run; speedups are ratios of medians of providers timed one after another on the same case.
 With --repeat K the whole subset runs K times (<device>.passI.csv) and <device>.csv keeps, per case and provider, the
 pass with the lowest median: on a shared machine a burst of load only ever adds time, and a burst during one
-provider's half-second window would otherwise decide that case's ratio.
+provider's half-second window would otherwise decide that case's ratio. The best-layout blocks then also give the
+paired ratios (see paired): per case the median over the passes of the ratio within each pass.
 """
 import argparse
 import collections
+import glob
 import math
 import os
 import signal
@@ -73,6 +75,31 @@ def best_of(passes) -> list:
             if r.get("median_us") and (key not in best or _f(r, "median_us") < _f(best[key], "median_us")):
                 best[key] = r
     return list(best.values())
+
+
+def paired(passes) -> list:
+    """Best-layout blocks like layout_best's, whose ratio columns are, per case, the median over the passes of the
+    ratio within each pass (the providers of one case run seconds apart in a pass), where best_of's ratios divide
+    each provider's fastest pass: on a shared machine the two can differ by 10% (a quiet window that reached only
+    one provider). Cases or columns missing from every pass are left out."""
+    blocks = collections.OrderedDict()
+    for rows in passes:
+        for title, entries in layout_best(rows):
+            cases = blocks.setdefault(title, collections.OrderedDict())
+            for e in entries:
+                cases.setdefault((e["name"], e["N"]), []).append(e)
+    out = []
+    for title, cases in blocks.items():
+        entries = []
+        for (name, N), es in cases.items():
+            cols = collections.OrderedDict()
+            for key in es[0]["cols"]:
+                values = [e["cols"][key] for e in es if not math.isnan(e["cols"].get(key, math.nan))]
+                if "×" in key and values:
+                    cols[key] = statistics.median(values)
+            entries.append(dict(name=name, N=N, fire=es[0]["fire"], cols=cols, rates={}))
+        out.append((title, entries))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ tables
@@ -291,8 +318,9 @@ def stamp_lines(rows):
             "- ceilings measured in the same run: " + ("; ".join(ceilings.values()) or "–")]
 
 
-def write_markdown(rows, path, extra_notes=()):
+def write_markdown(rows, path, extra_notes=(), passes=()):
     providers = _provider_order(rows)
+    paired_lines = {title: layout_lines(entries) for title, entries in paired(passes)} if len(passes) > 1 else {}
     parts = [f"# Fire benchmarks: {rows[0]['device_name']}", ""] + stamp_lines(rows) + list(extra_notes) + [""]
     parts += ["Median time per call (µs); ×eager = eager median / provider median (higher is faster); %roof = "
               "roofline time / median, the roofline time being max(FLOPs / matmul FLOP/s, minimum bytes / copy "
@@ -308,6 +336,11 @@ def write_markdown(rows, path, extra_notes=()):
                   "faster layout, %matmul = that over the matmul FLOP/s measured in the run.", "",
                   layout_table(entries), ""]
         parts += [("  - " + line[2:]) if line.startswith("  ") else "- " + line for line in layout_lines(entries)]
+        if paired_lines.get(title):
+            parts += ["", f"Paired, over the {len(passes)} passes: per case the median of the ratio measured within "
+                      "each pass (the providers of a case run seconds apart), instead of the ratio of each "
+                      "provider's fastest pass above:", ""]
+            parts += [("  - " + line[2:]) if line.startswith("  ") else "- " + line for line in paired_lines[title]]
         parts.append("")
     mem = memory_table(rows, providers)
     if mem:
@@ -389,6 +422,13 @@ def write_plot(rows, path, title):
     return True
 
 
+def pass_paths(csv_path):
+    """The per-pass CSVs of a --repeat run beside csv_path (<slug>.pass1.csv, …), in pass order."""
+    stem = csv_path[:-len(".csv")] + ".pass"
+    paths = glob.glob(glob.escape(stem) + "*.csv")
+    return sorted((p for p in paths if p[len(stem):-len(".csv")].isdigit()), key=lambda p: int(p[len(stem):-4]))
+
+
 def build_report(csv_path, out_dir, extra_notes=()):
     import firebench
     rows = [r for r in firebench.read_rows(csv_path) if r.get("median_us")]
@@ -397,12 +437,13 @@ def build_report(csv_path, out_dir, extra_notes=()):
         return False
     base = os.path.splitext(os.path.basename(csv_path))[0]
     md, png = os.path.join(out_dir, base + ".md"), os.path.join(out_dir, base + ".png")
+    passes = [firebench.read_rows(path) for path in pass_paths(csv_path)]  # a --repeat run's every pass
     r = rows[0]
     title = (f"fusedfire Fire benchmarks — {r['device_name']} — torch {r['torch']}, triton {r['triton'] or '–'}, "
              f"CUDA {r['cuda'] or '–'} — {r['date'][:10]}")
     if write_plot(rows, png, title):
         extra_notes = list(extra_notes) + [f"- plot: `{os.path.basename(png)}`"]
-    write_markdown(rows, md, extra_notes)
+    write_markdown(rows, md, extra_notes, [[r for r in rows if r.get("median_us")] for rows in passes])
     print(f"report: wrote {csv_path}, {md}" + (f", {png}" if os.path.exists(png) else ""), flush=True)
     return True
 
@@ -443,8 +484,9 @@ def main(argv=None):
     args.device = str(device)
     os.makedirs(args.out, exist_ok=True)
     csv_path = os.path.join(args.out, firebench.device_slug(device) + ".csv")
-    if os.path.exists(csv_path):
-        os.remove(csv_path)
+    for path in [csv_path] + pass_paths(csv_path):  # an earlier run's passes would join this one's in the report
+        if os.path.exists(path):
+            os.remove(path)
     notes = [f"- subset: `{args.subset}`" + (" (tiny: pipeline check, not a measurement)" if args.tiny else "")]
     if device.type == "cpu" and hasattr(os, "getloadavg"):
         notes.append(f"- load average before the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
@@ -456,8 +498,6 @@ def main(argv=None):
         rc, passes = 0, []
         for i in range(args.repeat):
             path = csv_path[:-len(".csv")] + f".pass{i + 1}.csv"
-            if os.path.exists(path):
-                os.remove(path)
             rc = run_pytest(args, path) or rc
             if os.path.exists(path):
                 passes.append(firebench.read_rows(path))

@@ -167,3 +167,29 @@ def test_best_of_keeps_each_providers_fastest_pass():
     best = report.best_of(passes)
     assert [(r["group"], r["provider"], float(r["median_us"])) for r in best] == [
         ("a", "eager", 90), ("a", "ff", 50), ("b", "eager", 10), ("b", "ff", 8)]
+
+
+def test_paired_takes_the_median_of_each_passes_ratio(tmp_path):
+    """Three passes; eager's quiet window (pass 2) is not ours: best_of divides the fastest passes (100/100), the
+    paired ratio is the median of 200/100, 100/120 and 210/110 (1.909…)."""
+    times = [{"eager": 200, "fusedfire-cpu": 100}, {"eager": 100, "fusedfire-cpu": 120},
+             {"eager": 210, "fusedfire-cpu": 110}]
+    passes = [[_synthetic_row("1_0.features.3", 8, layout, provider, us, 1e6)
+               for layout in ("nchw", "cl") for provider, us in pass_times.items()] for pass_times in times]
+    [(_, [best])] = report.layout_best(report.best_of(passes))
+    assert best["cols"]["fusedfire-cpu ×best-eager"] == pytest.approx(1.0)
+    [(title, [entry])] = report.paired(passes)
+    assert title.startswith("Best layout") and entry["cols"]["fusedfire-cpu ×best-eager"] == pytest.approx(210 / 110)
+    assert entry["rates"] == {} and all("µs" not in key for key in entry["cols"])
+
+    csv_path = str(tmp_path / "cpu.csv")
+    for i, rows in enumerate(passes):
+        for row in rows:
+            firebench.append_row(str(tmp_path / f"cpu.pass{i + 1}.csv"), row)
+    for row in report.best_of(passes):
+        firebench.append_row(csv_path, row)
+    firebench.append_row(str(tmp_path / "cpu.passX.csv"), passes[0][0])  # not a pass file: ignored
+    assert [p[-9:] for p in report.pass_paths(csv_path)] == ["pass1.csv", "pass2.csv", "pass3.csv"]
+    assert report.build_report(csv_path, str(tmp_path))
+    text = open(tmp_path / "cpu.md").read()
+    assert "Paired, over the 3 passes" in text and "×best-eager 1.91× (1.91×, 1_0.features.3)" in text
