@@ -730,11 +730,11 @@ static void fire_backward_kernel(const Tensor& grad_out, const Tensor& x, const 
       const int64_t Rb = even_band_rows(c1 - c0, R);
       std::fill_n(gs, S * gs_ld, acc_t(0));
 
-      // G rows [r0, r1) into gbuf, whose first row is image row g0 and which holds Pg pixels.
+      // G rows [g0, g1) into gbuf (Pg = (g1 - g0)·W pixels), in out's orientation.
       // NOTE: both operands loaded unconditionally, so that the select vectorises (a conditional load of
       // grad_out compiled to a scalar loop with a branch: 25% of a channels_last backward at N=8).
-      auto mask_rows = [&](int64_t r0, int64_t r1, int64_t g0, int64_t Pg) {
-        for (int64_t r = r0; r < r1; ++r) {
+      auto mask_rows = [&](int64_t g0, int64_t g1, int64_t Pg) {
+        for (int64_t r = g0; r < g1; ++r) {
           const scalar_t* go_r = GO + n * gos[0] + r * gos[2];
           const scalar_t* o_r = O + n * os[0] + r * os[2];
           // (inner count, inner strides of grad_out and out, outer count and strides, gbuf strides)
@@ -775,7 +775,7 @@ static void fire_backward_kernel(const Tensor& grad_out, const Tensor& x, const 
         const int64_t g0 = h0 == c0 ? std::max<int64_t>(c0 - 1, 0) : h0;            // G rows [g0, g1): the band's
         const int64_t g1 = h0 + rb == c1 ? std::min<int64_t>(c1 + 1, H) : h0 + rb;  // and the chunk's halo rows
         const int64_t Pg = (g1 - g0) * W;
-        mask_rows(g0, g1, g0, Pg);
+        mask_rows(g0, g1, Pg);
         const int64_t gC = g_cm ? Pg : 1, gP = g_cm ? 1 : E;
         const Mat<const acc_t> G1{gbuf + (h0 - g0) * W * gP, gC, gP}, G3{G1.p + E1 * gC, gC, gP},
             G3all{gbuf + E1 * gC, gC, gP};
