@@ -365,11 +365,12 @@ static void parallel_items(int64_t items, const F& worker) {
 }
 
 // Scratch of n elements, 64-byte aligned, kept by the calling thread between calls: a pool thread's buffer grows to
-// the largest request and is reused, so repeated calls neither allocate nor touch fresh pages.
-constexpr int64_t kMaxKeptScratch = int64_t(16) << 20;  // bytes a thread may keep; larger requests use at::empty
+// the largest request and is reused, so repeated calls neither allocate nor touch fresh pages. Requests past
+// kMaxKeptScratch bytes are not kept: they go to `fresh` (at::empty with opts), freed with it.
+constexpr int64_t kMaxKeptScratch = int64_t(16) << 20;
 
 template <typename T>
-static T* thread_scratch(int64_t n) {
+static T* thread_scratch(int64_t n, const at::TensorOptions& opts, Tensor& fresh) {
   struct Buffer {
     void* p = nullptr;
     size_t bytes = 0;
@@ -377,6 +378,10 @@ static T* thread_scratch(int64_t n) {
   };
   thread_local Buffer buf;
   const size_t bytes = (size_t(std::max<int64_t>(n, 1)) * sizeof(T) + 63) / 64 * 64;
+  if (bytes > size_t(kMaxKeptScratch)) {
+    fresh = at::empty({n}, opts);
+    return fresh.data_ptr<T>();
+  }
   if (bytes > buf.bytes) {
     std::free(buf.p);
     buf.p = std::aligned_alloc(64, bytes);
@@ -439,13 +444,15 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
     // so without this each worker's sgemm spawned n threads of its own: 1_0.features.12 at N=1 on 2 threads ran
     // at 760–785 µs after torch.set_num_threads(2) against 460–530 µs without that call.
     const MklThreadsGuard one_mkl_thread(1);
-    // Per-thread scratch, 64-byte aligned by the CPU allocator.
     const int64_t s_ld = (R + 2) * W;  // sbuf channel stride: R+2 rows (1-row halo on each side)
     const int64_t col_n = 9 * S * R * W;
     const int64_t xbuf_n = (lowp ? Cin : 0) * (R + 2) * W, spm_n = (s_transposes ? S : 0) * (R + 2) * W;
     const int64_t obuf_n = lowp || stream ? std::max(E1, E3) * R * W : 0;
-    Tensor scratch = at::empty({S * s_ld + col_n + xbuf_n + spm_n + obuf_n}, acc_opts);
-    acc_t* sbuf = scratch.data_ptr<acc_t>();
+    // NOTE: kept per thread between calls (thread_scratch): against a fresh at::empty per call, interleaved A/B over
+    // the 16 Fires × 2 layouts: 0.957× and 0.977× the time at N=1 (allocation is a larger share of a small call),
+    // 0.993× at N=8.
+    Tensor fresh;
+    acc_t* sbuf = thread_scratch<acc_t>(S * s_ld + col_n + xbuf_n + spm_n + obuf_n, acc_opts, fresh);
     acc_t* col = sbuf + S * s_ld;
     acc_t* xbuf = col + col_n;
     acc_t* spm = xbuf + xbuf_n;  // a band of s, pixel-major (see s_transposes)
@@ -706,15 +713,11 @@ static void fire_backward_kernel(const Tensor& grad_out, const Tensor& x, const 
     const int64_t gbuf_n = E * (R + 2) * W, col_n = K3 * R * W, gcol_n = K3 * (R + 2) * W;
     const int64_t xbuf_n = lowp ? Cin * R * W : 0;
     const int64_t scratch_n = gbuf_n + S * s_ld + col_n + gcol_n + S * gs_ld + xbuf_n + R * W;
-    // NOTE: kept per thread between calls (up to kMaxKeptScratch): a fresh at::empty per call faulted its pages in
+    // NOTE: kept per thread between calls (thread_scratch): a fresh at::empty per call faulted its pages in
     // again every time (1 400 page faults per call at 1_0.features.12, N=8), which cost 0.945× (N=1) and 0.98×
     // (N=8) the time in an interleaved A/B over the 16 Fires × 2 layouts.
     Tensor fresh;
-    acc_t* gbuf = scratch_n * int64_t(sizeof(acc_t)) <= kMaxKeptScratch ? thread_scratch<acc_t>(scratch_n) : nullptr;
-    if (!gbuf) {
-      fresh = at::empty({scratch_n}, acc_opts);
-      gbuf = fresh.data_ptr<acc_t>();
-    }
+    acc_t* gbuf = thread_scratch<acc_t>(scratch_n, acc_opts, fresh);
     acc_t* sbuf = gbuf + gbuf_n;
     acc_t* col = sbuf + S * s_ld;
     acc_t* gcol = col + col_n;
