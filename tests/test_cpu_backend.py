@@ -275,6 +275,17 @@ def test_gradients_with_scratch_past_what_a_thread_keeps():
     _check_grads(_x(2, 4, 300, 300), fire_params(4, 48, 4, 4))
 
 
+def test_concurrent_calls_from_python_threads():
+    """Calls from several Python threads at once (each with its own kept scratch) give the single-call answers."""
+    import concurrent.futures
+    cases = [(_x(2, 24, 9 + i, 7, layout=LAYOUTS[i % 2]), fire_params(24, 6 + i, 8, 10)) for i in range(4)]
+    want = [torch.ops.fusedfire.native_fire_fwd(x, *p) for x, p in cases]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(lambda c: torch.ops.fusedfire.native_fire_fwd(c[0], *c[1]), cases))
+            assert all(torch.equal(a, b) for g, w in zip(got, want) for a, b in zip(g, w))
+
+
 def test_backward_is_deterministic():
     """Weight gradients are summed per thread, then across threads in a fixed order: two calls, same bits."""
     x = _x(3, 64, 27, 27, layout="channels_last")
