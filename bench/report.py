@@ -318,6 +318,11 @@ def stamp_lines(rows):
             "- ceilings measured in the same run: " + ("; ".join(ceilings.values()) or "–")]
 
 
+def _bullets(lines):
+    """layout_lines as a Markdown list (indented lines nested)."""
+    return [("  - " + line[2:]) if line.startswith("  ") else "- " + line for line in lines]
+
+
 def write_markdown(rows, path, extra_notes=(), passes=()):
     providers = _provider_order(rows)
     paired_lines = {title: layout_lines(entries) for title, entries in paired(passes)} if len(passes) > 1 else {}
@@ -335,12 +340,12 @@ def write_markdown(rows, path, extra_notes=(), passes=()):
                   "Geomeans over the Fire configs (networks excluded); GFLOP/s = FLOPs / median at the provider's "
                   "faster layout, %matmul = that over the matmul FLOP/s measured in the run.", "",
                   layout_table(entries), ""]
-        parts += [("  - " + line[2:]) if line.startswith("  ") else "- " + line for line in layout_lines(entries)]
+        parts += _bullets(layout_lines(entries))
         if paired_lines.get(title):
             parts += ["", f"Paired, over the {len(passes)} passes: per case the median of the ratio measured within "
                       "each pass (the providers of a case run seconds apart), instead of the ratio of each "
                       "provider's fastest pass above:", ""]
-            parts += [("  - " + line[2:]) if line.startswith("  ") else "- " + line for line in paired_lines[title]]
+            parts += _bullets(paired_lines[title])
         parts.append("")
     mem = memory_table(rows, providers)
     if mem:
@@ -437,13 +442,13 @@ def build_report(csv_path, out_dir, extra_notes=()):
         return False
     base = os.path.splitext(os.path.basename(csv_path))[0]
     md, png = os.path.join(out_dir, base + ".md"), os.path.join(out_dir, base + ".png")
-    passes = [firebench.read_rows(path) for path in pass_paths(csv_path)]  # a --repeat run's every pass
+    passes = [[r for r in firebench.read_rows(path) if r.get("median_us")] for path in pass_paths(csv_path)]
     r = rows[0]
     title = (f"fusedfire Fire benchmarks — {r['device_name']} — torch {r['torch']}, triton {r['triton'] or '–'}, "
              f"CUDA {r['cuda'] or '–'} — {r['date'][:10]}")
     if write_plot(rows, png, title):
         extra_notes = list(extra_notes) + [f"- plot: `{os.path.basename(png)}`"]
-    write_markdown(rows, md, extra_notes, [[r for r in rows if r.get("median_us")] for rows in passes])
+    write_markdown(rows, md, extra_notes, passes)  # passes: a --repeat run's every pass, for the paired ratios
     print(f"report: wrote {csv_path}, {md}" + (f", {png}" if os.path.exists(png) else ""), flush=True)
     return True
 

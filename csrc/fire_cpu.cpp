@@ -159,36 +159,35 @@ struct MklThreadsGuard {
 
 // ---------------------------------------------------------------------------------------- elementwise
 
-// dst(i, j) = relu(src(i, j) + bias[i]) over channels i < rows and pixels j < cols, converting acc_t -> out_t.
-// The loop order follows dst's unit stride so the inner loop is contiguous (auto-vectorised at -O3). src may
-// be dst (in place, fp32/fp64), hence no __restrict__.
+// dst(i, j) = relu(src(i, j) + bias[i]) over channels i < rows and pixels j < cols, in the accumulation type
+// (low-precision outputs are converted afterwards by copy2d). The loop order follows dst's unit stride so the
+// inner loop is contiguous (auto-vectorised at -O3). src may be dst (in place), hence no __restrict__.
 // stream: non-temporal stores (see stream_out), only where the AVX-512 loop runs.
-template <typename out_t, typename acc_t>
-static void bias_relu(int64_t rows, int64_t cols, const acc_t* src, int64_t srs, int64_t scs, const acc_t* bias,
-                      out_t* dst, int64_t drs, int64_t dcs, bool stream = false) {
+template <typename T>
+static void bias_relu(int64_t rows, int64_t cols, const T* src, int64_t srs, int64_t scs, const T* bias, T* dst,
+                      int64_t drs, int64_t dcs, bool stream = false) {
 #ifdef FUSEDFIRE_HAVE_AVX512
-  if constexpr (std::is_same_v<out_t, float> && std::is_same_v<acc_t, float>) {
+  if constexpr (std::is_same_v<T, float>) {
     if (cpu_has_avx512() && ((dcs == 1 && scs == 1) || (drs == 1 && srs == 1)))
       return avx512::bias_relu(rows, cols, src, srs, scs, bias, dst, drs, dcs, stream);
   }
 #endif
   if (dcs == 1 && scs == 1) {
     for (const auto i : c10::irange(rows)) {
-      const acc_t b = bias[i];
-      const acc_t* s = src + i * srs;
-      out_t* d = dst + i * drs;
-      for (const auto j : c10::irange(cols)) d[j] = static_cast<out_t>(std::max(s[j] + b, acc_t(0)));
+      const T b = bias[i];
+      const T* s = src + i * srs;
+      T* d = dst + i * drs;
+      for (const auto j : c10::irange(cols)) d[j] = std::max(s[j] + b, T(0));
     }
   } else if (drs == 1 && srs == 1) {
     for (const auto j : c10::irange(cols)) {
-      const acc_t* s = src + j * scs;
-      out_t* d = dst + j * dcs;
-      for (const auto i : c10::irange(rows)) d[i] = static_cast<out_t>(std::max(s[i] + bias[i], acc_t(0)));
+      const T* s = src + j * scs;
+      T* d = dst + j * dcs;
+      for (const auto i : c10::irange(rows)) d[i] = std::max(s[i] + bias[i], T(0));
     }
   } else {
     for (const auto i : c10::irange(rows))
-      for (const auto j : c10::irange(cols))
-        dst[i * drs + j * dcs] = static_cast<out_t>(std::max(src[i * srs + j * scs] + bias[i], acc_t(0)));
+      for (const auto j : c10::irange(cols)) dst[i * drs + j * dcs] = std::max(src[i * srs + j * scs] + bias[i], T(0));
   }
 }
 
