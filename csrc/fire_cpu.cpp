@@ -390,6 +390,35 @@ static T* thread_scratch(int64_t n, const at::TensorOptions& opts, Tensor& fresh
   return static_cast<T*>(buf.p);
 }
 
+#ifdef FUSEDFIRE_HAVE_AVX512
+// Winograd F(2×2, 3×3) weights (avx512::winograd_weights) of an fp32 w3 in any layout, as U[ξ][e][c].
+static Tensor winograd_weights(const Tensor& w3) {
+  const int64_t E = w3.size(0), S = w3.size(1);
+  const Tensor taps = w3.permute({2, 3, 0, 1}).reshape({9, E * S}).contiguous();  // taps[ky·3 + kx][e·S + c]
+  Tensor u = at::empty({16, E, S}, taps.options());
+  avx512::winograd_weights(taps.data_ptr<float>(), E * S, u.data_ptr<float>());
+  return u;
+}
+#endif
+
+// Where the fp32 BLAS forward computes the 3×3 expand by Winograd F(2×2, 3×3) (fire_cpu_avx512.h) instead of
+// im2col + one GEMM: fp32 on AVX-512 with a channels_last out (its pixels take the transform's 16-channel vectors
+// as they are), S and E3 multiples of 16. $FUSEDFIRE_CPU_WINOGRAD (read per call): "auto" (default) where that
+// also pays (see below), "1" wherever it can run, "0" never.
+// NOTE: where it pays: at least 2 images per thread and at least 64 tiles per GEMM. Interleaved A/B against
+// im2col, channels_last, 2 threads, 16 Fires, medians, geomean of best eager / fusedfire: N=8 1.39 against 1.28
+// (27×27: 1.25–1.33× faster, 54×54 up to 1.28×; 13×13, 49 tiles an image, 1.03–1.07× slower); N=4 1.37 / 1.30;
+// N=2 1.52 / 1.50; N=1 1.50 / 1.63 (each thread then has one or two bands to amortise the transforms over).
+static bool use_winograd(int64_t N, int64_t S, int64_t E3, int64_t tiles, const Tensor& out) {
+  const char* env = std::getenv("FUSEDFIRE_CPU_WINOGRAD");
+  const std::string v = env && *env ? env : "auto";
+  TORCH_CHECK(v == "auto" || v == "0" || v == "1", "fusedfire cpu: FUSEDFIRE_CPU_WINOGRAD must be auto, 0 or 1, got '",
+              v, "'");
+  const bool can = out.scalar_type() == at::kFloat && have_avx512() && out.stride(1) == 1 && S % 16 == 0 &&
+                   E3 % 16 == 0;
+  return can && (v == "1" || (v == "auto" && N >= 2 * at::get_num_threads() && tiles >= 64));
+}
+
 // ------------------------------------------------------------------------------------------------ forward
 
 template <typename scalar_t>
@@ -437,6 +466,19 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
   // and reading it in place otherwise (the previous rule): 0.975× and 0.982× the time in two runs; N=1 0.999×.
   // (fp16 / bf16 x is first converted to fp32, in its own orientation, then squeezed the same way.)
   const bool s_transposes = std::is_same_v<acc_t, float> && xC == 1 && Cin > 1 && have_avx512();
+  // The 3×3 expand by Winograd (use_winograd): 16 GEMMs per block of TR tile rows (2 output rows each).
+  // NOTE: blocks of ≤ 32768 / E3 tiles (128 KB of transformed output per point ξ, all 16 of them 2 MB, past L2):
+  // MKL's GEMMs gain more from the wider N than the output transform loses. Interleaved A/B, N=8, channels_last,
+  // geomean best eager / fusedfire over the 16 Fires: 8192: 1.26, 16384: 1.41, 32768: 1.43, whole bands: 1.34
+  // (the 54×54 Fires up to 2× slower there).
+  const int64_t TW = (W + 1) / 2;  // tiles per row
+  const int64_t TR = std::clamp<int64_t>(32768 / E3 / TW, 1, (R + 1) / 2);  // tile rows per block
+  const bool wino = std::is_same_v<scalar_t, float> && use_winograd(N, S, E3, TR * TW, out);
+  Tensor u_t;
+#ifdef FUSEDFIRE_HAVE_AVX512
+  if (wino) u_t = winograd_weights(w3_a);
+#endif
+  const float* U = wino ? u_t.data_ptr<float>() : nullptr;
 
   parallel_items(N * chunks, [&](auto take) {
     // NOTE: one MKL thread per worker. torch.set_num_threads(n) also sets MKL's count with dynamic adjustment off,
@@ -444,18 +486,24 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
     // at 760–785 µs after torch.set_num_threads(2) against 460–530 µs without that call.
     const MklThreadsGuard one_mkl_thread(1);
     const int64_t s_ld = (R + 2) * W;  // sbuf channel stride: R+2 rows (1-row halo on each side)
-    const int64_t col_n = 9 * S * R * W;
+    const int64_t col_n = wino ? 0 : 9 * S * R * W;
+    const int64_t spw_n = wino ? S * (R + 3) * W : 0, v_n = wino ? 16 * TR * TW * S : 0;
+    const int64_t m_n = wino ? 16 * TR * TW * E3 : 0;
     const int64_t xbuf_n = (lowp ? Cin : 0) * (R + 2) * W, spm_n = (s_transposes ? S : 0) * (R + 2) * W;
     const int64_t obuf_n = lowp || stream ? std::max(E1, E3) * R * W : 0;
     // NOTE: kept per thread between calls (thread_scratch): against a fresh at::empty per call, interleaved A/B over
     // the 16 Fires × 2 layouts: 0.957× and 0.977× the time at N=1 (allocation is a larger share of a small call),
     // 0.993× at N=8.
     Tensor fresh;
-    acc_t* sbuf = thread_scratch<acc_t>(S * s_ld + col_n + xbuf_n + spm_n + obuf_n, acc_opts, fresh);
+    acc_t* sbuf = thread_scratch<acc_t>(S * s_ld + col_n + xbuf_n + spm_n + obuf_n + spw_n + v_n + m_n,
+                                        acc_opts, fresh);
     acc_t* col = sbuf + S * s_ld;
     acc_t* xbuf = col + col_n;
     acc_t* spm = xbuf + xbuf_n;  // a band of s, pixel-major (see s_transposes)
     acc_t* obuf = spm + spm_n;
+    acc_t* spw = obuf + obuf_n;  // Winograd: the band's s pixel-major, one extra zero row
+    acc_t* V = spw + spw_n;      // transformed inputs, 16 × (tiles × S)
+    acc_t* Mw = V + v_n;         // transformed outputs, 16 × (tiles × E3)
 
     for (int64_t item; (item = take()) >= 0;) {
       const int64_t n = item / chunks, chunk = item % chunks;
@@ -490,7 +538,8 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
         bias_relu(S, npix, dst.p, s_ld, int64_t(1), Bsq, dst.p, s_ld, int64_t(1));
       };
 
-      const int64_t Rb = even_band_rows(c1 - c0, R);  // every band but the last: the halo move relies on it
+      int64_t Rb = even_band_rows(c1 - c0, R);  // every band but the last: the halo move relies on it
+      if (wino && Rb % 2 && Rb < c1 - c0) Rb += Rb < R ? 1 : -1;  // Winograd: whole tile rows but in the last band
       for (int64_t h0 = c0; h0 < c1; h0 += Rb) {
         const int64_t rb = std::min(Rb, c1 - h0), P = rb * W;
         if (h0 == c0) {
@@ -529,7 +578,27 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
           }
         };
         expand(E1, S, {W1, S, 1}, {sbuf + W, s_ld, 1}, B1, 0);
-        expand(E3, 9 * S, {W3, 9 * S, 1}, {col, P, 1}, B3, E1);
+        if (!wino) {
+          expand(E3, 9 * S, {W3, 9 * S, 1}, {col, P, 1}, B3, E1);
+          continue;
+        }
+#ifdef FUSEDFIRE_HAVE_AVX512
+        if constexpr (std::is_same_v<scalar_t, float>) {
+          copy2d(S, (rb + 2) * W, sbuf, s_ld, int64_t(1), spw, int64_t(1), S);
+          if (rb & 1) std::fill_n(spw + (rb + 2) * W * S, W * S, 0.f);  // read by the last tile row's 4th row
+          const int64_t TH = (rb + 1) / 2;
+          for (int64_t ty0 = 0; ty0 < TH; ty0 += TR) {
+            const int64_t ty1 = std::min(TH, ty0 + TR), nt = (ty1 - ty0) * TW;
+            const int64_t r0 = 2 * ty0, r1 = std::min(rb, 2 * ty1);
+            avx512::winograd_input(S, W, TW, ty0, ty1, spw, V, nt * S);
+            for (int xi = 0; xi < 16; ++xi)
+              gemm<float>(E3, nt, S, {U + xi * E3 * S, S, 1}, {V + xi * nt * S, 1, S}, {Mw + xi * nt * E3, 1, E3});
+            float* Or = O + n * oN + (h0 + r0) * W * oP + E1;  // channels_last: oC = 1
+            const bool aligned = reinterpret_cast<uintptr_t>(Or) % 64 == 0 && oP % 16 == 0;
+            avx512::winograd_output(E3, W, TW, ty1 - ty0, r1 - r0, Mw, nt * E3, B3, Or, oP, stream && aligned);
+          }
+        }
+#endif
       }
     }
   });

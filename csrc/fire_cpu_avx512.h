@@ -373,6 +373,107 @@ FF_AVX512 static void bias_relu(int64_t rows, int64_t cols, const float* src, in
   if (stream) _mm_sfence();  // order the non-temporal stores before whatever reads out next
 }
 
+// Winograd F(2×2, 3×3) for the 3×3 expand (Lavin & Gray 2016): a 2×2 output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A,
+// with d the 4×4 input patch around it, so the 3×3 convolution becomes 16 GEMMs with K = S (one per point ξ of the
+// 4×4 transformed tile): M_ξ (E × tiles) = U_ξ (E × S) · V_ξ (S × tiles), 16·S multiply-adds per output pair
+// against 36·S for 2×2 outputs directly. Both transforms are additions only (Bᵀ, Aᵀ hold 0 and ±1).
+//   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]      Aᵀ = [1 1 1 0; 0 1 -1 -1]
+// Input transform of the tile rows [ty0, ty1) of a band, 16 channels at a time: s is the band pixel-major
+// (s[(i·W + w)·S + c] = squeeze row i - 1 of the band, column w; zeros left and right of the image are implied),
+// tile (ty, tx) reads rows 2ty .. 2ty+3 and columns 2tx-1 .. 2tx+2. V[ξ·ldv + t·S + c], t = (ty - ty0)·TW + tx.
+FF_AVX512 static void winograd_input(int64_t S, int64_t W, int64_t TW, int64_t ty0, int64_t ty1, const float* s,
+                                     float* V, int64_t ldv) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t ty = ty0; ty < ty1; ++ty)
+    for (int64_t tx = 0; tx < TW; ++tx) {
+      const int64_t t = (ty - ty0) * TW + tx, w0 = 2 * tx - 1;
+      const bool inner = w0 >= 0 && w0 + 3 < W;
+      for (int64_t c = 0; c < S; c += kLanes) {
+        __m512 r[4][4];
+        for (int i = 0; i < 4; ++i) {
+          const float* row = s + ((2 * ty + i) * W + w0) * S + c;
+          __m512 d[4];
+          for (int j = 0; j < 4; ++j)
+            d[j] = inner || (w0 + j >= 0 && w0 + j < W) ? _mm512_loadu_ps(row + j * S) : zero;
+          r[i][0] = _mm512_sub_ps(d[0], d[2]);  // d·B
+          r[i][1] = _mm512_add_ps(d[1], d[2]);
+          r[i][2] = _mm512_sub_ps(d[2], d[1]);
+          r[i][3] = _mm512_sub_ps(d[1], d[3]);
+        }
+        float* v = V + t * S + c;
+        for (int j = 0; j < 4; ++j) {  // Bᵀ·(d·B)
+          _mm512_storeu_ps(v + (0 + j) * ldv, _mm512_sub_ps(r[0][j], r[2][j]));
+          _mm512_storeu_ps(v + (4 + j) * ldv, _mm512_add_ps(r[1][j], r[2][j]));
+          _mm512_storeu_ps(v + (8 + j) * ldv, _mm512_sub_ps(r[2][j], r[1][j]));
+          _mm512_storeu_ps(v + (12 + j) * ldv, _mm512_sub_ps(r[1][j], r[3][j]));
+        }
+      }
+    }
+}
+
+// Weight transform U = G g Gᵀ, G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1], for L kernels at once: g[k·L + i] is tap k
+// (ky·3 + kx) of kernel i, U[ξ·L + i] point ξ of its transform.
+FF_AVX512 static void winograd_weights(const float* g, int64_t L, float* U) {
+  const __m512 half = _mm512_set1_ps(0.5f);
+  for (int64_t i = 0; i < L; i += kLanes) {
+    const __mmask16 m = L - i >= kLanes ? __mmask16(0xffff) : __mmask16((1u << (L - i)) - 1);
+    __m512 t[4][3];  // G·g
+    for (int j = 0; j < 3; ++j) {
+      const __m512 a = _mm512_maskz_loadu_ps(m, g + j * L + i), b = _mm512_maskz_loadu_ps(m, g + (3 + j) * L + i),
+                   d = _mm512_maskz_loadu_ps(m, g + (6 + j) * L + i);
+      t[0][j] = a, t[3][j] = d;
+      t[1][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(a, b), d));
+      t[2][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(a, b), d));
+    }
+    for (int r = 0; r < 4; ++r) {  // (G·g)·Gᵀ
+      const __m512 a = t[r][0], b = t[r][1], d = t[r][2];
+      _mm512_mask_storeu_ps(U + (r * 4 + 0) * L + i, m, a);
+      _mm512_mask_storeu_ps(U + (r * 4 + 1) * L + i, m, _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(a, b), d)));
+      _mm512_mask_storeu_ps(U + (r * 4 + 2) * L + i, m, _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(a, b), d)));
+      _mm512_mask_storeu_ps(U + (r * 4 + 3) * L + i, m, d);
+    }
+  }
+}
+
+// Output transform + bias + ReLU of `tiles` tile rows (TW tiles each) whose output rows are [0, rows) of dst, 16
+// channels at a time: M[ξ·ldm + t·E + e] -> dst[(r·W + w)·ldp + e] for r < rows, w < W (a tile's pixels past
+// either edge are dropped). dst is pixel-major (channels_last out, or a buffer); stream: non-temporal stores,
+// where dst and ldp keep every vector 64-byte aligned.
+FF_AVX512 static void winograd_output(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* M,
+                                      int64_t ldm, const float* bias, float* dst, int64_t ldp, bool stream) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t ty = 0; ty < tiles; ++ty)
+    for (int64_t tx = 0; tx < TW; ++tx) {
+      const int64_t t = ty * TW + tx;
+      const bool two_rows = 2 * ty + 1 < rows, two_cols = 2 * tx + 1 < W;
+      float* d0 = dst + (2 * ty * W + 2 * tx) * ldp;
+      for (int64_t e = 0; e < E; e += kLanes) {
+        const float* m = M + t * E + e;
+        __m512 q[2][4];
+        for (int j = 0; j < 4; ++j) {  // Aᵀ·M
+          const __m512 m0 = _mm512_loadu_ps(m + j * ldm), m1 = _mm512_loadu_ps(m + (4 + j) * ldm),
+                       m2 = _mm512_loadu_ps(m + (8 + j) * ldm), m3 = _mm512_loadu_ps(m + (12 + j) * ldm);
+          q[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+          q[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+        }
+        const __m512 b = _mm512_loadu_ps(bias + e);
+        for (int i = 0; i < (two_rows ? 2 : 1); ++i) {  // (Aᵀ·M)·A, + bias, ReLU
+          const __m512 y0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q[i][0], q[i][1]), q[i][2]), b);
+          const __m512 y1 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(q[i][1], q[i][2]), q[i][3]), b);
+          float* d = d0 + i * W * ldp + e;
+          if (stream) {
+            _mm512_stream_ps(d, _mm512_max_ps(y0, zero));
+            if (two_cols) _mm512_stream_ps(d + ldp, _mm512_max_ps(y1, zero));
+          } else {
+            _mm512_storeu_ps(d, _mm512_max_ps(y0, zero));
+            if (two_cols) _mm512_storeu_ps(d + ldp, _mm512_max_ps(y1, zero));
+          }
+        }
+      }
+    }
+  if (stream) _mm_sfence();
+}
+
 // One Fire for every image and row chunk of the parallel range [begin, end): the items and the rolling halo of
 // the BLAS path, with the micro-kernel doing all arithmetic.
 struct FireArgs {

@@ -19,10 +19,13 @@ ODD = (5, 3, 7, 9)  # Cin, S, E1, E3
 LAYOUTS = ["nchw", "channels_last"]
 
 
-@pytest.fixture(params=["avx512", "blas"])
+@pytest.fixture(params=["avx512", "blas", "winograd"])
 def fp32_kernel(request, monkeypatch):
-    """Each fp32 forward of the backend ($FUSEDFIRE_CPU_KERNEL): the AVX-512 micro-kernel, and BLAS GEMMs."""
-    monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", request.param)
+    """Each fp32 forward of the backend ($FUSEDFIRE_CPU_KERNEL): the AVX-512 micro-kernel, BLAS GEMMs with the 3×3
+    expand by im2col, and BLAS GEMMs with it by Winograd wherever that can run ($FUSEDFIRE_CPU_WINOGRAD=1:
+    channels_last, S and E3 multiples of 16; elsewhere im2col)."""
+    monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "blas" if request.param == "winograd" else request.param)
+    monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "1" if request.param == "winograd" else "0")
     try:
         torch.ops.fusedfire.native_fire(torch.randn(1, 1, 1, 1), *fire_params(1, 1, 1, 1))
     except RuntimeError as e:
@@ -176,6 +179,48 @@ def test_streamed_output(layout):
     cfg = (5, 3, 23, 41)
     pixels = (4 << 20) * torch.get_num_threads() // (4 * (cfg[2] + cfg[3])) + 1  # 4 MB per thread: over any L2
     _check_forward(_x(1, cfg[0], -(-pixels // 101), 101, layout=layout), fire_params(*cfg))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("cfg, n, h, w", [
+    ((8, 16, 16, 16), 2, 1, 1),      # one pixel: a single tile, three of its four outputs dropped
+    ((8, 16, 16, 16), 3, 2, 3),      # odd width: the last tile's right column dropped
+    ((24, 16, 32, 48), 3, 5, 7),     # odd height: the last tile row's second row dropped
+    ((24, 32, 16, 32), 1, 27, 27),   # bands of 14 + 13 rows (chunks of 13 and 14 with 2 threads)
+    ((40, 16, 23, 16), 2, 55, 13),   # E1 = 23: the 3×3 half of each pixel starts unaligned; bands of 28 + 27
+    ((16, 16, 16, 1024), 1, 27, 27), # E3 = 1024: 2 tile rows per GEMM block, 4 blocks per 14-row band
+])
+def test_winograd(cfg, n, h, w, threads, monkeypatch):
+    """The 3×3 expand by Winograd F(2×2, 3×3) on its edges: partial tiles, odd band heights, tile-row blocks, row
+    chunks across threads; it is Winograd that ran (its rounding differs from im2col's)."""
+    monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "blas")
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x, params = _x(n, cfg[0], h, w, layout="channels_last"), fire_params(*cfg)
+        monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "1")
+        out = _check_forward(x, params, rtol=1e-4, atol=1e-4)
+        monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "0")
+        assert h * w == 1 or not torch.equal(out, torch.ops.fusedfire.native_fire(x, *params)), "im2col ran"
+    finally:
+        torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("e1", [16, 23])
+def test_winograd_streamed_output(e1, monkeypatch):
+    """Winograd into an out larger than the L2 caches: non-temporal stores where every pixel's 3×3 half is 64-byte
+    aligned (E1 = 16, E1 + E3 = 64), plain stores where it is not (E1 = 23)."""
+    monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "blas")
+    monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "1")
+    cfg = (5, 16, e1, 48)
+    pixels = (4 << 20) * torch.get_num_threads() // (4 * (cfg[2] + cfg[3])) + 1  # 4 MB per thread: over any L2
+    _check_forward(_x(1, cfg[0], -(-pixels // 101), 101, layout="channels_last"), fire_params(*cfg))
+
+
+def test_winograd_choice_is_checked(monkeypatch):
+    monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "yes")
+    with pytest.raises(RuntimeError, match="FUSEDFIRE_CPU_WINOGRAD must be auto, 0 or 1, got 'yes'"):
+        torch.ops.fusedfire.native_fire(_x(1, *ODD[:1], 3, 3), *fire_params(*ODD))
 
 
 def test_fp32_kernel_choice_is_checked(monkeypatch):
