@@ -11,6 +11,9 @@
 //   col[9S][R·W]       = im2col(sbuf)                              3×3 taps, zero padding at the borders
 //   out[:, E1:, band]  = relu(W3 · col + b3)                       one GEMM, K = 9S, straight into out
 //
+// or, for a channels_last fp32 out where it pays (use_winograd), the 3×3 expand by Winograd F(2×2, 3×3): the
+// band's s transformed tile by tile, 16 GEMMs with K = S, and the output transform (+ bias + ReLU) into out.
+//
 // A matrix here is (pointer, row stride, column stride) with one unit stride; NCHW and channels_last differ
 // only in those strides (channels_last: out[:, :E1] is a matrix with leading dimension E1+E3), so one code path
 // serves both and the concat is just where each GEMM writes. No intermediate expand tensor, no cat copy.
@@ -404,19 +407,19 @@ static Tensor winograd_weights(const Tensor& w3) {
 // Where the fp32 BLAS forward computes the 3×3 expand by Winograd F(2×2, 3×3) (fire_cpu_avx512.h) instead of
 // im2col + one GEMM: fp32 on AVX-512 with a channels_last out (its pixels take the transform's 16-channel vectors
 // as they are), S and E3 multiples of 16. $FUSEDFIRE_CPU_WINOGRAD (read per call): "auto" (default) where that
-// also pays (see below), "1" wherever it can run, "0" never.
-// NOTE: where it pays: at least 2 images per thread and at least 64 tiles per GEMM. Interleaved A/B against
-// im2col, channels_last, 2 threads, 16 Fires, medians, geomean of best eager / fusedfire: N=8 1.39 against 1.28
-// (27×27: 1.25–1.33× faster, 54×54 up to 1.28×; 13×13, 49 tiles an image, 1.03–1.07× slower); N=4 1.37 / 1.30;
-// N=2 1.52 / 1.50; N=1 1.50 / 1.63 (each thread then has one or two bands to amortise the transforms over).
-static bool use_winograd(int64_t N, int64_t S, int64_t E3, int64_t tiles, const Tensor& out) {
+// also pays, "1" wherever it can run, "0" never.
+// NOTE: it pays from 1024 output pixels per thread on (the weight transform, 16·E3·S floats, is per call, and a
+// GEMM block wants ≥ ~100 tiles). Interleaved A/B, channels_last, 2 threads, time against im2col, medians:
+// N=8 27×27 and 54×54 (2916–6050 pixels a thread), all 11 Fires 0.77–0.90×; N=8 13×13 (676) 1.04–1.10×;
+// N=2 27×27 (729) 0.99–1.11×; N=1 54×54 (1458) 0.92 and 1.03×, 27×27 (364) 1.06–1.10×.
+static bool use_winograd(int64_t pixels, int64_t S, int64_t E3, const Tensor& out) {
   const char* env = std::getenv("FUSEDFIRE_CPU_WINOGRAD");
   const std::string v = env && *env ? env : "auto";
   TORCH_CHECK(v == "auto" || v == "0" || v == "1", "fusedfire cpu: FUSEDFIRE_CPU_WINOGRAD must be auto, 0 or 1, got '",
               v, "'");
   const bool can = out.scalar_type() == at::kFloat && have_avx512() && out.stride(1) == 1 && S % 16 == 0 &&
                    E3 % 16 == 0;
-  return can && (v == "1" || (v == "auto" && N >= 2 * at::get_num_threads() && tiles >= 64));
+  return can && (v == "1" || (v == "auto" && pixels >= 1024 * at::get_num_threads()));
 }
 
 // ------------------------------------------------------------------------------------------------ forward
@@ -466,14 +469,17 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
   // and reading it in place otherwise (the previous rule): 0.975× and 0.982× the time in two runs; N=1 0.999×.
   // (fp16 / bf16 x is first converted to fp32, in its own orientation, then squeezed the same way.)
   const bool s_transposes = std::is_same_v<acc_t, float> && xC == 1 && Cin > 1 && have_avx512();
-  // The 3×3 expand by Winograd (use_winograd): 16 GEMMs per block of TR tile rows (2 output rows each).
-  // NOTE: blocks of ≤ 32768 / E3 tiles (128 KB of transformed output per point ξ, all 16 of them 2 MB, past L2):
-  // MKL's GEMMs gain more from the wider N than the output transform loses. Interleaved A/B, N=8, channels_last,
-  // geomean best eager / fusedfire over the 16 Fires: 8192: 1.26, 16384: 1.41, 32768: 1.43, whole bands: 1.34
-  // (the 54×54 Fires up to 2× slower there).
+  // The 3×3 expand by Winograd (use_winograd): bands are cut into blocks of TR tile rows (2 output rows each),
+  // whose input transforms queue up, from one band or several images, until the next would pass `cap` tiles; then
+  // 16 GEMMs over all of them and their output transforms.
+  // NOTE: cap = 32768 / E3 tiles (128 KB of transformed output per point ξ, all 16 of them 2 MB, past L2): MKL's
+  // GEMMs gain more from the wider N than the output transform loses. Interleaved A/B, N=8, channels_last, geomean
+  // best eager / fusedfire over the 16 Fires, one band's block per flush: 8192: 1.26, 16384: 1.41, 32768: 1.43,
+  // whole bands: 1.34 (the 54×54 Fires up to 2× slower there).
   const int64_t TW = (W + 1) / 2;  // tiles per row
-  const int64_t TR = std::clamp<int64_t>(32768 / E3 / TW, 1, (R + 1) / 2);  // tile rows per block
-  const bool wino = std::is_same_v<scalar_t, float> && use_winograd(N, S, E3, TR * TW, out);
+  const int64_t cap = std::max<int64_t>(32768 / E3, TW);
+  const int64_t TR = std::clamp<int64_t>(cap / TW, 1, (R + 1) / 2);  // tile rows per block
+  const bool wino = std::is_same_v<scalar_t, float> && use_winograd(N * H * W, S, E3, out);
   Tensor u_t;
 #ifdef FUSEDFIRE_HAVE_AVX512
   if (wino) u_t = winograd_weights(w3_a);
@@ -487,8 +493,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
     const MklThreadsGuard one_mkl_thread(1);
     const int64_t s_ld = (R + 2) * W;  // sbuf channel stride: R+2 rows (1-row halo on each side)
     const int64_t col_n = wino ? 0 : 9 * S * R * W;
-    const int64_t spw_n = wino ? S * (R + 3) * W : 0, v_n = wino ? 16 * TR * TW * S : 0;
-    const int64_t m_n = wino ? 16 * TR * TW * E3 : 0;
+    const int64_t spw_n = wino ? S * (R + 3) * W : 0, v_n = wino ? 16 * cap * S : 0, m_n = wino ? 16 * cap * E3 : 0;
     const int64_t xbuf_n = (lowp ? Cin : 0) * (R + 2) * W, spm_n = (s_transposes ? S : 0) * (R + 2) * W;
     const int64_t obuf_n = lowp || stream ? std::max(E1, E3) * R * W : 0;
     // NOTE: kept per thread between calls (thread_scratch): against a fresh at::empty per call, interleaved A/B over
@@ -504,8 +509,32 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
     acc_t* spw = obuf + obuf_n;  // Winograd: the band's s pixel-major, one extra zero row
     acc_t* V = spw + spw_n;      // transformed inputs, 16 × (tiles × S)
     acc_t* Mw = V + v_n;         // transformed outputs, 16 × (tiles × E3)
+    struct Block {               // a queued Winograd block: its tile rows and output rows, where they go in out
+      int64_t t0, tile_rows, rows;
+      float* out;
+    };
+    std::vector<Block> queue;
+    int64_t queued = 0;  // tiles
+    auto flush = [&] {   // the 16 GEMMs over every queued tile, then each block's output transform
+#ifdef FUSEDFIRE_HAVE_AVX512
+      if constexpr (std::is_same_v<acc_t, float>) {
+        if (queued == 0) return;
+        for (int xi = 0; xi < 16; ++xi)
+          gemm<float>(E3, queued, S, {U + xi * E3 * S, S, 1}, {V + xi * cap * S, 1, S}, {Mw + xi * cap * E3, 1, E3});
+        for (const Block& b : queue) {
+          const bool aligned = reinterpret_cast<uintptr_t>(b.out) % 64 == 0 && oP % 16 == 0;
+          avx512::winograd_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3, b.out, oP,
+                                  stream && aligned);
+        }
+        queue.clear();
+        queued = 0;
+      }
+#endif
+    };
 
-    for (int64_t item; (item = take()) >= 0;) {
+    // NOTE: an item's Winograd blocks are flushed at its end, not whenever a thread's queue fills: which items a
+    // thread takes varies from call to call, and the result must not.
+    for (int64_t item; (item = take()) >= 0; flush()) {
       const int64_t n = item / chunks, chunk = item % chunks;
       const int64_t c0 = H * chunk / chunks, c1 = H * (chunk + 1) / chunks;  // output rows [c0, c1)
       const scalar_t* Xn = X + n * xN;
@@ -553,7 +582,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
           copy2d(S, P, sbuf + W, s_ld, int64_t(1), Sv + n * sN + h0 * W * sP, sC, sP);
         }
 
-        im2col(S, rb, W, sbuf, s_ld, col, rc, rt);
+        if (!wino) im2col(S, rb, W, sbuf, s_ld, col, rc, rt);
 
         // Both expands, each into its channel slice of out (the concat is where they write): straight into out, or
         // through obuf (in out's orientation) for a low-precision out or a streamed one (stream_out).
@@ -589,13 +618,11 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
           const int64_t TH = (rb + 1) / 2;
           for (int64_t ty0 = 0; ty0 < TH; ty0 += TR) {
             const int64_t ty1 = std::min(TH, ty0 + TR), nt = (ty1 - ty0) * TW;
+            if (queued + nt > cap) flush();
+            avx512::winograd_input(S, W, TW, ty0, ty1, spw, V + queued * S, cap * S);
             const int64_t r0 = 2 * ty0, r1 = std::min(rb, 2 * ty1);
-            avx512::winograd_input(S, W, TW, ty0, ty1, spw, V, nt * S);
-            for (int xi = 0; xi < 16; ++xi)
-              gemm<float>(E3, nt, S, {U + xi * E3 * S, S, 1}, {V + xi * nt * S, 1, S}, {Mw + xi * nt * E3, 1, E3});
-            float* Or = O + n * oN + (h0 + r0) * W * oP + E1;  // channels_last: oC = 1
-            const bool aligned = reinterpret_cast<uintptr_t>(Or) % 64 == 0 && oP % 16 == 0;
-            avx512::winograd_output(E3, W, TW, ty1 - ty0, r1 - r0, Mw, nt * E3, B3, Or, oP, stream && aligned);
+            queue.push_back({queued, ty1 - ty0, r1 - r0, O + n * oN + (h0 + r0) * W * oP + E1});  // oC = 1
+            queued += nt;
           }
         }
 #endif

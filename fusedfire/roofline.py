@@ -27,7 +27,8 @@ MODES = ("fwd", "fwdbwd")  # inference forward (no_grad); forward + backward (gr
 # ------------------------------------------------------------------------------------------- the formulas
 
 def fire_flops(N, Cin, S, E1, E3, H, W, mode="fwd") -> int:
-    """FLOPs of one Fire (see the module docstring)."""
+    """FLOPs of one Fire (see the module docstring): the direct convolution's, whatever the algorithm (the CPU
+    backend's Winograd 3×3 does 4/9 of its multiplies, so its FLOP/s are effective ones)."""
     fwd = 2 * N * H * W * (Cin * S + S * E1 + 9 * S * E3)
     return fwd if mode == "fwd" else 3 * fwd  # forward + backward (≈ 2× forward)
 
