@@ -371,7 +371,8 @@ static void parallel_items(int64_t items, const F& worker) {
 // kMaxKeptScratch bytes are not kept: they go to `fresh` (at::empty with opts), freed with it.
 constexpr int64_t kMaxKeptScratch = int64_t(16) << 20;
 
-template <typename T>
+// Slot: independent buffers of one thread (slot 1: the Winograd weights, read by every worker of the call).
+template <typename T, int Slot = 0>
 static T* thread_scratch(int64_t n, const at::TensorOptions& opts, Tensor& fresh) {
   struct Buffer {
     void* p = nullptr;
@@ -394,13 +395,29 @@ static T* thread_scratch(int64_t n, const at::TensorOptions& opts, Tensor& fresh
 }
 
 #ifdef FUSEDFIRE_HAVE_AVX512
-// Winograd F(2×2, 3×3) weights (avx512::winograd_weights) of an fp32 w3 in any layout, as U[ξ][e][c].
-static Tensor winograd_weights(const Tensor& w3) {
-  const int64_t E = w3.size(0), S = w3.size(1);
-  const Tensor taps = w3.permute({2, 3, 0, 1}).reshape({9, E * S}).contiguous();  // taps[ky·3 + kx][e·S + c]
-  Tensor u = at::empty({16, E, S}, taps.options());
-  avx512::winograd_weights(taps.data_ptr<float>(), E * S, u.data_ptr<float>());
-  return u;
+// Winograd F(2×2, 3×3) weights (avx512::winograd_weights) of an fp32 w3 in any layout, as U[ξ][e][c], in the
+// calling thread's kept scratch (slot 1; past kMaxKeptScratch in `fresh`), output channels split over the threads.
+// NOTE: per call, so made cheap: the taps gathered by copy2d (16×16 transposes) into kept scratch, not
+// w3.permute().contiguous() into a fresh tensor (ATen's transposing copy and the page faults of a new 1 MB took
+// ~2.5% of a 13×13 Fire at N=8), and split over the threads (one thread transforming while the other waited was
+// ~8% of a 13×13 Fire at N=2).
+static const float* winograd_weights(const Tensor& w3, Tensor& fresh) {
+  const int64_t E = w3.size(0), S = w3.size(1), L = E * S;
+  const int64_t se = w3.stride(0), sc = w3.stride(1), sy = w3.stride(2), sx = w3.stride(3);
+  float* taps = thread_scratch<float, 1>(25 * L, w3.options(), fresh);  // taps[ky·3 + kx][e·S + c], then U
+  const float* w = w3.const_data_ptr<float>();
+  at::parallel_for(0, E, 16, [&](int64_t e0, int64_t e1) {
+    for (int64_t e = e0; e < e1; ++e) {
+      if (sy == 3 * sx) {  // the 9 taps one stride apart (contiguous or channels_last w3)
+        copy2d(9, S, w + e * se, sx, sc, taps + e * S, L, int64_t(1));
+      } else {
+        for (int64_t ky = 0; ky < 3; ++ky)
+          copy2d(3, S, w + e * se + ky * sy, sx, sc, taps + ky * 3 * L + e * S, L, int64_t(1));
+      }
+    }
+    avx512::winograd_weights(taps, L, taps + 9 * L, e0 * S, e1 * S);
+  });
+  return taps + 9 * L;
 }
 #endif
 
@@ -408,10 +425,10 @@ static Tensor winograd_weights(const Tensor& w3) {
 // im2col + one GEMM: fp32 on AVX-512 with a channels_last out (its pixels take the transform's 16-channel vectors
 // as they are), S and E3 multiples of 16. $FUSEDFIRE_CPU_WINOGRAD (read per call): "auto" (default) where that
 // also pays, "1" wherever it can run, "0" never.
-// NOTE: it pays from 1024 output pixels per thread on (the weight transform, 16·E3·S floats, is per call, and a
-// GEMM block wants ≥ ~100 tiles). Interleaved A/B, channels_last, 2 threads, time against im2col, medians:
-// N=8 27×27 and 54×54 (2916–6050 pixels a thread), all 11 Fires 0.77–0.90×; N=8 13×13 (676) 1.04–1.10×;
-// N=2 27×27 (729) 0.99–1.11×; N=1 54×54 (1458) 0.92 and 1.03×, 27×27 (364) 1.06–1.10×.
+// NOTE: it pays from 256 output pixels per thread on (below, GEMM blocks of ~25 tiles and the per-call weight
+// transform eat the gain). Interleaved A/B, channels_last, 2 threads, time against im2col, medians of 13:
+// N=8 (676–6050 pixels a thread): all 16 Fires 0.63–0.94×, geomean 0.83; N=1: 27×27 and 54×54 (364–1512)
+// 0.79–0.90×, 13×13 (85) 1.07–1.25×; N=2 13×13 (169) 0.94–1.05×.
 static bool use_winograd(int64_t pixels, int64_t S, int64_t E3, const Tensor& out) {
   const char* env = std::getenv("FUSEDFIRE_CPU_WINOGRAD");
   const std::string v = env && *env ? env : "auto";
@@ -419,7 +436,7 @@ static bool use_winograd(int64_t pixels, int64_t S, int64_t E3, const Tensor& ou
               v, "'");
   const bool can = out.scalar_type() == at::kFloat && have_avx512() && out.stride(1) == 1 && S % 16 == 0 &&
                    E3 % 16 == 0;
-  return can && (v == "1" || (v == "auto" && pixels >= 1024 * at::get_num_threads()));
+  return can && (v == "1" || (v == "auto" && pixels >= 256 * at::get_num_threads()));
 }
 
 // ------------------------------------------------------------------------------------------------ forward
@@ -480,11 +497,11 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
   const int64_t cap = std::max<int64_t>(32768 / E3, TW);
   const int64_t TR = std::clamp<int64_t>(cap / TW, 1, (R + 1) / 2);  // tile rows per block
   const bool wino = std::is_same_v<scalar_t, float> && use_winograd(N * H * W, S, E3, out);
-  Tensor u_t;
+  Tensor u_fresh;
+  const float* U = nullptr;
 #ifdef FUSEDFIRE_HAVE_AVX512
-  if (wino) u_t = winograd_weights(w3_a);
+  if (wino) U = winograd_weights(w3_a, u_fresh);
 #endif
-  const float* U = wino ? u_t.data_ptr<float>() : nullptr;
 
   parallel_items(N * chunks, [&](auto take) {
     // NOTE: one MKL thread per worker. torch.set_num_threads(n) also sets MKL's count with dynamic adjustment off,

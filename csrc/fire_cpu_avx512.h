@@ -411,12 +411,12 @@ FF_AVX512 static void winograd_input(int64_t S, int64_t W, int64_t TW, int64_t t
     }
 }
 
-// Weight transform U = G g Gᵀ, G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1], for L kernels at once: g[k·L + i] is tap k
+// Weight transform U = G g Gᵀ, G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1], of kernels [i0, i1) of L: g[k·L + i] is tap k
 // (ky·3 + kx) of kernel i, U[ξ·L + i] point ξ of its transform.
-FF_AVX512 static void winograd_weights(const float* g, int64_t L, float* U) {
+FF_AVX512 static void winograd_weights(const float* g, int64_t L, float* U, int64_t i0, int64_t i1) {
   const __m512 half = _mm512_set1_ps(0.5f);
-  for (int64_t i = 0; i < L; i += kLanes) {
-    const __mmask16 m = L - i >= kLanes ? __mmask16(0xffff) : __mmask16((1u << (L - i)) - 1);
+  for (int64_t i = i0; i < i1; i += kLanes) {
+    const __mmask16 m = i1 - i >= kLanes ? __mmask16(0xffff) : __mmask16((1u << (i1 - i)) - 1);
     __m512 t[4][3];  // G·g
     for (int j = 0; j < 3; ++j) {
       const __m512 a = _mm512_maskz_loadu_ps(m, g + j * L + i), b = _mm512_maskz_loadu_ps(m, g + (3 + j) * L + i),
