@@ -395,7 +395,7 @@ static T* thread_scratch(int64_t n, const at::TensorOptions& opts, Tensor& fresh
 }
 
 #ifdef FUSEDFIRE_HAVE_AVX512
-// Winograd F(2×2, 3×3) weights (avx512::winograd_weights) of an fp32 w3 in any layout, as U[ξ][e][c], in the
+// Winograd F(2×2, 3×3) weights (avx512::winograd_weights) of an fp32 w3 in any layout, as U[ξ][c][e], in the
 // calling thread's kept scratch (slot 1; past kMaxKeptScratch in `fresh`), output channels split over the threads.
 // NOTE: per call, so made cheap: the taps gathered by copy2d (16×16 transposes) into kept scratch, not
 // w3.permute().contiguous() into a fresh tensor (ATen's transposing copy and the page faults of a new 1 MB took
@@ -404,7 +404,7 @@ static T* thread_scratch(int64_t n, const at::TensorOptions& opts, Tensor& fresh
 static const float* winograd_weights(const Tensor& w3, Tensor& fresh) {
   const int64_t E = w3.size(0), S = w3.size(1), L = E * S;
   const int64_t se = w3.stride(0), sc = w3.stride(1), sy = w3.stride(2), sx = w3.stride(3);
-  float* taps = thread_scratch<float, 1>(25 * L, w3.options(), fresh);  // taps[ky·3 + kx][e·S + c], then U
+  float* taps = thread_scratch<float, 1>(41 * L, w3.options(), fresh);  // taps[ky·3 + kx][e·S + c], Uᵀ, U
   const float* w = w3.const_data_ptr<float>();
   at::parallel_for(0, E, 16, [&](int64_t e0, int64_t e1) {
     for (int64_t e = e0; e < e1; ++e) {
@@ -415,28 +415,32 @@ static const float* winograd_weights(const Tensor& w3, Tensor& fresh) {
           copy2d(3, S, w + e * se + ky * sy, sx, sc, taps + ky * 3 * L + e * S, L, int64_t(1));
       }
     }
-    avx512::winograd_weights(taps, L, taps + 9 * L, e0 * S, e1 * S);
+    avx512::winograd_weights(taps, L, taps + 9 * L, e0 * S, e1 * S);  // U[ξ][e·S + c]
+    for (int64_t xi = 0; xi < 16; ++xi)                                 // -> [ξ][c·E + e]
+      copy2d(e1 - e0, S, taps + (9 + xi) * L + e0 * S, S, int64_t(1), taps + (25 + xi) * L + e0, int64_t(1), E);
   });
-  return taps + 9 * L;
+  return taps + 25 * L;
 }
 #endif
 
 // Where the fp32 BLAS forward computes the 3×3 expand by Winograd F(2×2, 3×3) (fire_cpu_avx512.h) instead of
-// im2col + one GEMM: fp32 on AVX-512 with a channels_last out (its pixels take the transform's 16-channel vectors
-// as they are), S and E3 multiples of 16. $FUSEDFIRE_CPU_WINOGRAD (read per call): "auto" (default) where that
-// also pays, "1" wherever it can run, "0" never.
-// NOTE: it pays from 256 output pixels per thread on (below, GEMM blocks of ~25 tiles and the per-call weight
-// transform eat the gain). Interleaved A/B, channels_last, 2 threads, time against im2col, medians of 13:
-// N=8 (676–6050 pixels a thread): all 16 Fires 0.63–0.94×, geomean 0.83; N=1: 27×27 and 54×54 (364–1512)
-// 0.79–0.90×, 13×13 (85) 1.07–1.25×; N=2 13×13 (169) 0.94–1.05×.
+// im2col + one GEMM: fp32 on AVX-512, S and E3 multiples of 16 (the transforms' vectors), and an NCHW out only
+// from S = 48 on. $FUSEDFIRE_CPU_WINOGRAD (read per call): "auto" (default) where it pays, "1" wherever it can
+// run (NCHW whatever S), "0" never.
+// NOTE: interleaved A/B against im2col, N=8, 2 threads, time, medians of 11: channels_last, all 16 Fires
+// 0.68–0.85× (geomean 0.77); NCHW, whose out takes a transposing pass and no non-temporal stores, S = 48 and 64
+// 0.78–0.89×, but S = 32 0.96–1.08× and S = 16 1.17–1.23×.
+// It pays from 256 output pixels per thread on (below, GEMM blocks of ~25 tiles and the per-call weight transform
+// eat the gain): N=1, channels_last, 27×27 and 54×54 (364–1512 pixels a thread) 0.70–0.87×; 13×13 (85)
+// 1.08–1.17× in either layout; N=2 13×13 (169) 0.92–1.03×.
 static bool use_winograd(int64_t pixels, int64_t S, int64_t E3, const Tensor& out) {
   const char* env = std::getenv("FUSEDFIRE_CPU_WINOGRAD");
   const std::string v = env && *env ? env : "auto";
   TORCH_CHECK(v == "auto" || v == "0" || v == "1", "fusedfire cpu: FUSEDFIRE_CPU_WINOGRAD must be auto, 0 or 1, got '",
               v, "'");
-  const bool can = out.scalar_type() == at::kFloat && have_avx512() && out.stride(1) == 1 && S % 16 == 0 &&
-                   E3 % 16 == 0;
-  return can && (v == "1" || (v == "auto" && pixels >= 256 * at::get_num_threads()));
+  const bool can = out.scalar_type() == at::kFloat && have_avx512() && S % 16 == 0 && E3 % 16 == 0;
+  const bool pays = (out.stride(1) == 1 || S >= 48) && pixels >= 256 * at::get_num_threads();
+  return can && (v == "1" || (v == "auto" && pays));
 }
 
 // ------------------------------------------------------------------------------------------------ forward
@@ -512,7 +516,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
     const int64_t col_n = wino ? 0 : 9 * S * R * W;
     const int64_t spw_n = wino ? S * (R + 3) * W : 0, v_n = wino ? 16 * cap * S : 0, m_n = wino ? 16 * cap * E3 : 0;
     const int64_t xbuf_n = (lowp ? Cin : 0) * (R + 2) * W, spm_n = (s_transposes ? S : 0) * (R + 2) * W;
-    const int64_t obuf_n = lowp || stream ? std::max(E1, E3) * R * W : 0;
+    const int64_t obuf_n = lowp || stream || (wino && oC != 1) ? std::max(E1, E3) * R * W : 0;
     // NOTE: kept per thread between calls (thread_scratch): against a fresh at::empty per call, interleaved A/B over
     // the 16 Fires × 2 layouts: 0.957× and 0.977× the time at N=1 (allocation is a larger share of a small call),
     // 0.993× at N=8.
@@ -536,12 +540,20 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
 #ifdef FUSEDFIRE_HAVE_AVX512
       if constexpr (std::is_same_v<acc_t, float>) {
         if (queued == 0) return;
+        // NOTE: M_ξ = U_ξ·V_ξ as 'NN' (U_ξ column-major, M_ξ(e, t) at t·E3 + e): MKL, one thread, the Fires' shapes
+        // (E3 × 98–256 tiles × S): 67–150 GF/s, against 51–148 as 'TN' and 52–145 for Mᵀ (tiles × E3) in either
+        // orientation; S = 16–32 gain most.
         for (int xi = 0; xi < 16; ++xi)
-          gemm<float>(E3, queued, S, {U + xi * E3 * S, S, 1}, {V + xi * cap * S, 1, S}, {Mw + xi * cap * E3, 1, E3});
+          gemm<float>(E3, queued, S, {U + xi * E3 * S, 1, E3}, {V + xi * cap * S, 1, S}, {Mw + xi * cap * E3, 1, E3});
         for (const Block& b : queue) {
-          const bool aligned = reinterpret_cast<uintptr_t>(b.out) % 64 == 0 && oP % 16 == 0;
-          avx512::winograd_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3, b.out, oP,
-                                  stream && aligned);
+          if (oC == 1) {  // channels_last: each pixel's 3×3 half is 16-channel vectors, written as they come
+            const bool aligned = reinterpret_cast<uintptr_t>(b.out) % 64 == 0 && oP % 16 == 0;
+            avx512::winograd_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3, b.out, oP,
+                                    stream && aligned);
+          } else {  // NCHW: pixel-major through obuf, then 16×16 transposes into out
+            avx512::winograd_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3, obuf, E3, false);
+            copy2d(E3, b.rows * W, obuf, int64_t(1), E3, b.out, oC, oP);
+          }
         }
         queue.clear();
         queued = 0;
@@ -638,7 +650,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
             if (queued + nt > cap) flush();
             avx512::winograd_input(S, W, TW, ty0, ty1, spw, V + queued * S, cap * S);
             const int64_t r0 = 2 * ty0, r1 = std::min(rb, 2 * ty1);
-            queue.push_back({queued, ty1 - ty0, r1 - r0, O + n * oN + (h0 + r0) * W * oP + E1});  // oC = 1
+            queue.push_back({queued, ty1 - ty0, r1 - r0, O + n * oN + (h0 + r0) * W * oP + E1 * oC});
             queued += nt;
           }
         }

@@ -181,6 +181,7 @@ def test_streamed_output(layout):
     _check_forward(_x(1, cfg[0], -(-pixels // 101), 101, layout=layout), fire_params(*cfg))
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("cfg, n, h, w", [
     ((8, 16, 16, 16), 2, 1, 1),      # one pixel: a single tile, three of its four outputs dropped
@@ -190,14 +191,15 @@ def test_streamed_output(layout):
     ((40, 16, 23, 16), 2, 55, 13),   # E1 = 23: the 3×3 half of each pixel starts unaligned; bands of 28 + 27
     ((16, 16, 16, 1024), 1, 27, 27), # E3 = 1024: 2 tile rows per GEMM block, 4 blocks per 14-row band
 ])
-def test_winograd(cfg, n, h, w, threads, monkeypatch):
+def test_winograd(cfg, n, h, w, threads, layout, monkeypatch):
     """The 3×3 expand by Winograd F(2×2, 3×3) on its edges: partial tiles, odd band heights, tile-row blocks, row
-    chunks across threads; it is Winograd that ran (its rounding differs from im2col's)."""
+    chunks across threads, both outputs (channels_last direct, NCHW through its transposing pass); it is Winograd that
+    ran (its rounding differs from im2col's)."""
     monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "blas")
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        x, params = _x(n, cfg[0], h, w, layout="channels_last"), fire_params(*cfg)
+        x, params = _x(n, cfg[0], h, w, layout=layout), fire_params(*cfg)
         monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "1")
         out = _check_forward(x, params, rtol=1e-4, atol=1e-4)
         monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "0")
