@@ -430,6 +430,9 @@ static const float* winograd_weights(const Tensor& w3, Tensor& fresh) {
 // NOTE: interleaved A/B against im2col, N=8, 2 threads, time, medians of 11: channels_last, all 16 Fires
 // 0.68–0.85× (geomean 0.77); NCHW, whose out takes a transposing pass and no non-temporal stores, S = 48 and 64
 // 0.78–0.89×, but S = 32 0.96–1.08× and S = 16 1.17–1.23×.
+// The same in bench/results/cpu-fwd/cpu-kernels.json (pytest-benchmark, see use_avx512; Winograd / im2col,
+// geomean per size and layout): N=8 13×13 0.79–0.82, 27×27 0.70 channels_last / 0.93 NCHW (0.78–1.07), 54×54
+// 0.73 / 1.06; N=1 13×13 1.10 / 1.21.
 // It pays from 256 output pixels per thread on (below, GEMM blocks of ~25 tiles and the per-call weight transform
 // eat the gain): N=1, channels_last, 27×27 and 54×54 (364–1512 pixels a thread) 0.70–0.87×; 13×13 (85)
 // 1.08–1.17× in either layout; N=2 13×13 (169) 0.92–1.03×.
@@ -705,9 +708,10 @@ static void fire_forward_avx512(const Tensor& x, const Tensor& wsq, const Tensor
 // AVX-512 micro-kernel where the CPU has it.
 // NOTE: BLAS is the faster of the two here (bench/results/cpu-fwd/cpu-kernels.json, from `pytest
 // bench/test_cpu_kernels.py --benchmark-only --fire-device cpu --fire-budget 0.4 --benchmark-json=...`, 2 threads):
-// BLAS median / micro-kernel median, geomean per size, NCHW / channels_last: 13×13 0.79 / 0.77, 27×27 0.94 / 0.78,
-// 54×54 0.86 / 0.90; all 64 cases 0.84 (0.65–1.14); at parity (0.95) before the BLAS forward's AVX-512 epilogue,
-// streamed out and transposed short squeezes, which the micro-kernel does not have.
+// BLAS (3×3 by im2col) median / micro-kernel median, geomean per size, NCHW / channels_last: 13×13 0.77 / 0.84,
+// 27×27 0.90 / 0.76, 54×54 0.90 / 0.87; all 64 cases 0.84 (0.61–1.31); at parity (0.95) before the BLAS forward's
+// AVX-512 epilogue, streamed out and transposed short squeezes, which the micro-kernel does not have. Winograd
+// (use_winograd) takes BLAS further.
 // A torch without a BLAS would run every GEMM through at::mm_out (a tensor op per GEMM), hence the micro-kernel.
 static bool use_avx512() {
   const char* env = std::getenv("FUSEDFIRE_CPU_KERNEL");
