@@ -11,8 +11,8 @@
 //   col[9S][R·W]       = im2col(sbuf)                              3×3 taps, zero padding at the borders
 //   out[:, E1:, band]  = relu(W3 · col + b3)                       one GEMM, K = 9S, straight into out
 //
-// or, for a channels_last fp32 out where it pays (use_winograd), the 3×3 expand by Winograd F(2×2, 3×3): the
-// band's s transformed tile by tile, 16 GEMMs with K = S, and the output transform (+ bias + ReLU) into out.
+// or, for an fp32 out where it pays (use_winograd), the 3×3 expand by Winograd F(2×2, 3×3): the band's s
+// transformed tile by tile, 16 GEMMs with K = S, and the output transform (+ bias + ReLU) into out.
 //
 // A matrix here is (pointer, row stride, column stride) with one unit stride; NCHW and channels_last differ
 // only in those strides (channels_last: out[:, :E1] is a matrix with leading dimension E1+E3), so one code path
@@ -494,7 +494,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
   // (fp16 / bf16 x is first converted to fp32, in its own orientation, then squeezed the same way.)
   const bool s_transposes = std::is_same_v<acc_t, float> && xC == 1 && Cin > 1 && have_avx512();
   // The 3×3 expand by Winograd (use_winograd): bands are cut into blocks of TR tile rows (2 output rows each),
-  // whose input transforms queue up, from one band or several images, until the next would pass `cap` tiles; then
+  // whose input transforms queue up, over the bands of a work item, until the next would pass `cap` tiles; then
   // 16 GEMMs over all of them and their output transforms.
   // NOTE: cap = 32768 / E3 tiles (128 KB of transformed output per point ξ, all 16 of them 2 MB, past L2): MKL's
   // GEMMs gain more from the wider N than the output transform loses. Interleaved A/B, N=8, channels_last, geomean

@@ -22,8 +22,8 @@ LAYOUTS = ["nchw", "channels_last"]
 @pytest.fixture(params=["avx512", "blas", "winograd"])
 def fp32_kernel(request, monkeypatch):
     """Each fp32 forward of the backend ($FUSEDFIRE_CPU_KERNEL): the AVX-512 micro-kernel, BLAS GEMMs with the 3×3
-    expand by im2col, and BLAS GEMMs with it by Winograd wherever that can run ($FUSEDFIRE_CPU_WINOGRAD=1:
-    channels_last, S and E3 multiples of 16; elsewhere im2col)."""
+    expand by im2col, and BLAS GEMMs with it by Winograd wherever that can run ($FUSEDFIRE_CPU_WINOGRAD=1: fp32, S and
+    E3 multiples of 16; elsewhere im2col)."""
     monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "blas" if request.param == "winograd" else request.param)
     monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "1" if request.param == "winograd" else "0")
     try:
@@ -208,15 +208,16 @@ def test_winograd(cfg, n, h, w, threads, layout, monkeypatch):
         torch.set_num_threads(old)
 
 
-@pytest.mark.parametrize("e1", [16, 23])
-def test_winograd_streamed_output(e1, monkeypatch):
-    """Winograd into an out larger than the L2 caches: non-temporal stores where every pixel's 3×3 half is 64-byte
-    aligned (E1 = 16, E1 + E3 = 64), plain stores where it is not (E1 = 23)."""
+@pytest.mark.parametrize("layout, e1", [("channels_last", 16), ("channels_last", 23), ("nchw", 23)])
+def test_winograd_streamed_output(layout, e1, monkeypatch):
+    """Winograd into an out larger than the L2 caches: channels_last with non-temporal stores where every pixel's 3×3
+    half is 64-byte aligned (E1 = 16, E1 + E3 = 64), plain stores where it is not (E1 = 23); NCHW (its transposing
+    pass)."""
     monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "blas")
     monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "1")
     cfg = (5, 16, e1, 48)
     pixels = (4 << 20) * torch.get_num_threads() // (4 * (cfg[2] + cfg[3])) + 1  # 4 MB per thread: over any L2
-    _check_forward(_x(1, cfg[0], -(-pixels // 101), 101, layout="channels_last"), fire_params(*cfg))
+    _check_forward(_x(1, cfg[0], -(-pixels // 101), 101, layout=layout), fire_params(*cfg))
 
 
 def test_winograd_choice_is_checked(monkeypatch):
