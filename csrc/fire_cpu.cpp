@@ -11,7 +11,7 @@
 //   col[9S][R·W]       = im2col(sbuf)                              3×3 taps, zero padding at the borders
 //   out[:, E1:, band]  = relu(W3 · col + b3)                       one GEMM, K = 9S, straight into out
 //
-// or, for an fp32 out where it pays (use_winograd), the 3×3 expand by Winograd F(2×2, 3×3): the band's s
+// or, where it pays (use_winograd), the 3×3 expand by Winograd F(2×2, 3×3): the band's s
 // transformed tile by tile, 16 GEMMs with K = S, and the output transform (+ bias + ReLU) into out.
 //
 // A matrix here is (pointer, row stride, column stride) with one unit stride; NCHW and channels_last differ
@@ -424,9 +424,10 @@ static const float* winograd_weights(const Tensor& w3, Tensor& fresh) {
 #endif
 
 // Where the fp32 BLAS forward computes the 3×3 expand by Winograd F(2×2, 3×3) (fire_cpu_avx512.h) instead of
-// im2col + one GEMM: fp32 on AVX-512, S and E3 multiples of 16 (the transforms' vectors), and an NCHW out only
-// from S = 48 on. $FUSEDFIRE_CPU_WINOGRAD (read per call): "auto" (default) where it pays, "1" wherever it can
-// run (NCHW whatever S), "0" never.
+// im2col + one GEMM: on AVX-512, S and E3 multiples of 16 (the transforms' vectors), an fp32 out or a channels_last
+// fp16/bf16 one (converted pixel by pixel; an NCHW one would need a transposing conversion), and an NCHW out only
+// from S = 48 on. $FUSEDFIRE_CPU_WINOGRAD (read per call): "auto" (default) where it pays, "1" wherever it can run
+// (NCHW whatever S), "0" never.
 // NOTE: interleaved A/B against im2col, N=8, 2 threads, time, medians of 11: channels_last, all 16 Fires
 // 0.68–0.85× (geomean 0.77); NCHW, whose out takes a transposing pass and no non-temporal stores, S = 48 and 64
 // 0.78–0.89×, but S = 32 0.96–1.08× and S = 16 1.17–1.23×.
@@ -435,14 +436,17 @@ static const float* winograd_weights(const Tensor& w3, Tensor& fresh) {
 // 0.73 / 1.06; N=1 13×13 1.10 / 1.21.
 // It pays from 256 output pixels per thread on (below, GEMM blocks of ~25 tiles and the per-call weight transform
 // eat the gain): N=1, channels_last, 27×27 and 54×54 (364–1512 pixels a thread) 0.70–0.87×; 13×13 (85)
-// 1.08–1.17× in either layout; N=2 13×13 (169) 0.92–1.03×.
+// 1.08–1.17× in either layout; N=2 13×13 (169) 0.92–1.03×. fp16 and bf16, channels_last, N=8, 1_0.features.5/.9/.12
+// and 1_1.features.6: 0.67–0.81×.
 static bool use_winograd(int64_t pixels, int64_t S, int64_t E3, const Tensor& out) {
   const char* env = std::getenv("FUSEDFIRE_CPU_WINOGRAD");
   const std::string v = env && *env ? env : "auto";
   TORCH_CHECK(v == "auto" || v == "0" || v == "1", "fusedfire cpu: FUSEDFIRE_CPU_WINOGRAD must be auto, 0 or 1, got '",
               v, "'");
-  const bool can = out.scalar_type() == at::kFloat && have_avx512() && S % 16 == 0 && E3 % 16 == 0;
-  const bool pays = (out.stride(1) == 1 || S >= 48) && pixels >= 256 * at::get_num_threads();
+  const bool cl = out.stride(1) == 1;
+  const bool can = (out.scalar_type() == at::kFloat || (cl && at::isReducedFloatingType(out.scalar_type()))) &&
+                   have_avx512() && S % 16 == 0 && E3 % 16 == 0;
+  const bool pays = (cl || S >= 48) && pixels >= 256 * at::get_num_threads();
   return can && (v == "1" || (v == "auto" && pays));
 }
 
@@ -503,7 +507,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
   const int64_t TW = (W + 1) / 2;  // tiles per row
   const int64_t cap = std::max<int64_t>(32768 / E3, TW);
   const int64_t TR = std::clamp<int64_t>(cap / TW, 1, (R + 1) / 2);  // tile rows per block
-  const bool wino = std::is_same_v<scalar_t, float> && use_winograd(N * H * W, S, E3, out);
+  const bool wino = std::is_same_v<acc_t, float> && use_winograd(N * H * W, S, E3, out);
   Tensor u_fresh;
   const float* U = nullptr;
 #ifdef FUSEDFIRE_HAVE_AVX512
@@ -535,7 +539,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
     acc_t* Mw = V + v_n;         // transformed outputs, 16 × (tiles × E3)
     struct Block {               // a queued Winograd block: its tile rows and output rows, where they go in out
       int64_t t0, tile_rows, rows;
-      float* out;
+      scalar_t* out;
     };
     std::vector<Block> queue;
     int64_t queued = 0;  // tiles
@@ -549,11 +553,12 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
         for (int xi = 0; xi < 16; ++xi)
           gemm<float>(E3, queued, S, {U + xi * E3 * S, 1, E3}, {V + xi * cap * S, 1, S}, {Mw + xi * cap * E3, 1, E3});
         for (const Block& b : queue) {
-          if (oC == 1) {  // channels_last: each pixel's 3×3 half is 16-channel vectors, written as they come
-            const bool aligned = reinterpret_cast<uintptr_t>(b.out) % 64 == 0 && oP % 16 == 0;
-            avx512::winograd_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3, b.out, oP,
+          if (!lowp && oC == 1) {  // channels_last: each pixel's 3×3 half is 16-channel vectors, written as they come
+            float* o = reinterpret_cast<float*>(b.out);
+            const bool aligned = reinterpret_cast<uintptr_t>(o) % 64 == 0 && oP % 16 == 0;
+            avx512::winograd_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3, o, oP,
                                     stream && aligned);
-          } else {  // NCHW: pixel-major through obuf, then 16×16 transposes into out
+          } else {  // pixel-major through obuf, then into out: 16×16 transposes (NCHW) or conversions (fp16/bf16)
             avx512::winograd_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3, obuf, E3, false);
             copy2d(E3, b.rows * W, obuf, int64_t(1), E3, b.out, oC, oP);
           }
@@ -644,7 +649,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
           continue;
         }
 #ifdef FUSEDFIRE_HAVE_AVX512
-        if constexpr (std::is_same_v<scalar_t, float>) {
+        if constexpr (std::is_same_v<acc_t, float>) {
           copy2d(S, (rb + 2) * W, sbuf, s_ld, int64_t(1), spw, int64_t(1), S);
           if (rb & 1) std::fill_n(spw + (rb + 2) * W * S, W * S, 0.f);  // read by the last tile row's 4th row
           const int64_t TH = (rb + 1) / 2;

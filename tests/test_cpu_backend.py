@@ -261,6 +261,22 @@ def test_low_precision_rounds_like_torch(dtype, layout):
     assert torch.equal(out, want), f"{(out != want).sum().item()} of {out.numel()} elements differ"
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_winograd_rounds_like_torch(dtype, monkeypatch):
+    """channels_last fp16/bf16 take the Winograd 3×3 expand too (through the fp32 buffer, converted pixel by pixel):
+    the fp32 Winograd output rounded by torch, bit for bit, on several bands, odd sizes and E1 = 17."""
+    monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "blas")
+    monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "1")
+    x = _x(2, 40, 27, 13, layout="channels_last").to(dtype)
+    params = fire_params(40, 16, 17, 32, dtype=dtype)
+    out = torch.ops.fusedfire.native_fire(x, *params)
+    want = torch.ops.fusedfire.native_fire(x.float(), *(p.float() for p in params)).to(dtype)
+    assert torch.equal(out, want), f"{(out != want).sum().item()} of {out.numel()} elements differ"
+    monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "0")
+    assert not torch.equal(out, torch.ops.fusedfire.native_fire(x, *params)), "im2col ran"
+    assert_close_lowp(out, reference64(x, params), fire_reference(x, *params))
+
+
 def test_fp64_exact_enough():
     x = _x(2, 96, 11, 10, dtype=torch.float64)
     params = fire_params(96, 16, 64, 64, dtype=torch.float64)
