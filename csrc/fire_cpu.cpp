@@ -332,6 +332,9 @@ static int64_t band_pixels() {
   return v;
 }
 
+// Rows per band of a W-wide image whose row chunks have at most `rows` rows.
+static int64_t band_rows(int64_t W, int64_t rows) { return std::clamp<int64_t>(band_pixels() / W, 1, rows); }
+
 // Whether the fp32 BLAS forward writes out through an L2-resident buffer and non-temporal stores: where out is
 // larger than the L2 caches of the threads writing it, so its lines go to memory anyway.
 // NOTE: MKL's GEMMs writing into out first read every line of it from memory (a write-allocate), at N=8 a
@@ -487,7 +490,7 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
   // NOTE: one at::parallel_for per call, MKL single-threaded inside it (nested OpenMP): one barrier per Fire
   // instead of one per GEMM, which matters on a shared machine where any descheduled thread stalls a barrier.
   const int64_t chunks = row_chunks(N, H, at::get_num_threads());
-  const int64_t R = std::clamp<int64_t>(band_pixels() / W, 1, H);  // rows per band
+  const int64_t R = band_rows(W, H);
   const bool stream = stream_out(out);
   // NOTE: a channels_last x (fp32, AVX-512) is squeezed into a pixel-major buffer (sgemm M = S), then transposed
   // into the channel-major sbuf (16×16 register blocks). Squeezing straight into sbuf reads x transposed with
@@ -695,15 +698,16 @@ static void fire_forward_avx512(const Tensor& x, const Tensor& wsq, const Tensor
   TORCH_INTERNAL_ASSERT(f.oP == 1 || f.oC == 1, "fusedfire cpu: out must be NCHW or channels_last");
   if (s_out) f.sN = s_out->stride(0), f.sC = s_out->stride(1), f.sP = pixel_stride(*s_out);
   f.chunks = row_chunks(f.N, f.H, at::get_num_threads());
-  f.R = std::clamp<int64_t>(band_pixels() / f.W, 1, (f.H + f.chunks - 1) / f.chunks);
+  f.R = band_rows(f.W, (f.H + f.chunks - 1) / f.chunks);
   const avx512::Scratch layout(f);
   parallel_items(f.N * f.chunks, [&](auto take) {
-    // The padded squeeze band is zeroed once: lanes past a band's last row read its slack (their results are
-    // never stored, but stale memory could hold denormals, which slow FMAs down).
-    Tensor scratch = at::empty({layout.total}, x.options());
-    std::fill_n(scratch.data_ptr<float>(), layout.sflat, 0.f);
-    for (int64_t item; (item = take()) >= 0;)
-      avx512::fire_items(f, layout, item, item + 1, scratch.data_ptr<float>());
+    // Kept per thread between calls, like the BLAS forward's (see there). The padded squeeze band is zeroed once a
+    // call: lanes past a band's last row read its slack (their results are never stored, but stale memory could
+    // hold denormals, which slow FMAs down).
+    Tensor fresh;
+    float* scratch = thread_scratch<float>(layout.total, x.options(), fresh);
+    std::fill_n(scratch, layout.sflat, 0.f);
+    for (int64_t item; (item = take()) >= 0;) avx512::fire_items(f, layout, item, item + 1, scratch);
   });
 }
 #endif
@@ -830,7 +834,7 @@ static void fire_backward_kernel(const Tensor& grad_out, const Tensor& x, const 
   const int64_t oBsq = S * Cin, oW1 = oBsq + S, oW3 = oW1 + E1 * S, oB = oW3 + E3 * K3;
 
   const int64_t chunks = row_chunks(N, H, at::get_num_threads());
-  const int64_t R = std::clamp<int64_t>(band_pixels() / W, 1, H);
+  const int64_t R = band_rows(W, H);
   const int64_t chunk_rows = (H + chunks - 1) / chunks;
   // G in out's orientation, so that the masking pass reads grad_out and out along their unit stride.
   const bool g_cm = os[3] == 1;
