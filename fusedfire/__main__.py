@@ -18,9 +18,10 @@ from fusedfire.reference import fire_reference
 
 TOLERANCE_FACTOR = 2.0  # flash-attn rule: our error at most 2× PyTorch's own error in the same dtype (+ atol)
 ATOL = {torch.float64: 1e-12, torch.float32: 1e-5, torch.float16: 1e-3, torch.bfloat16: 1e-2}
-# (N, Cin, S, E1, E3, H, W): awkward odd sizes, a real SqueezeNet Fire (1_1.features.10) at a small batch, and
-# a Fire whose E1 != E3.
-CHECK_SHAPES = [(2, 5, 3, 4, 6, 7, 9), (1, 384, 48, 192, 192, 13, 13), (3, 17, 8, 24, 8, 5, 11)]
+# (N, Cin, S, E1, E3, H, W): awkward odd sizes, a real SqueezeNet Fire (1_1.features.10) at a small batch, a
+# Fire whose E1 != E3, and one large enough for the cpu backend's Winograd 3×3 expand (odd 27×27, both layouts).
+CHECK_SHAPES = [(2, 5, 3, 4, 6, 7, 9), (1, 384, 48, 192, 192, 13, 13), (3, 17, 8, 24, 8, 5, 11),
+                (4, 96, 48, 64, 64, 27, 27)]
 
 
 def _devices():
