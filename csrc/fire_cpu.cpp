@@ -97,6 +97,12 @@ static std::pair<char, int64_t> blas_operand(Mat<T> m, int64_t rows, int64_t col
   return {'\0', 0};
 }
 
+template <typename T, int Slot = 0>
+static T* thread_scratch(int64_t n, const at::TensorOptions& opts, Tensor& fresh);
+template <typename out_t, typename in_t>
+static void copy2d(int64_t rows, int64_t cols, const in_t* src, int64_t srs, int64_t scs, out_t* dst, int64_t drs,
+                   int64_t dcs);
+
 // C (m×n) = A (m×k) · B (k×n), overwriting C (BLAS beta = 0), or C += A·B with accumulate (beta = 1).
 // NOTE: BLAS, not hand loops, for every FLOP: MKL's sgemm on this machine's band shapes (1 thread, torch.mm,
 // thread CPU time) reaches 116–128 GF/s against ~145 GF/s for a 512³ sgemm, and 61–79 GF/s only where K or N is
@@ -119,6 +125,16 @@ static void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B
   }
   auto [ta, lda] = blas_operand(A, m, k);
   auto [tb, ldb] = blas_operand(B, k, n);
+  // NOTE: MKL's 'TT' sgemm collapses where C is narrow (n < 16, a channels_last Fire on a tiny image): one thread,
+  // sgemm_ through ctypes, medians: m = 256, k = 576, n = 4 at 2.3 GF/s against 91 as 'TN'; m = 64, k = 512, n = 9
+  // at 13 against 89. There B (k × n, at most 16 columns) is first copied column-major.
+  Tensor b_fresh;
+  if (ta == 'T' && tb == 'T' && n < 16) {
+    T* b = thread_scratch<T, 2>(k * n, at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value), b_fresh);
+    copy2d(k, n, B.p, B.rs, B.cs, b, int64_t(1), k);
+    B = {b, 1, k};
+    tb = 'N', ldb = k;
+  }
   const int64_t ldc = std::max<int64_t>({n == 1 ? m : C.cs, m, 1});
   TORCH_INTERNAL_ASSERT(ta && tb && (C.rs == 1 || m == 1) && (n == 1 || C.cs >= m),
                         "fusedfire cpu: GEMM operand is not a BLAS matrix (no unit stride, or overlapping)");
@@ -374,8 +390,8 @@ static void parallel_items(int64_t items, const F& worker) {
 // kMaxKeptScratch bytes are not kept: they go to `fresh` (at::empty with opts), freed with it.
 constexpr int64_t kMaxKeptScratch = int64_t(16) << 20;
 
-// Slot: independent buffers of one thread (slot 1: the Winograd weights, read by every worker of the call).
-template <typename T, int Slot = 0>
+// Slot: independent buffers of one thread (1: the Winograd weights, read by every worker of the call; 2: gemm's).
+template <typename T, int Slot>
 static T* thread_scratch(int64_t n, const at::TensorOptions& opts, Tensor& fresh) {
   struct Buffer {
     void* p = nullptr;
@@ -437,9 +453,9 @@ static const float* winograd_weights(const Tensor& w3, Tensor& fresh) {
 // The same in bench/results/cpu-fwd/cpu-kernels.json (pytest-benchmark, see use_avx512; Winograd / im2col,
 // geomean per size and layout): N=8 13×13 0.79–0.82, 27×27 0.70 channels_last / 0.93 NCHW (0.78–1.07), 54×54
 // 0.73 / 1.06; N=1 13×13 1.10 / 1.21.
-// It pays from 256 output pixels per thread on (below, GEMM blocks of ~25 tiles and the per-call weight transform
-// eat the gain): N=1, channels_last, 27×27 and 54×54 (364–1512 pixels a thread) 0.70–0.87×; 13×13 (85)
-// 1.08–1.17× in either layout; N=2 13×13 (169) 0.92–1.03×. fp16 and bf16, channels_last, N=8, 1_0.features.5/.9/.12
+// It pays from 160 output pixels per thread on (below, the per-call weight transform and GEMMs over a few tiles eat
+// the gain): N=1, channels_last, 27×27 and 54×54 (364–1512 pixels a thread) 0.70–0.87×; 13×13 (85) 1.08–1.17× in
+// either layout; N=2 13×13 (169) 0.92–1.03×; N=8 7×7 (196) 0.63–0.97×, 3×3 (36) 1.06–1.85×. fp16 and bf16, channels_last, N=8, 1_0.features.5/.9/.12
 // and 1_1.features.6: 0.67–0.81×.
 static bool use_winograd(int64_t pixels, int64_t S, int64_t E3, const Tensor& out) {
   const char* env = std::getenv("FUSEDFIRE_CPU_WINOGRAD");
@@ -449,7 +465,7 @@ static bool use_winograd(int64_t pixels, int64_t S, int64_t E3, const Tensor& ou
   const bool cl = out.stride(1) == 1;
   const bool can = (out.scalar_type() == at::kFloat || (cl && at::isReducedFloatingType(out.scalar_type()))) &&
                    have_avx512() && S % 16 == 0 && E3 % 16 == 0;
-  const bool pays = (cl || S >= 48) && pixels >= 256 * at::get_num_threads();
+  const bool pays = (cl || S >= 48) && pixels >= 160 * at::get_num_threads();
   return can && (v == "1" || (v == "auto" && pays));
 }
 
