@@ -3,6 +3,8 @@ real Fire config (small and real spatial sizes), awkward shapes and layouts, eve
 the thread/band tiling, and opcheck on the native ops. Skipped where the extension was not built."""
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import fusedfire
 from fusedfire.configs import SQUEEZENET_FIRES
@@ -218,6 +220,32 @@ def test_winograd_streamed_output(layout, e1, monkeypatch):
     cfg = (5, 16, e1, 48)
     pixels = (4 << 20) * torch.get_num_threads() // (4 * (cfg[2] + cfg[3])) + 1  # 4 MB per thread: over any L2
     _check_forward(_x(1, cfg[0], -(-pixels // 101), 101, layout=layout), fire_params(*cfg))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=st.fixed_dictionaries({
+    "n": st.integers(1, 3), "cin": st.integers(1, 40), "s": st.sampled_from([16, 32]), "e1": st.integers(1, 40),
+    "e3": st.sampled_from([16, 32, 48]), "h": st.integers(1, 40), "w": st.integers(1, 40),
+    "layout": st.sampled_from(["nchw", "channels_last", "strided"]), "threads": st.integers(1, 3),
+    "seed": st.integers(0, 2**31 - 1)}))
+def test_winograd_random_shapes(shape, monkeypatch):
+    """Random shapes through the Winograd 3×3 expand (forced): any H, W, E1, N, layout and thread count."""
+    monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "blas")
+    monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "1")
+    g = torch.Generator().manual_seed(shape["seed"])
+    n, cin, h, w = shape["n"], shape["cin"], shape["h"], shape["w"]
+    strided = shape["layout"] == "strided"
+    x = torch.randn(n, cin, h, 2 * w if strided else w, generator=g)
+    if strided:
+        x = x[..., ::2]
+    elif shape["layout"] == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    old = torch.get_num_threads()
+    torch.set_num_threads(shape["threads"])
+    try:
+        _check_forward(x, fire_params(cin, shape["s"], shape["e1"], shape["e3"]), rtol=1e-4, atol=1e-4)
+    finally:
+        torch.set_num_threads(old)
 
 
 def test_winograd_choice_is_checked(monkeypatch):
