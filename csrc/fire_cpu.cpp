@@ -455,8 +455,8 @@ static const float* winograd_weights(const Tensor& w3, Tensor& fresh) {
 // 0.73 / 1.06; N=1 13×13 1.10 / 1.21.
 // It pays from 160 output pixels per thread on (below, the per-call weight transform and GEMMs over a few tiles eat
 // the gain): N=1, channels_last, 27×27 and 54×54 (364–1512 pixels a thread) 0.70–0.87×; 13×13 (85) 1.08–1.17× in
-// either layout; N=2 13×13 (169) 0.92–1.03×; N=8 7×7 (196) 0.63–0.97×, 3×3 (36) 1.06–1.85×. fp16 and bf16, channels_last, N=8, 1_0.features.5/.9/.12
-// and 1_1.features.6: 0.67–0.81×.
+// either layout; N=2 13×13 (169) 0.92–1.03×; N=8 7×7 (196) 0.63–0.97×, 3×3 (36) 1.06–1.85×. fp16 and bf16,
+// channels_last, N=8, 1_0.features.5/.9/.12 and 1_1.features.6: 0.67–0.81×.
 static bool use_winograd(int64_t pixels, int64_t S, int64_t E3, const Tensor& out) {
   const char* env = std::getenv("FUSEDFIRE_CPU_WINOGRAD");
   const std::string v = env && *env ? env : "auto";
@@ -624,7 +624,8 @@ static void fire_forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor
       };
 
       int64_t Rb = even_band_rows(c1 - c0, R);  // every band but the last: the halo move relies on it
-      if (wino && Rb % 2 && Rb < c1 - c0) Rb += Rb < R ? 1 : -1;  // Winograd: whole tile rows but in the last band
+      // Winograd: even bands (whole tile rows) but the last, where R allows (R = 1: one-row bands, half-used tiles)
+      if (wino && Rb % 2 && Rb > 1 && Rb < c1 - c0) Rb += Rb < R ? 1 : -1;
       for (int64_t h0 = c0; h0 < c1; h0 += Rb) {
         const int64_t rb = std::min(Rb, c1 - h0), P = rb * W;
         if (h0 == c0) {

@@ -192,6 +192,7 @@ def test_streamed_output(layout):
     ((24, 32, 16, 32), 1, 27, 27),   # bands of 14 + 13 rows (chunks of 13 and 14 with 2 threads)
     ((40, 16, 23, 16), 2, 55, 13),   # E1 = 23: the 3×3 half of each pixel starts unaligned; bands of 28 + 27
     ((16, 16, 16, 1024), 1, 27, 27), # E3 = 1024: 2 tile rows per GEMM block, 4 blocks per 14-row band
+    ((8, 16, 16, 16), 1, 3, 600),    # W > 512 band pixels: bands of one row (odd), each half a tile row
 ])
 def test_winograd(cfg, n, h, w, threads, layout, monkeypatch):
     """The 3×3 expand by Winograd F(2×2, 3×3) on its edges: partial tiles, odd band heights, tile-row blocks, row
