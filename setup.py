@@ -1,27 +1,51 @@
 """Build script: the pure-Python package plus, where they can be built, the compiled kernels of csrc/ —
 `fusedfire._cpu` (fused CPU kernels, any build) and `fusedfire._C` (CUDA kernels, when nvcc is present).
 Build with `pip install --no-build-isolation .` (the extensions compile against the installed torch)."""
+import glob
 import os
+import shlex
 import shutil
+import subprocess
 import sysconfig
+import tempfile
+import warnings
 
 from setuptools import setup
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
+def _compiler_accepts(flag: str) -> bool:
+    """Whether the C++ compiler the extension is built with takes `flag` (Apple clang refuses -fopenmp)."""
+    compiler = os.environ.get("CXX") or sysconfig.get_config_var("CXX") or "c++"
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "probe.cpp")
+        with open(source, "w") as f:
+            f.write("int main() { return 0; }\n")
+        try:
+            done = subprocess.run([*shlex.split(compiler), flag, source, "-o", os.path.join(tmp, "probe")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            return False
+    return done.returncode == 0
+
+
 def cpu_extension():
-    """fusedfire._cpu: the fused CPU kernels (csrc/fire_cpu.cpp), built in every build, CUDA or not. Python's
-    limited API (the module is a dummy PyInit__cpu; ops register through the dispatcher), OpenMP because
-    at::parallel_for is an inline `#pragma omp parallel` in ATen's headers (without -fopenmp: one thread)."""
-    source = os.path.join("csrc", "fire_cpu.cpp")
-    if not os.path.exists(os.path.join(ROOT, source)):
+    """fusedfire._cpu: the fused CPU kernels (csrc/cpu/), built in every build, CUDA or not. Python's limited API
+    (the module holds only the private options API; ops register through the dispatcher). OpenMP where the compiler
+    takes it, because at::parallel_for is an inline `#pragma omp parallel` in ATen's headers: without it, one
+    thread. -ffp-contract=off: no FMA contraction, so every ISA's kernels give the same bits (csrc/cpu/vec.h)."""
+    sources = sorted(glob.glob(os.path.join(ROOT, "csrc", "cpu", "*.cpp")))
+    if not sources:
         return None
     from torch.utils.cpp_extension import CppExtension
-    return CppExtension("fusedfire._cpu", [source], depends=[os.path.join("csrc", "fire_cpu_avx512.h")],
-                        py_limited_api=True,
-                        extra_compile_args=["-O3", "-fopenmp"],  # py_limited_api defines Py_LIMITED_API
-                        extra_link_args=["-fopenmp"])
+    openmp = ["-fopenmp"] if _compiler_accepts("-fopenmp") else []
+    if not openmp:
+        warnings.warn("fusedfire: the C++ compiler does not take -fopenmp; the cpu backend will run on one thread")
+    return CppExtension("fusedfire._cpu", [os.path.relpath(s, ROOT) for s in sources],
+                        depends=glob.glob(os.path.join("csrc", "cpu", "*.h")), py_limited_api=True,
+                        extra_compile_args=["-O3", "-Wall", "-ffp-contract=off", *openmp],
+                        extra_link_args=openmp)  # py_limited_api defines Py_LIMITED_API
 
 
 def _cuda_home():

@@ -1,5 +1,6 @@
 """Backends "cuda" and "cpu": the compiled kernels of csrc/ behind `torch.ops.fusedfire.native_*` (schemas in
 ops.py). The extensions register their kernels when imported; the tensors' device picks the kernel."""
+import contextlib
 import importlib
 
 import torch
@@ -42,3 +43,32 @@ def fire_fwd(*args):
 
 def fire_bwd(*args):
     return torch.ops.fusedfire.native_fire_bwd(*args)
+
+
+# --------------------------------------------------------------------- the cpu backend's private options API
+
+def cpu_isas() -> list:
+    """The ISAs the cpu backend's vector kernels run on this build and CPU, best (the default) first, e.g.
+    ['avx512', 'avx2', 'baseline']; [] where fusedfire._cpu is not built."""
+    return importlib.import_module(EXTENSIONS["cpu"]).isas() if available("cpu") else []
+
+
+@contextlib.contextmanager
+def cpu_options(*, isa: str = None, winograd: str = None, band_pixels: int = None):
+    """Private, for tests and benchmarks: inside the block, the cpu backend's calls from this thread run with
+    isa: one of cpu_isas() (a lower one than the default tests that path on a CPU that has a better one);
+    winograd: how the 3×3 expand runs, 'auto' (by Winograd F(2×2, 3×3) where it pays), 'on' (wherever it can:
+        S and E3 multiples of 16) or 'off' (im2col);
+    band_pixels: output pixels per band (default 512).
+    Unset ones keep their value; a bad one is a ValueError naming it. Users never need this."""
+    for name, value, kind in (("isa", isa, str), ("winograd", winograd, str), ("band_pixels", band_pixels, int)):
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise TypeError(f"fusedfire cpu: {name} must be {kind.__name__}, got {value!r}")
+    cpu = importlib.import_module(EXTENSIONS["cpu"])
+    old = cpu.get_options()
+    cpu.set_options(old[0] if isa is None else isa, old[1] if winograd is None else winograd,
+                    old[2] if band_pixels is None else band_pixels)
+    try:
+        yield
+    finally:
+        cpu.set_options(*old)

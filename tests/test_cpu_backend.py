@@ -1,6 +1,7 @@
-"""Backend "cpu" (csrc/fire_cpu.cpp, fusedfire._cpu): the fused CPU kernels against the fp64 reference on every
-real Fire config (small and real spatial sizes), awkward shapes and layouts, every dtype, forward and backward,
-the thread/band tiling, and opcheck on the native ops. Skipped where the extension was not built."""
+"""Backend "cpu" (csrc/cpu/, fusedfire._cpu): the fused CPU kernels against the fp64 reference on every real Fire
+config (small and real spatial sizes), awkward shapes and layouts, every dtype, forward and backward, the thread/band
+tiling, every ISA of the vector kernels this CPU runs, and opcheck on the native ops. Skipped where the extension was
+not built."""
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -8,6 +9,7 @@ from hypothesis import strategies as st
 
 import fusedfire
 from fusedfire.configs import SQUEEZENET_FIRES
+from fusedfire.native import cpu_isas, cpu_options
 from fusedfire.ops import _NAMES, memory_format
 from fusedfire.reference import fire_reference
 
@@ -21,20 +23,35 @@ ODD = (5, 3, 7, 9)  # Cin, S, E1, E3
 LAYOUTS = ["nchw", "channels_last"]
 
 
-@pytest.fixture(params=["avx512", "blas", "winograd"])
-def fp32_kernel(request, monkeypatch):
-    """Each fp32 forward of the backend ($FUSEDFIRE_CPU_KERNEL): the AVX-512 micro-kernel, BLAS GEMMs with the 3×3
-    expand by im2col, and BLAS GEMMs with it by Winograd wherever that can run ($FUSEDFIRE_CPU_WINOGRAD=1: fp32, S and
-    E3 multiples of 16; elsewhere im2col)."""
-    monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "blas" if request.param == "winograd" else request.param)
-    monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "1" if request.param == "winograd" else "0")
-    try:
-        torch.ops.fusedfire.native_fire(torch.randn(1, 1, 1, 1), *fire_params(1, 1, 1, 1))
-    except RuntimeError as e:
-        if "has no AVX-512" not in str(e):
-            raise
-        pytest.skip("this CPU or build has no AVX-512")
-    return request.param
+ISAS = cpu_isas()
+# (ISA, 3×3 expand) of the fp32 forward tests: the default ISA with im2col and with Winograd wherever it can run (S
+# and E3 multiples of 16; elsewhere im2col), and each lower ISA this CPU runs with Winograd (every vector kernel).
+FP32_KERNELS = [("best", "off"), ("best", "on"), ("avx2", "on"), ("baseline", "on")]
+
+
+def _skip_unless_lower_isa(isa):
+    if isa not in ISAS:
+        pytest.skip(f"this CPU or build does not run {isa} (runs {ISAS})")
+    if isa == ISAS[0]:
+        pytest.skip(f"{isa} is this CPU's default: the 'best' cases cover it")
+
+
+@pytest.fixture(params=FP32_KERNELS, ids=lambda p: f"{p[0]}-winograd-{p[1]}")
+def fp32_kernel(request):
+    isa, winograd = request.param
+    if isa != "best":
+        _skip_unless_lower_isa(isa)
+    with cpu_options(isa=None if isa == "best" else isa, winograd=winograd):
+        yield request.param
+
+
+@pytest.fixture(params=["avx512", "avx2", "baseline"])
+def isa(request):
+    """Each ISA of the vector kernels that this CPU and build run."""
+    if request.param not in ISAS:
+        pytest.skip(f"this CPU or build does not run {request.param} (runs {ISAS})")
+    with cpu_options(isa=request.param):
+        yield request.param
 
 
 def _x(n, cin, h, w, *, dtype=torch.float32, layout="nchw"):
@@ -168,7 +185,7 @@ def test_thread_counts_give_the_same_answer(threads, n):
     ((3, 17, 33, 31), 3, 1, 37),  # one-row images, 17 squeeze channels
 ])
 def test_fp32_kernel_edges(cfg, n, h, w, layout):
-    """The micro-kernel's edges: padded-grid vectors, band and channel-block splits, partial output tiles."""
+    """Vector edges: rows one vector wide and not, bands and their halo, odd channel counts (partial vectors)."""
     _check_forward(_x(n, cfg[0], h, w, layout=layout), fire_params(*cfg), rtol=1e-4, atol=1e-4)
 
 
@@ -194,33 +211,31 @@ def test_streamed_output(layout):
     ((16, 16, 16, 1024), 1, 27, 27), # E3 = 1024: 2 tile rows per GEMM block, 4 blocks per 14-row band
     ((8, 16, 16, 16), 1, 3, 600),    # W > 512 band pixels: bands of one row (odd), each half a tile row
 ])
-def test_winograd(cfg, n, h, w, threads, layout, monkeypatch):
-    """The 3×3 expand by Winograd F(2×2, 3×3) on its edges: partial tiles, odd band heights, tile-row blocks, row
-    chunks across threads, both outputs (channels_last direct, NCHW through its transposing pass); it is Winograd that
-    ran (its rounding differs from im2col's)."""
-    monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "blas")
+def test_winograd(cfg, n, h, w, threads, layout, isa):
+    """The 3×3 expand by Winograd F(2×2, 3×3) on its edges, on every ISA: partial tiles, odd band heights, tile-row
+    blocks, row chunks across threads, both outputs (channels_last direct, NCHW through its transposing pass); it is
+    Winograd that ran (its rounding differs from im2col's)."""
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         x, params = _x(n, cfg[0], h, w, layout=layout), fire_params(*cfg)
-        monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "1")
-        out = _check_forward(x, params, rtol=1e-4, atol=1e-4)
-        monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "0")
-        assert h * w == 1 or not torch.equal(out, torch.ops.fusedfire.native_fire(x, *params)), "im2col ran"
+        with cpu_options(winograd="on"):
+            out = _check_forward(x, params, rtol=1e-4, atol=1e-4)
+        with cpu_options(winograd="off"):
+            assert h * w == 1 or not torch.equal(out, torch.ops.fusedfire.native_fire(x, *params)), "im2col ran"
     finally:
         torch.set_num_threads(old)
 
 
 @pytest.mark.parametrize("layout, e1", [("channels_last", 16), ("channels_last", 23), ("nchw", 23)])
-def test_winograd_streamed_output(layout, e1, monkeypatch):
+def test_winograd_streamed_output(layout, e1, isa):
     """Winograd into an out larger than the L2 caches: channels_last with non-temporal stores where every pixel's 3×3
-    half is 64-byte aligned (E1 = 16, E1 + E3 = 64), plain stores where it is not (E1 = 23); NCHW (its transposing
+    half is vector-aligned (E1 = 16, E1 + E3 = 64), plain stores where it is not (E1 = 23); NCHW (its transposing
     pass)."""
-    monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "blas")
-    monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "1")
     cfg = (5, 16, e1, 48)
     pixels = (4 << 20) * torch.get_num_threads() // (4 * (cfg[2] + cfg[3])) + 1  # 4 MB per thread: over any L2
-    _check_forward(_x(1, cfg[0], -(-pixels // 101), 101, layout=layout), fire_params(*cfg))
+    with cpu_options(winograd="on"):
+        _check_forward(_x(1, cfg[0], -(-pixels // 101), 101, layout=layout), fire_params(*cfg))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -228,11 +243,9 @@ def test_winograd_streamed_output(layout, e1, monkeypatch):
     "n": st.integers(1, 3), "cin": st.integers(1, 40), "s": st.sampled_from([16, 32]), "e1": st.integers(1, 40),
     "e3": st.sampled_from([16, 32, 48]), "h": st.integers(1, 40), "w": st.integers(1, 40),
     "layout": st.sampled_from(["nchw", "channels_last", "strided"]), "threads": st.integers(1, 3),
-    "seed": st.integers(0, 2**31 - 1)}))
-def test_winograd_random_shapes(shape, monkeypatch):
-    """Random shapes through the Winograd 3×3 expand (forced): any H, W, E1, N, layout and thread count."""
-    monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "blas")
-    monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "1")
+    "isa": st.sampled_from(ISAS or ["none"]), "seed": st.integers(0, 2**31 - 1)}))
+def test_winograd_random_shapes(shape):
+    """Random shapes through the Winograd 3×3 expand (forced): any H, W, E1, N, layout, thread count and ISA."""
     g = torch.Generator().manual_seed(shape["seed"])
     n, cin, h, w = shape["n"], shape["cin"], shape["h"], shape["w"]
     strided = shape["layout"] == "strided"
@@ -244,21 +257,120 @@ def test_winograd_random_shapes(shape, monkeypatch):
     old = torch.get_num_threads()
     torch.set_num_threads(shape["threads"])
     try:
-        _check_forward(x, fire_params(cin, shape["s"], shape["e1"], shape["e3"]), rtol=1e-4, atol=1e-4)
+        with cpu_options(isa=shape["isa"], winograd="on"):
+            _check_forward(x, fire_params(cin, shape["s"], shape["e1"], shape["e3"]), rtol=1e-4, atol=1e-4)
     finally:
         torch.set_num_threads(old)
 
 
-def test_winograd_choice_is_checked(monkeypatch):
-    monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "yes")
-    with pytest.raises(RuntimeError, match="FUSEDFIRE_CPU_WINOGRAD must be auto, 0 or 1, got 'yes'"):
-        torch.ops.fusedfire.native_fire(_x(1, *ODD[:1], 3, 3), *fire_params(*ODD))
+@pytest.mark.parametrize("option, value, message", [
+    ("isa", "sse9", r"isa must be one this build and CPU run, \[.*'baseline'\], got 'sse9'"),
+    ("winograd", "yes", "winograd must be 'auto', 'on' or 'off', got 'yes'"),
+    ("band_pixels", 0, r"band_pixels must be in \[1, 1048576\], got 0"),
+    ("band_pixels", -1, r"band_pixels must be in \[1, 1048576\], got -1"),
+    ("band_pixels", "abc", "band_pixels must be int, got 'abc'"),
+    ("isa", 2, "isa must be str, got 2"),
+])
+def test_options_are_checked(option, value, message):
+    before = fusedfire._cpu.get_options()
+    with pytest.raises((ValueError, TypeError), match=message):
+        with cpu_options(**{option: value}):
+            pass
+    assert fusedfire._cpu.get_options() == before
 
 
-def test_fp32_kernel_choice_is_checked(monkeypatch):
-    monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "fastest")
-    with pytest.raises(RuntimeError, match="FUSEDFIRE_CPU_KERNEL must be auto, avx512 or blas, got 'fastest'"):
-        torch.ops.fusedfire.native_fire(_x(1, *ODD[:1], 3, 3), *fire_params(*ODD))
+def test_options_are_per_thread_and_restored():
+    import threading
+    before = fusedfire._cpu.get_options()
+    seen = []
+    with cpu_options(isa="baseline", winograd="off", band_pixels=64):
+        assert fusedfire._cpu.get_options() == ("baseline", "off", 64)
+        thread = threading.Thread(target=lambda: seen.append(fusedfire._cpu.get_options()))
+        thread.start()
+        thread.join()
+    assert seen == [before] and fusedfire._cpu.get_options() == before
+    assert before[0] == ISAS[0] and ISAS[-1] == "baseline"
+
+
+@pytest.mark.parametrize("band_pixels", [1, 37, 4096])
+def test_band_sizes(band_pixels):
+    """Bands of one row (band_pixels = 1), of odd heights and of whole images give the same answer."""
+    x, params = _x(2, 24, 23, 19, layout="channels_last"), fire_params(24, 16, 20, 32)
+    with cpu_options(band_pixels=band_pixels):
+        _check_forward(x, params, rtol=1e-4, atol=1e-4)
+        _check_grads(x, params)
+
+
+# ------------------------------------------------------------------------------------- every ISA alike
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("winograd", ["on", "off"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_isa_gives_the_same_bits(layout, winograd, dtype, isa):
+    """The vector kernels do additions and scalings only (no FMA): every ISA gives the default ISA's bits, forward
+    (streamed out, odd sizes, Winograd's transforms) and backward."""
+    cfg = (40, 16, 17, 48)
+    pixels = (4 << 20) * torch.get_num_threads() // (4 * (cfg[2] + cfg[3])) + 1  # streamed: over any L2
+    for x in (_x(2, cfg[0], 9, 13, layout=layout), _x(1, cfg[0], -(-pixels // 101), 101, layout=layout)):
+        x, params = x.to(dtype), fire_params(*cfg, dtype=dtype)
+        g = torch.randn(x.shape[0], cfg[2] + cfg[3], *x.shape[2:]).to(dtype)
+        with cpu_options(winograd=winograd):
+            got = torch.ops.fusedfire.native_fire_fwd(x, *params)
+            got += torch.ops.fusedfire.native_fire_bwd(g, x, got[1], got[0], *params[::2])
+        with cpu_options(isa=ISAS[0], winograd=winograd):
+            want = torch.ops.fusedfire.native_fire_fwd(x, *params)
+            want += torch.ops.fusedfire.native_fire_bwd(g, x, want[1], want[0], *params[::2])
+        for name, a, b in zip(["out", "s", *_NAMES], got, want):
+            assert torch.equal(a, b), f"{name}: {(a != b).sum().item()} of {a.numel()} differ from {ISAS[0]}'s"
+
+
+# ---------------------------------------------------------------------------------------- NaN and inf
+
+def _nonfinite_pattern(t):
+    return torch.stack([t.isnan(), t.isposinf(), t.isneginf()])
+
+
+@pytest.mark.parametrize("where", ["x", *_NAMES[1:]])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("winograd", ["on", "off"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_nan_and_inf_propagate_as_eager(layout, winograd, value, where, isa):
+    """A NaN or inf in x or any parameter reaches exactly the outputs and gradients it reaches in eager PyTorch's
+    fp64 (the truth: every product computed, the padding's zeros too; eager fp32's oneDNN skips some padding
+    products, so its NaN patterns vary with the batch size). relu(NaN) is NaN; Winograd, which would spread a NaN over
+    whole tiles, steps aside for such bands and weights; threshold_backward passes the gradient of a NaN output."""
+    cfg = (24, 16, 16, 32)
+    x = _x(2, cfg[0], 11, 9, layout=layout).requires_grad_()
+    params = [p.requires_grad_() for p in fire_params(*cfg)]
+    target = x if where == "x" else params[_NAMES.index(where) - 1]
+    with torch.no_grad():
+        index = tuple(int(i) for i in torch.unravel_index(torch.tensor(7), target.shape))
+        target[index] = value if where != "squeeze_weight" else -value  # -inf: a dead squeeze channel
+    g = torch.randn(2, cfg[2] + cfg[3], 11, 9)
+    inputs64 = [t.detach().double().requires_grad_() for t in (x, *params)]
+    want = fire_reference(*inputs64)
+    want_grads = torch.autograd.grad(want, inputs64, g.double())
+    with cpu_options(winograd=winograd):
+        got = fusedfire.fire(x, *params, backend="cpu")
+        got_grads = torch.autograd.grad(got, (x, *params), g)
+    assert torch.equal(_nonfinite_pattern(got), _nonfinite_pattern(want)), "NaN/inf in other places than eager's"
+    assert_close(got.nan_to_num(0, 0, 0), want.nan_to_num(0, 0, 0), rtol=1e-4, atol=1e-4)
+    for name, a, b in zip(_NAMES, got_grads, want_grads):
+        assert torch.equal(_nonfinite_pattern(a), _nonfinite_pattern(b)), f"grad {name}: NaN/inf unlike eager's"
+
+
+def test_nan_bias_gradient_passes_as_eager():
+    """The issue's reproducer: a NaN expand1x1 bias; its gradient is the sum of grad_out over the NaN channel."""
+    params = fire_params(3, 2, 3, 2, requires_grad=True)
+    with torch.no_grad():
+        params[3][1] = float("nan")
+    x = torch.rand(1, 3, 4, 5)
+    fusedfire.fire(x, *params, backend="cpu").sum().backward()
+    got = params[3].grad.clone()
+    for p in params:
+        p.grad = None
+    fire_reference(x, *params).sum().backward()
+    assert torch.equal(got, params[3].grad) and got[1] == 20, (got, params[3].grad)
 
 
 # -------------------------------------------------------------------------------------- other dtypes
@@ -280,7 +392,7 @@ def test_low_precision_within_twice_pytorch_error(cfg, n, size, dtype, layout):
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_low_precision_rounds_like_torch(dtype, layout):
+def test_low_precision_rounds_like_torch(dtype, layout, isa):
     """fp16/bf16 run the fp32 kernels on converted inputs: their output is the fp32 output rounded by torch, bit for
     bit (the vectorised conversions round to nearest even like c10's; 17 and 19 channels leave partial vectors)."""
     x = _x(2, 40, 9, 11, layout=layout).to(dtype)
@@ -291,18 +403,17 @@ def test_low_precision_rounds_like_torch(dtype, layout):
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_low_precision_winograd_rounds_like_torch(dtype, monkeypatch):
+def test_low_precision_winograd_rounds_like_torch(dtype, isa):
     """channels_last fp16/bf16 take the Winograd 3×3 expand too (through the fp32 buffer, converted pixel by pixel):
     the fp32 Winograd output rounded by torch, bit for bit, on several bands, odd sizes and E1 = 17."""
-    monkeypatch.setenv("FUSEDFIRE_CPU_KERNEL", "blas")
-    monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "1")
     x = _x(2, 40, 27, 13, layout="channels_last").to(dtype)
     params = fire_params(40, 16, 17, 32, dtype=dtype)
-    out = torch.ops.fusedfire.native_fire(x, *params)
-    want = torch.ops.fusedfire.native_fire(x.float(), *(p.float() for p in params)).to(dtype)
+    with cpu_options(winograd="on"):
+        out = torch.ops.fusedfire.native_fire(x, *params)
+        want = torch.ops.fusedfire.native_fire(x.float(), *(p.float() for p in params)).to(dtype)
     assert torch.equal(out, want), f"{(out != want).sum().item()} of {out.numel()} elements differ"
-    monkeypatch.setenv("FUSEDFIRE_CPU_WINOGRAD", "0")
-    assert not torch.equal(out, torch.ops.fusedfire.native_fire(x, *params)), "im2col ran"
+    with cpu_options(winograd="off"):
+        assert not torch.equal(out, torch.ops.fusedfire.native_fire(x, *params)), "im2col ran"
     assert_close_lowp(out, reference64(x, params), fire_reference(x, *params))
 
 

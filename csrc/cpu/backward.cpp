@@ -1,0 +1,209 @@
+// The CPU backward, the VJP of the ops.py docstring, fused band by band like the forward (forward.cpp): BLAS GEMMs
+// for the four gradients of each conv, from the saved x, s and out; no G, grad_s or expand-sized tensor is ever
+// materialised.
+#include <array>
+#include <iterator>
+#include <numeric>
+
+#include "bands.h"
+#include "blas.h"
+#include "elementwise.h"
+#include "fire.h"
+
+namespace fusedfire_cpu {
+namespace {
+
+// Per (image, row chunk) and per band of R rows, like the forward:
+//
+//   pass 1, per band:  G[E][rows]  = grad_out ⊙ (out > 0)                  (+ the chunk's halo rows, see below)
+//                      gb1, gb3   += Σ_p G1, G3;  gW1 += G1·sᵀ;  gW3 += G3·im2col(s)ᵀ
+//                      gs[rows]   += W1ᵀ·G1;  gs += col2im(W3ᵀ·G3)       gs: the chunk's grad_s, L2-sized
+//   pass 2, per band:  gs ⊙= (s > 0);  gbsq += Σ_p gs;  gWsq += gs·xᵀ;  grad_x[rows] = Wsqᵀ·gs
+//
+// col2im spreads row r of W3ᵀ·G3 over grad_s rows r-1..r+1, so a chunk also takes W3ᵀ·G3 of the G rows just
+// above and below it (masked again there, counted in no weight or bias gradient). Weight gradients accumulate per
+// thread and are summed in thread order: for a given thread count the result is the same on every call.
+// The masks are eager's (threshold_backward): zero only where out <= 0 (or s <= 0), so a NaN passes its gradient.
+// NOTE: (Xeon) against the ATen backward it replaced (mask into a full G tensor, three convolution_backward calls on
+// its channel views, grad_s summed and masked as tensors), A/B over the 16 Fires × 2 layouts: 0.62× the time at
+// N=1, 0.65× at N=8 (every case faster; 13×13 with E = 512 least, 0.71–0.83×).
+template <typename scalar_t>
+void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, const Tensor& out, const Tensor& wsq,
+                     const Tensor& w1, const Tensor& w3, const Tensor& grad_x, const Tensor& wacc, const Options& opt,
+                     const Kernels& k) {
+  using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+  constexpr bool lowp = !std::is_same_v<scalar_t, acc_t>;
+  const int64_t N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t S = wsq.size(0), E1 = w1.size(0), E3 = w3.size(0), E = E1 + E3, K3 = 9 * S;
+  const int64_t xN = x.stride(0), xC = x.stride(1), xP = pixel_stride(x);
+  const int64_t sN = s.stride(0), sC = s.stride(1), sP = pixel_stride(s);
+  const int64_t gxN = grad_x.stride(0), gxC = grad_x.stride(1), gxP = pixel_stride(grad_x);
+  const auto gos = grad_out.strides(), os = out.strides();  // any strides (an expanded grad_out has zeros)
+
+  constexpr auto acc_type = c10::CppTypeToScalarType<acc_t>::value;
+  const auto acc_opts = x.options().dtype(acc_type);
+  const Tensor wsq_a = wsq.to(acc_type).contiguous(), w1_a = w1.to(acc_type).contiguous(),
+               w3_a = w3.to(acc_type).contiguous();
+  const acc_t *Wsq = wsq_a.const_data_ptr<acc_t>(), *W1 = w1_a.const_data_ptr<acc_t>(),
+              *W3 = w3_a.const_data_ptr<acc_t>();
+  const scalar_t *GO = grad_out.const_data_ptr<scalar_t>(), *O = out.const_data_ptr<scalar_t>(),
+                 *X = x.const_data_ptr<scalar_t>(), *Sv = s.const_data_ptr<scalar_t>();
+  scalar_t* GX = grad_x.mutable_data_ptr<scalar_t>();
+  // Offsets of the weight gradients in a row of wacc (see backward): gb1 and gb3 are one vector.
+  const int64_t oBsq = S * Cin, oW1 = oBsq + S, oW3 = oW1 + E1 * S, oB = oW3 + E3 * K3;
+
+  const int64_t chunks = row_chunks(N, H, at::get_num_threads());
+  const int64_t R = band_rows(opt.band_pixels, W, H);
+  const int64_t chunk_rows = (H + chunks - 1) / chunks;
+  // G in out's orientation, so that the masking pass reads grad_out and out along their unit stride.
+  const bool g_cm = os[3] == 1;
+
+  at::parallel_for(0, N * chunks, 1, [&](int64_t begin, int64_t end) {
+    const MklThreadsGuard one_mkl_thread(1);  // blas.h
+    const int slot = at::get_thread_num();
+    TORCH_INTERNAL_ASSERT(slot < wacc.size(0), "fusedfire cpu: more workers than accumulators");
+    acc_t* acc = wacc.data_ptr<acc_t>() + slot * wacc.stride(0);
+    acc_t *gWsq = acc, *gBsq = acc + oBsq, *gW1 = acc + oW1, *gW3 = acc + oW3, *gB = acc + oB;
+
+    const int64_t s_ld = (R + 2) * W, gs_ld = chunk_rows * W;
+    const int64_t gbuf_n = E * (R + 2) * W, col_n = K3 * R * W, gcol_n = K3 * (R + 2) * W;
+    const int64_t xbuf_n = lowp ? Cin * R * W : 0;
+    const int64_t scratch_n = gbuf_n + S * s_ld + col_n + gcol_n + S * gs_ld + xbuf_n + R * W;
+    Tensor fresh;  // heuristics.h, kMaxKeptScratch
+    acc_t* gbuf = thread_scratch<acc_t>(scratch_n, acc_opts, fresh);
+    acc_t* sbuf = gbuf + gbuf_n;
+    acc_t* col = sbuf + S * s_ld;
+    acc_t* gcol = col + col_n;
+    acc_t* gs = gcol + gcol_n;
+    acc_t* xbuf = gs + S * gs_ld;
+    acc_t* ones = xbuf + xbuf_n;  // bias gradients are GEMVs against it
+    std::fill_n(ones, R * W, acc_t(1));
+
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / chunks, chunk = item % chunks;
+      const int64_t c0 = H * chunk / chunks, c1 = H * (chunk + 1) / chunks;  // rows [c0, c1)
+      if (c0 == c1) continue;
+      const int64_t Rb = even_band_rows(c1 - c0, R);
+      std::fill_n(gs, S * gs_ld, acc_t(0));
+
+      // G rows [g0, g1) into gbuf (Pg = (g1 - g0)·W pixels), in out's orientation.
+      // NOTE: both operands loaded unconditionally, so that the select vectorises ((Xeon) a conditional load of
+      // grad_out compiled to a scalar loop with a branch: 25% of a channels_last backward at N=8).
+      auto mask_rows = [&](int64_t g0, int64_t g1, int64_t Pg) {
+        for (int64_t r = g0; r < g1; ++r) {
+          const scalar_t* go_r = GO + n * gos[0] + r * gos[2];
+          const scalar_t* o_r = O + n * os[0] + r * os[2];
+          // (inner count, inner strides of grad_out and out, outer count and strides, gbuf strides)
+          const int64_t ni = g_cm ? W : E, gi = g_cm ? gos[3] : gos[1], oi = g_cm ? os[3] : os[1];
+          const int64_t no = g_cm ? E : W, go_o = g_cm ? gos[1] : gos[3], o_o = g_cm ? os[1] : os[3];
+          const int64_t d_o = g_cm ? Pg : E;
+          acc_t* d_r = gbuf + (r - g0) * W * (g_cm ? 1 : E);
+          for (int64_t j = 0; j < no; ++j) {
+            const scalar_t* __restrict__ go = go_r + j * go_o;
+            const scalar_t* __restrict__ o = o_r + j * o_o;
+            acc_t* __restrict__ d = d_r + j * d_o;
+            if (gi == 1 && oi == 1) {
+              for (int64_t i = 0; i < ni; ++i) {
+                const acc_t g = static_cast<acc_t>(go[i]);
+                d[i] = o[i] <= scalar_t(0) ? acc_t(0) : g;
+              }
+            } else {
+              for (int64_t i = 0; i < ni; ++i) {
+                const acc_t g = static_cast<acc_t>(go[i * gi]);
+                d[i] = o[i * oi] <= scalar_t(0) ? acc_t(0) : g;
+              }
+            }
+          }
+        }
+      };
+      // s rows [h0 - 1, h0 + rb + 1) into sbuf, channel-major, zeros outside the image.
+      auto load_s = [&](int64_t h0, int64_t rb) {
+        for (int64_t r = h0 - 1; r <= h0 + rb; ++r)
+          if (r < 0 || r >= H)
+            for (int64_t c = 0; c < S; ++c) std::fill_n(sbuf + c * s_ld + (r - h0 + 1) * W, W, acc_t(0));
+        const int64_t a = std::max<int64_t>(h0 - 1, 0), b = std::min<int64_t>(h0 + rb + 1, H);
+        copy2d(k, S, (b - a) * W, Sv + n * sN + a * W * sP, sC, sP, sbuf + (a - h0 + 1) * W, s_ld, int64_t(1));
+      };
+
+      // Pass 1: G, the expand gradients and grad_s (unmasked) of rows [c0, c1).
+      for (int64_t h0 = c0; h0 < c1; h0 += Rb) {
+        const int64_t rb = std::min(Rb, c1 - h0), P = rb * W;
+        const int64_t g0 = h0 == c0 ? std::max<int64_t>(c0 - 1, 0) : h0;            // G rows [g0, g1): the band's
+        const int64_t g1 = h0 + rb == c1 ? std::min<int64_t>(c1 + 1, H) : h0 + rb;  // and the chunk's halo rows
+        const int64_t Pg = (g1 - g0) * W;
+        mask_rows(g0, g1, Pg);
+        const int64_t gC = g_cm ? Pg : 1, gP = g_cm ? 1 : E;
+        const Mat<const acc_t> G1{gbuf + (h0 - g0) * W * gP, gC, gP}, G3{G1.p + E1 * gC, gC, gP},
+            G3all{gbuf + E1 * gC, gC, gP};
+        load_s(h0, rb);
+        im2col(S, rb, W, sbuf, s_ld, col, int64_t(9), int64_t(1));
+
+        gemm<acc_t>(E, 1, P, G1, {ones, 1, P}, {gB, 1, E}, true);            // gb1, gb3 += Σ_p G
+        gemm<acc_t>(E1, S, P, G1, {sbuf + W, 1, s_ld}, {gW1, S, 1}, true);  // gW1 += G1·sᵀ
+        gemm<acc_t>(E3, K3, P, G3, {col, 1, P}, {gW3, K3, 1}, true);        // gW3 += G3·colᵀ
+        gemm<acc_t>(S, P, E1, {W1, 1, S}, G1, {gs + (h0 - c0) * W, gs_ld, 1}, true);  // gs += W1ᵀ·G1
+        gemm<acc_t>(K3, Pg, E3, {W3, 1, K3}, G3all, {gcol, Pg, 1});                  // gcol = W3ᵀ·G3
+        col2im(S, W, gcol, g0, g1, gs, gs_ld, c0, c1);
+      }
+
+      // Pass 2: the squeeze's gradients, band by band.
+      for (int64_t h0 = c0; h0 < c1; h0 += Rb) {
+        const int64_t rb = std::min(Rb, c1 - h0), P = rb * W;
+        acc_t* g = gs + (h0 - c0) * W;
+        load_s(h0, rb);
+        for (int64_t c = 0; c < S; ++c) {
+          acc_t* __restrict__ v = g + c * gs_ld;
+          const acc_t* __restrict__ sc = sbuf + c * s_ld + W;
+          for (int64_t p = 0; p < P; ++p) v[p] = sc[p] <= acc_t(0) ? acc_t(0) : v[p];
+        }
+        const Mat<const acc_t> gsm{g, gs_ld, 1};
+        gemm<acc_t>(S, 1, P, gsm, {ones, 1, P}, {gBsq, 1, S}, true);  // gbsq += Σ_p grad_s
+        const scalar_t* xb = X + n * xN + h0 * W * xP;
+        scalar_t* gxb = GX + n * gxN + h0 * W * gxP;
+        if constexpr (lowp) {
+          copy2d(k, Cin, P, xb, xC, xP, xbuf, P, int64_t(1));
+          gemm<acc_t>(S, Cin, P, gsm, {xbuf, 1, P}, {gWsq, Cin, 1}, true);  // gWsq += gs·xᵀ
+          gemm<acc_t>(Cin, P, S, {Wsq, 1, Cin}, gsm, {xbuf, P, 1});        // grad_x = Wsqᵀ·gs
+          copy2d(k, Cin, P, xbuf, P, int64_t(1), gxb, gxC, gxP);
+        } else {
+          gemm<acc_t>(S, Cin, P, gsm, {xb, xP, xC}, {gWsq, Cin, 1}, true);
+          gemm<acc_t>(Cin, P, S, {Wsq, 1, Cin}, gsm, {gxb, gxC, gxP});
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
+    const Tensor& grad_out, const Tensor& x_in, const Tensor& s_in, const Tensor& out, const Tensor& wsq,
+    const Tensor& w1, const Tensor& w3, const Options& opt, const Kernels& k) {
+  const int64_t Cin = x_in.size(1), S = wsq.size(0), E1 = w1.size(0), E3 = w3.size(0);
+  const auto fmt = memory_format(x_in);
+  // x and s are read as (channel × pixel) matrices (see forward); out and grad_out through their 4 strides.
+  const Tensor x = gemm_ready(x_in) ? x_in : x_in.contiguous(fmt);
+  const Tensor s = gemm_ready(s_in) ? s_in : s_in.contiguous(fmt);
+  Tensor grad_x = at::empty(x_in.sizes(), x_in.options().memory_format(fmt));
+  // One row per thread: gWsq (S·Cin), gbsq (S), gW1 (E1·S), gW3 (E3·9S), gb1 (E1), gb3 (E3), in the acc dtype.
+  const auto acc_type = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const int64_t sizes[] = {S * Cin, S, E1 * S, E3 * 9 * S, E1, E3};
+  Tensor wacc = at::zeros({at::get_num_threads(), std::accumulate(std::begin(sizes), std::end(sizes), int64_t(0))},
+                          x.options().dtype(acc_type));
+  if (x.numel() > 0 && out.numel() > 0) {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fusedfire_cpu_backward", [&] {
+      backward_kernel<scalar_t>(grad_out, x, s, out, wsq, w1, w3, grad_x, wacc, opt, k);
+    });
+  } else {
+    grad_x.zero_();
+  }
+  const Tensor total = wacc.sum(0);
+  std::array<Tensor, 6> g;
+  const std::array<at::IntArrayRef, 6> shapes{wsq.sizes(), wsq.sizes().slice(0, 1), w1.sizes(), w3.sizes(),
+                                              w1.sizes().slice(0, 1), w3.sizes().slice(0, 1)};
+  for (int64_t i = 0, offset = 0; i < 6; offset += sizes[i++])
+    g[i] = total.narrow(0, offset, sizes[i]).view(shapes[i]).to(x.scalar_type(), false, true);
+  return {grad_x, g[0], g[1], g[2], g[4], g[3], g[5]};
+}
+
+}  // namespace fusedfire_cpu

@@ -1,0 +1,107 @@
+// How the forward and backward split their work: layouts of the activations, work items (image, row chunk) taken
+// by the threads, bands of rows inside an item, and the per-thread scratch the bands live in.
+#pragma once
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <numeric>
+
+#include "heuristics.h"
+
+namespace fusedfire_cpu {
+
+using at::Tensor;
+
+// ------------------------------------------------------------------------------------------------ layouts
+
+// fusedfire.ops.memory_format, the same rule: channels_last where x's channel stride is 1 and that is not also NCHW.
+inline at::MemoryFormat memory_format(const Tensor& x) {
+  const int64_t C = x.size(1), HW = x.size(2) * x.size(3);
+  return x.stride(1) == 1 && C > 1 && HW > 1 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+}
+
+// Stride between consecutive pixels p = h·W + w of one image, or -1 when pixels are not one uniform stride.
+inline int64_t pixel_stride(const Tensor& t) {
+  const int64_t H = t.size(2), W = t.size(3);
+  if (W == 1) return H == 1 ? 1 : t.stride(2);
+  if (H == 1 || t.stride(2) == W * t.stride(3)) return t.stride(3);
+  return -1;
+}
+
+// Whether t, as a (channel × pixel) matrix per image, is a BLAS operand: its pixels one uniform stride, one side
+// of unit stride and the other not overlapping it (no zero strides of expanded tensors, no aliasing).
+inline bool gemm_ready(const Tensor& t) {
+  const int64_t C = t.size(1), HW = t.size(2) * t.size(3), sc = t.stride(1), sp = pixel_stride(t);
+  if (sp < 0) return false;
+  if (C == 1 || HW == 1) return (C == 1 || sc > 0) && (HW == 1 || sp > 0);
+  return (sp == 1 && sc >= HW) || (sc == 1 && sp >= C);
+}
+
+// ------------------------------------------------------------------------------------------- work split
+
+// Work items are (image, chunk of rows); with fewer images than threads each image is split into row chunks, so
+// that every thread gets the same number of rows (a chunk boundary recomputes 2 halo rows of the squeeze).
+inline int64_t row_chunks(int64_t N, int64_t H, int64_t threads) {
+  return std::min<int64_t>(H, threads / std::gcd(std::max<int64_t>(N, 1), threads));
+}
+
+// Rows per band of a W-wide image whose row chunks have at most `rows` rows (kBandPixels, or a test's).
+inline int64_t band_rows(int64_t band_pixels, int64_t W, int64_t rows) {
+  return std::clamp<int64_t>(band_pixels / W, 1, rows);
+}
+
+// Rows per band when a chunk's `rows` split into even bands of ≤ R rows; every band but the last has this many.
+// NOTE: even, not R + remainder (27 rows, R = 18: 14 + 13, not 18 + 9).
+inline int64_t even_band_rows(int64_t rows, int64_t R) {
+  const int64_t bands = (rows + R - 1) / R;
+  return (rows + bands - 1) / bands;
+}
+
+// Work items [0, items) on the threads of one at::parallel_for, taken in turn from a shared counter: worker(take)
+// runs once per thread, take() returning its next item or -1 when none are left.
+// NOTE: dynamic, not at::parallel_for's fixed ranges: on a shared 2-core machine a descheduled thread no longer
+// holds back a fixed share. (Xeon) A/B at N=8, 16 configs × 2 layouts: fixed ranges took 1.03× the time, geomean,
+// up to 1.20× (1_1.features.6 NCHW).
+template <typename F>
+void parallel_items(int64_t items, const F& worker) {
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, items, 1, [&](int64_t, int64_t) {
+    worker([&] {
+      const int64_t item = next++;
+      return item < items ? item : int64_t(-1);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------- scratch
+
+// Scratch of n elements, 64-byte aligned, kept by the calling thread between calls (kMaxKeptScratch): a pool
+// thread's buffer grows to the largest request and is reused, so repeated calls neither allocate nor touch fresh
+// pages. Larger requests go to `fresh` (at::empty with opts), freed with it. Slot: independent buffers of one
+// thread (0: a forward's or backward's bands, 1: the Winograd weights, read by every worker of the call, 2: gemm's).
+template <typename T, int Slot = 0>
+T* thread_scratch(int64_t n, const at::TensorOptions& opts, Tensor& fresh) {
+  struct Buffer {
+    void* p = nullptr;
+    size_t bytes = 0;
+    ~Buffer() { std::free(p); }
+  };
+  thread_local Buffer buf;
+  const size_t bytes = (size_t(std::max<int64_t>(n, 1)) * sizeof(T) + 63) / 64 * 64;
+  if (bytes > size_t(kMaxKeptScratch)) {
+    fresh = at::empty({n}, opts);
+    return fresh.data_ptr<T>();
+  }
+  if (bytes > buf.bytes) {
+    std::free(buf.p);
+    buf.p = std::aligned_alloc(64, bytes);
+    buf.bytes = buf.p ? bytes : 0;
+    TORCH_CHECK(buf.p, "fusedfire cpu: out of memory allocating ", bytes, " bytes of scratch");
+  }
+  return static_cast<T*>(buf.p);
+}
+
+}  // namespace fusedfire_cpu

@@ -1,0 +1,118 @@
+// Every FLOP of the CPU backend's GEMMs goes through the Fortran BLAS that libtorch_cpu exports (MKL on x86 wheels,
+// OpenBLAS on aarch64 ones); a matrix is (pointer, row stride, column stride) with one unit stride.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <limits>
+#include <type_traits>
+#include <utility>
+
+#include "bands.h"
+#include "heuristics.h"
+
+// Weak, so that a torch built without a BLAS still loads the extension: the GEMMs then go through at::mm_out
+// (same result, more per-call overhead).
+extern "C" {
+void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
+            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
+            const int* ldc) __attribute__((weak));
+void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
+            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
+            const int* ldc) __attribute__((weak));
+// MKL's per-thread thread count (0: its global one); returns the previous value.
+int MKL_Set_Num_Threads_Local(int nt) __attribute__((weak));  // mkl_service.h's C name (lowercase: Fortran)
+}
+
+namespace fusedfire_cpu {
+
+// A strided matrix: element (i, j) at p[i * rs + j * cs]; one of rs, cs must be 1 (or its dimension 1).
+template <typename T>
+struct Mat {
+  T* p;
+  int64_t rs;  // row stride (elements)
+  int64_t cs;  // column stride (elements)
+  Mat<T> t() const { return {p, cs, rs}; }
+};
+
+// BLAS wants column-major operands: returns (transpose flag, leading dimension) for a rows×cols view, or
+// ('\0', 0) when neither stride is a unit one. Unit-size dimensions may carry any stride, so they are fixed up.
+template <typename T>
+std::pair<char, int64_t> blas_operand(Mat<T> m, int64_t rows, int64_t cols) {
+  if ((m.rs == 1 || rows == 1) && (cols == 1 || m.cs >= rows))
+    return {'N', std::max<int64_t>({cols == 1 ? rows : m.cs, rows, 1})};
+  if ((m.cs == 1 || cols == 1) && (rows == 1 || m.rs >= cols))
+    return {'T', std::max<int64_t>({rows == 1 ? cols : m.rs, cols, 1})};
+  return {'\0', 0};
+}
+
+// C (m×n) = A (m×k) · B (k×n), overwriting C (BLAS beta = 0), or C += A·B with accumulate (beta = 1).
+// NOTE: BLAS, not hand loops, for every FLOP: (Xeon) MKL's sgemm on the band shapes (1 thread, torch.mm, thread
+// CPU time) reaches 116–128 GF/s against ~145 for a 512³ sgemm, and 61–79 only where K or N is S = 16.
+template <typename T>
+void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B, Mat<T> C, bool accumulate = false) {
+  if (m == 0 || n == 0 || (k == 0 && accumulate)) return;
+  if (k == 0) {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) C.p[i * C.rs + j * C.cs] = T(0);
+    return;
+  }
+  if (!(C.rs == 1 || m == 1)) {  // C row-major: compute Cᵀ = Bᵀ·Aᵀ, which is column-major
+    std::swap(m, n);
+    std::swap(A, B);
+    A = A.t(), B = B.t(), C = C.t();
+  }
+  auto [ta, lda] = blas_operand(A, m, k);
+  auto [tb, ldb] = blas_operand(B, k, n);
+  const auto opts = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  Tensor b_fresh;
+  if (ta == 'T' && tb == 'T' && n < kNarrowTT) {  // B (k × n) copied column-major (heuristics.h)
+    T* b = thread_scratch<T, 2>(k * n, opts, b_fresh);
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t i = 0; i < k; ++i) b[j * k + i] = B.p[i * B.rs + j * B.cs];
+    B = {b, 1, k};
+    tb = 'N', ldb = k;
+  }
+  const int64_t ldc = std::max<int64_t>({n == 1 ? m : C.cs, m, 1});
+  TORCH_INTERNAL_ASSERT(ta && tb && (C.rs == 1 || m == 1) && (n == 1 || C.cs >= m),
+                        "fusedfire cpu: GEMM operand is not a BLAS matrix (no unit stride, or overlapping)");
+  constexpr bool is_float = std::is_same_v<T, float>;
+  static_assert(is_float || std::is_same_v<T, double>, "GEMMs run in fp32 or fp64");
+  const bool fits = std::max({m, n, k, lda, ldb, ldc}) <= std::numeric_limits<int>::max();
+  if (fits && (is_float ? sgemm_ != nullptr : dgemm_ != nullptr)) {
+    const int im = m, in = n, ik = k, ilda = lda, ildb = ldb, ildc = ldc;
+    const T one = 1, beta = accumulate ? 1 : 0;
+    if constexpr (is_float) {
+      sgemm_(&ta, &tb, &im, &in, &ik, &one, A.p, &ilda, B.p, &ildb, &beta, C.p, &ildc);
+    } else {
+      dgemm_(&ta, &tb, &im, &in, &ik, &one, A.p, &ilda, B.p, &ildb, &beta, C.p, &ildc);
+    }
+    return;
+  }
+  // No BLAS symbol (or sizes past int): at::mm_out on views of the same memory.
+  auto view = [&](auto mat, int64_t r, int64_t c) {
+    return at::from_blob(const_cast<T*>(mat.p), {r, c}, {mat.rs, mat.cs}, opts);
+  };
+  Tensor Ct = view(C, m, n);
+  if (accumulate) {
+    Ct.addmm_(view(A, m, k), view(B, k, n));
+  } else {
+    at::mm_out(Ct, view(A, m, k), view(B, k, n));
+  }
+}
+
+// MKL's thread count for the calling thread, restored at scope exit (a no-op without MKL).
+// NOTE: one MKL thread per worker of our one parallel region (nested OpenMP): torch.set_num_threads(n) also sets
+// MKL's count with dynamic adjustment off, so each worker's sgemm spawned n threads of its own: (Xeon)
+// 1_0.features.12 at N=1 on 2 threads ran at 760–785 µs after torch.set_num_threads(2), 460–530 µs without.
+struct MklThreadsGuard {
+  int previous = 0;
+  explicit MklThreadsGuard(int n) {
+    if (MKL_Set_Num_Threads_Local) previous = MKL_Set_Num_Threads_Local(n);
+  }
+  ~MklThreadsGuard() {
+    if (MKL_Set_Num_Threads_Local) MKL_Set_Num_Threads_Local(previous);
+  }
+};
+
+}  // namespace fusedfire_cpu

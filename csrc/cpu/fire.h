@@ -1,0 +1,36 @@
+// The CPU backend's forward and backward (forward.cpp, backward.cpp), called by ops.cpp with checked tensors, the
+// calling thread's options and the kernel table of their ISA. The math and its VJP: the docstring of
+// fusedfire/ops.py.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <tuple>
+
+#include "kernels.h"
+
+namespace fusedfire_cpu {
+
+using at::Tensor;
+
+// How the 3×3 expand is computed: Winograd where it pays (heuristics.h), wherever it can run, or never (im2col).
+enum class Winograd { automatic, on, off };
+
+// How a call runs. Users never set these: tests and benchmarks force them through fusedfire.native.cpu_options
+// (fusedfire._cpu.set_options), per Python thread, read once per call.
+struct Options {
+  Isa isa;               // the vector kernels' ISA: the best this build and CPU run, unless lowered
+  Winograd winograd;
+  int64_t band_pixels;   // kBandPixels
+};
+
+// (out, s): s only where save_s (the training forward), else an undefined tensor.
+std::tuple<Tensor, Tensor> forward(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1,
+                                   const Tensor& b1, const Tensor& w3, const Tensor& b3, bool save_s,
+                                   const Options& opt, const Kernels& k);
+
+// (grad_x, gWsq, gbsq, gW1, gb1, gW3, gb3).
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
+    const Tensor& grad_out, const Tensor& x, const Tensor& s, const Tensor& out, const Tensor& wsq, const Tensor& w1,
+    const Tensor& w3, const Options& opt, const Kernels& k);
+
+}  // namespace fusedfire_cpu

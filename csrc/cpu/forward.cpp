@@ -1,0 +1,299 @@
+// The CPU forward: per image and band of R output rows (one band's working set stays in L2),
+//
+//   sbuf[S][R+2 rows]  = relu(Wsq · x[rows h0-1 .. h0+R] + bsq)    squeeze GEMM, halo rows kept rolling
+//   out[:, :E1, band]  = relu(W1 · sbuf[center rows] + b1)        1×1 GEMM written straight into out
+//   col[9S][R·W]       = im2col(sbuf)                              3×3 taps, zero padding at the borders
+//   out[:, E1:, band]  = relu(W3 · col + b3)                       one GEMM, K = 9S, straight into out
+//
+// or, where it pays (use_winograd), the 3×3 expand by Winograd F(2×2, 3×3) (winograd.h): the band's s transformed
+// tile by tile, 16 GEMMs with K = S, and the output transform (+ bias + ReLU) into out.
+//
+// NCHW and channels_last differ only in strides (channels_last: out[:, :E1] is a matrix with leading dimension
+// E1+E3), so one code path serves both and the concat is just where each GEMM writes: no intermediate expand
+// tensor, no cat copy. Where out is larger than the L2 caches (stream_out), each expand GEMM writes a band-sized
+// buffer instead and its bias + ReLU epilogue moves it into out with non-temporal stores. fp16/bf16 are converted
+// per band into fp32 buffers (fp32 accumulation); fp64 runs the same code in fp64.
+#include <unistd.h>
+
+#include <vector>
+
+#include "bands.h"
+#include "blas.h"
+#include "elementwise.h"
+#include "fire.h"
+#include "heuristics.h"
+
+namespace fusedfire_cpu {
+namespace {
+
+// Whether out is larger than the L2 caches of the threads writing it (heuristics.h, kDefaultL2).
+bool stream_out(const Tensor& out, const Kernels& k) {
+  static const int64_t l2 = [] {
+#ifdef _SC_LEVEL2_CACHE_SIZE  // glibc
+    const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#else
+    const long v = 0;
+#endif
+    return v > 0 ? int64_t(v) : kDefaultL2;
+  }();
+  return out.scalar_type() == at::kFloat && k.streams && int64_t(out.nbytes()) > l2 * at::get_num_threads();
+}
+
+// Where the 3×3 expand runs by Winograd: S and E3 multiples of kWinogradChannels, an fp32 out or a channels_last
+// fp16/bf16 one (converted pixel by pixel; an NCHW one would need a transposing conversion), finite weights (a NaN
+// or inf tap spreads over every transformed point: eager's inf would come out NaN); under Winograd::automatic only
+// where it pays (heuristics.h).
+bool use_winograd(const Options& opt, int64_t pixels, int64_t S, int64_t E3, const Tensor& out, const float* w3,
+                  const Kernels& k) {
+  if (opt.winograd == Winograd::off) return false;
+  const bool cl = out.stride(1) == 1;
+  const bool can = (out.scalar_type() == at::kFloat || (cl && at::isReducedFloatingType(out.scalar_type()))) &&
+                   S % kWinogradChannels == 0 && E3 % kWinogradChannels == 0;
+  const bool pays = (cl || S >= kWinogradNchwMinS) && pixels >= kWinogradPixelsPerThread * at::get_num_threads();
+  return can && (opt.winograd == Winograd::on || pays) && k.finite(E3, 9 * S, w3, 9 * S);
+}
+
+// Winograd weights U[ξ][c][e] (U_ξ column-major, see the GEMMs) of an fp32 w3 (E3 × 9S, k = c·rc + tap·rt) in the
+// calling thread's kept scratch (slot 1; past kMaxKeptScratch in `fresh`), output channels split over the threads.
+// NOTE: per call, so made cheap: the taps gathered by copy2d (block transposes) into kept scratch, not
+// w3.permute().contiguous() into a fresh tensor ((Xeon) ATen's transposing copy and the page faults of a new 1 MB
+// took ~2.5% of a 13×13 Fire at N=8), and split over the threads (one thread transforming while the other waited
+// was ~8% of a 13×13 Fire at N=2).
+const float* winograd_weights(const float* w3, int64_t E, int64_t S, int64_t rc, int64_t rt, const Kernels& k,
+                              Tensor& fresh) {
+  const int64_t L = E * S;
+  float* taps = thread_scratch<float, 1>(41 * L, at::TensorOptions().dtype(at::kFloat), fresh);  // taps, Uᵀ, U
+  at::parallel_for(0, E, 16, [&](int64_t e0, int64_t e1) {
+    for (int64_t e = e0; e < e1; ++e)  // taps[ky·3 + kx][e·S + c]
+      copy2d(k, 9, S, w3 + e * 9 * S, rt, rc, taps + e * S, L, int64_t(1));
+    k.winograd_weights(taps, L, taps + 9 * L, e0 * S, e1 * S);  // U[ξ][e·S + c]
+    for (int64_t xi = 0; xi < 16; ++xi)                            // -> [ξ][c·E + e]
+      copy2d(k, e1 - e0, S, taps + (9 + xi) * L + e0 * S, S, int64_t(1), taps + (25 + xi) * L + e0, int64_t(1), E);
+  });
+  return taps + 25 * L;
+}
+
+template <typename scalar_t>
+void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1, const Tensor& b1,
+                    const Tensor& w3, const Tensor& b3, const Tensor& out, const Tensor* s_out, const Options& opt,
+                    const Kernels& k) {
+  // Accumulate in fp32 (fp64 for fp64); fp16/bf16 are converted per band into fp32 buffers.
+  using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+  constexpr bool lowp = !std::is_same_v<scalar_t, acc_t>;
+  constexpr bool fp32 = std::is_same_v<acc_t, float>;
+
+  const int64_t N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t S = wsq.size(0), E1 = w1.size(0), E3 = w3.size(0);
+  const int64_t xN = x.stride(0), xC = x.stride(1), xP = pixel_stride(x);
+  const int64_t oN = out.stride(0), oC = out.stride(1), oP = pixel_stride(out);
+  int64_t sN = 0, sC = 0, sP = 0;
+  if (s_out) sN = s_out->stride(0), sC = s_out->stride(1), sP = pixel_stride(*s_out);
+
+  // Weights in acc_t: (S × Cin), (E1 × S), (E3 × 9S). W3's k = c·rc + tap·rt: PyTorch's c·9 + tap, or tap·S + c
+  // for a channels_last W3 (a channels_last model's), which is then used in place and im2col follows its order.
+  constexpr auto acc_type = c10::CppTypeToScalarType<acc_t>::value;
+  const auto acc_opts = x.options().dtype(acc_type);
+  auto as_acc = [](const Tensor& t) { return t.to(acc_type).contiguous(); };
+  const Tensor wsq_a = as_acc(wsq), bsq_a = as_acc(bsq), w1_a = as_acc(w1), b1_a = as_acc(b1), b3_a = as_acc(b3);
+  Tensor w3_a = w3.to(acc_type);
+  const bool w3_cl = w3_a.stride(1) == 1 && w3_a.stride(3) == S && w3_a.stride(2) == 3 * S && w3_a.stride(0) == 9 * S;
+  if (!w3_cl) w3_a = w3_a.contiguous();
+  const int64_t rc = w3_cl ? 1 : 9, rt = w3_cl ? S : 1;
+  const acc_t *Wsq = wsq_a.data_ptr<acc_t>(), *Bsq = bsq_a.data_ptr<acc_t>(), *W1 = w1_a.data_ptr<acc_t>(),
+              *B1 = b1_a.data_ptr<acc_t>(), *W3 = w3_a.data_ptr<acc_t>(), *B3 = b3_a.data_ptr<acc_t>();
+  const scalar_t* X = x.const_data_ptr<scalar_t>();
+  scalar_t* O = out.mutable_data_ptr<scalar_t>();
+  scalar_t* Sv = s_out ? s_out->mutable_data_ptr<scalar_t>() : nullptr;
+
+  // Work items: (image, chunk of rows), see row_chunks.
+  // NOTE: one at::parallel_for per call, MKL single-threaded inside it (nested OpenMP): one barrier per Fire
+  // instead of one per GEMM, which matters on a shared machine where any descheduled thread stalls a barrier.
+  const int64_t chunks = row_chunks(N, H, at::get_num_threads());
+  const int64_t R = band_rows(opt.band_pixels, W, H);
+  const bool stream = stream_out(out, k);
+  // NOTE: a channels_last x (fp32) is squeezed into a pixel-major buffer (sgemm M = S), then transposed into the
+  // channel-major sbuf. (Xeon) Squeezing straight into sbuf reads x transposed with M = pixels, which MKL ran at
+  // 39–46 GF/s on the 13×13 squeezes against 91–103 untransposed (one thread, hot caches); the M = S form ran at
+  // 80–99 GF/s, and s (S × pixels) is 4–8× smaller than x (Cin × pixels) to transpose. A/B at N=8 (16 configs,
+  // channels_last), against transposing x for bands of ≤ 256 pixels and reading it in place otherwise: 0.975× and
+  // 0.982× the time in two runs; N=1 0.999×. (fp16 / bf16 x is first converted to fp32 in its own orientation.)
+  const bool s_transposes = fp32 && xC == 1 && Cin > 1;
+  // The 3×3 expand by Winograd (use_winograd): bands are cut into blocks of TR tile rows (2 output rows each),
+  // whose input transforms queue up, over the bands of a work item, until the next would pass `cap` tiles
+  // (kWinogradTileCap); then 16 GEMMs over all of them and their output transforms. A band whose s holds a NaN or
+  // an inf takes im2col instead: a transform mixes 16 inputs into every point, so a NaN would reach outputs that
+  // eager's convolution keeps finite (and inf - inf gives NaN where eager gives inf).
+  const int64_t TW = (W + 1) / 2;  // tiles per row
+  const int64_t cap = std::max<int64_t>(kWinogradTileCap / std::max<int64_t>(E3, 1), TW);
+  const int64_t TR = std::clamp<int64_t>(cap / TW, 1, (R + 1) / 2);  // tile rows per block
+  bool wino = false;
+  if constexpr (fp32) wino = use_winograd(opt, N * H * W, S, E3, out, W3, k);
+  Tensor u_fresh;
+  const float* U = nullptr;
+  if constexpr (fp32) {
+    if (wino) U = winograd_weights(W3, E3, S, rc, rt, k, u_fresh);
+  }
+
+  parallel_items(N * chunks, [&](auto take) {
+    const MklThreadsGuard one_mkl_thread(1);  // blas.h
+    const int64_t s_ld = (R + 2) * W;         // sbuf channel stride: R+2 rows (1-row halo on each side)
+    const int64_t spw_n = wino ? S * (R + 3) * W : 0, v_n = wino ? 16 * cap * S : 0, m_n = wino ? 16 * cap * E3 : 0;
+    const int64_t xbuf_n = (lowp ? Cin : 0) * (R + 2) * W, spm_n = (s_transposes ? S : 0) * (R + 2) * W;
+    const int64_t obuf_n = lowp || stream || (wino && oC != 1) ? std::max(E1, E3) * R * W : 0;
+    const int64_t col_n = 9 * S * R * W;  // last: with Winograd only a non-finite band touches it
+    Tensor fresh;  // heuristics.h, kMaxKeptScratch
+    acc_t* sbuf = thread_scratch<acc_t>(S * s_ld + xbuf_n + spm_n + obuf_n + spw_n + v_n + m_n + col_n, acc_opts,
+                                        fresh);
+    acc_t* xbuf = sbuf + S * s_ld;
+    acc_t* spm = xbuf + xbuf_n;  // a band of s, pixel-major (see s_transposes)
+    acc_t* obuf = spm + spm_n;
+    acc_t* spw = obuf + obuf_n;  // Winograd: the band's s pixel-major, one extra zero row
+    acc_t* V = spw + spw_n;      // transformed inputs, 16 × (tiles × S)
+    acc_t* Mw = V + v_n;         // transformed outputs, 16 × (tiles × E3)
+    acc_t* col = Mw + m_n;
+    struct Block {  // a queued Winograd block: its tile rows and output rows, where they go in out
+      int64_t t0, tile_rows, rows;
+      scalar_t* out;
+    };
+    std::vector<Block> queue;
+    int64_t queued = 0;  // tiles
+    auto flush = [&] {   // the 16 GEMMs over every queued tile, then each block's output transform
+      if constexpr (fp32) {
+        if (queued == 0) return;
+        // NOTE: M_ξ = U_ξ·V_ξ as 'NN' (U_ξ column-major, M_ξ(e, t) at t·E3 + e): (Xeon) MKL, one thread, the Fires'
+        // shapes (E3 × 98–256 tiles × S): 67–150 GF/s, against 51–148 as 'TN' and 52–145 for Mᵀ (tiles × E3) in
+        // either orientation; S = 16–32 gain most.
+        for (int xi = 0; xi < 16; ++xi)
+          gemm<float>(E3, queued, S, {U + xi * E3 * S, 1, E3}, {V + xi * cap * S, 1, S}, {Mw + xi * cap * E3, 1, E3});
+        for (const Block& b : queue) {
+          if (!lowp && oC == 1) {  // channels_last: each pixel's 3×3 half written as it comes (streamed if aligned)
+            k.winograd_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3,
+                              reinterpret_cast<float*>(b.out), oP, stream);
+          } else {  // pixel-major through obuf, then into out: block transposes (NCHW) or conversions (fp16/bf16)
+            k.winograd_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3, obuf, E3, false);
+            copy2d(k, E3, b.rows * W, obuf, int64_t(1), E3, b.out, oC, oP);
+          }
+        }
+        queue.clear();
+        queued = 0;
+      }
+    };
+
+    // NOTE: an item's Winograd blocks are flushed at its end, not whenever a thread's queue fills: which items a
+    // thread takes varies from call to call, and the result must not.
+    for (int64_t item; (item = take()) >= 0; flush()) {
+      const int64_t n = item / chunks, chunk = item % chunks;
+      const int64_t c0 = H * chunk / chunks, c1 = H * (chunk + 1) / chunks;  // output rows [c0, c1)
+      const scalar_t* Xn = X + n * xN;
+
+      // sbuf row i holds squeeze row h0 - 1 + i of the current band (zeros outside the image).
+      auto squeeze_rows = [&](int64_t r0, int64_t r1, int64_t h0) {  // image rows [r0, r1) into sbuf
+        for (int64_t r = r0; r < r1; ++r) {
+          if (r < 0 || r >= H) {
+            acc_t* dst = sbuf + (r - h0 + 1) * W;
+            for (int64_t c = 0; c < S; ++c) std::fill_n(dst + c * s_ld, W, acc_t(0));
+          }
+        }
+        const int64_t a = std::max<int64_t>(r0, 0), b = std::min<int64_t>(r1, H);
+        if (a >= b) return;
+        const int64_t npix = (b - a) * W;
+        const Mat<acc_t> dst{sbuf + (a - h0 + 1) * W, s_ld, 1};
+        Mat<const acc_t> xb;  // x's band as a Cin × npix matrix
+        if constexpr (lowp) {
+          copy2d(k, Cin, npix, Xn + a * W * xP, xC, xP, xbuf, xC == 1 ? 1 : npix, xC == 1 ? Cin : 1);
+          xb = xC == 1 ? Mat<const acc_t>{xbuf, 1, Cin} : Mat<const acc_t>{xbuf, npix, 1};
+        } else {
+          xb = {Xn + a * W * xP, xC, xP};
+        }
+        if (s_transposes) {
+          gemm<acc_t>(S, npix, Cin, {Wsq, Cin, 1}, xb, {spm, 1, S});
+          copy2d(k, S, npix, spm, int64_t(1), S, dst.p, s_ld, int64_t(1));
+        } else {
+          gemm<acc_t>(S, npix, Cin, {Wsq, Cin, 1}, xb, dst);
+        }
+        bias_relu(k, S, npix, dst.p, s_ld, int64_t(1), Bsq, dst.p, s_ld, int64_t(1));
+      };
+
+      int64_t Rb = even_band_rows(c1 - c0, R);  // every band but the last: the halo move relies on it
+      // Winograd: even bands (whole tile rows) but the last, where R allows (R = 1: one-row bands, half-used tiles)
+      if (wino && Rb % 2 && Rb > 1 && Rb < c1 - c0) Rb += Rb < R ? 1 : -1;
+      for (int64_t h0 = c0; h0 < c1; h0 += Rb) {
+        const int64_t rb = std::min(Rb, c1 - h0), P = rb * W;
+        if (h0 == c0) {
+          squeeze_rows(h0 - 1, h0 + rb + 1, h0);
+        } else {  // rows h0-1 and h0 were the previous band's last two: move them to the front
+          for (int64_t c = 0; c < S; ++c)
+            std::memmove(sbuf + c * s_ld, sbuf + c * s_ld + Rb * W, 2 * W * sizeof(acc_t));
+          squeeze_rows(h0 + 1, h0 + rb + 1, h0);
+        }
+        if (s_out) {  // the training forward saves s (band rows only: halo rows belong to other bands)
+          copy2d(k, S, P, sbuf + W, s_ld, int64_t(1), Sv + n * sN + h0 * W * sP, sC, sP);
+        }
+
+        // Both expands, each into its channel slice of out (the concat is where they write): straight into out, or
+        // through obuf (in out's orientation) for a low-precision out or a streamed one (stream_out).
+        // NOTE: each epilogue right after its GEMM, while that GEMM's output is still in L2 ((Xeon) both GEMMs
+        // first, then both epilogues: the E1 slice was evicted by the 3×3 GEMM's traffic; A/B at N=8, 4 configs ×
+        // 2 layouts: this order 0.95× the time, geomean, every case faster).
+        auto expand = [&](int64_t E, int64_t K, Mat<const acc_t> Wt, Mat<const acc_t> act, const acc_t* bias,
+                          int64_t e0) {
+          scalar_t* Oc = O + n * oN + h0 * W * oP + e0 * oC;
+          if (lowp || stream) {
+            const int64_t bC = oP == 1 ? P : 1, bP = oP == 1 ? 1 : E;
+            gemm<acc_t>(E, P, K, Wt, act, {obuf, bC, bP});
+            if constexpr (lowp) {  // in place in fp32, then converted (both vectorised)
+              bias_relu(k, E, P, obuf, bC, bP, bias, obuf, bC, bP);
+              copy2d(k, E, P, obuf, bC, bP, Oc, oC, oP);
+            } else {
+              bias_relu(k, E, P, obuf, bC, bP, bias, Oc, oC, oP, stream);
+            }
+          } else if constexpr (!lowp) {
+            gemm<acc_t>(E, P, K, Wt, act, {Oc, oC, oP});
+            bias_relu(k, E, P, Oc, oC, oP, bias, Oc, oC, oP);
+          }
+        };
+        expand(E1, S, {W1, S, 1}, {sbuf + W, s_ld, 1}, B1, 0);
+        if (!wino || !k.finite(S, (rb + 2) * W, reinterpret_cast<const float*>(sbuf), s_ld)) {
+          im2col(S, rb, W, sbuf, s_ld, col, rc, rt);
+          expand(E3, 9 * S, {W3, 9 * S, 1}, {col, P, 1}, B3, E1);
+          continue;
+        }
+        if constexpr (fp32) {
+          copy2d(k, S, (rb + 2) * W, sbuf, s_ld, int64_t(1), spw, int64_t(1), S);
+          if (rb & 1) std::fill_n(spw + (rb + 2) * W * S, W * S, 0.f);  // read by the last tile row's 4th row
+          const int64_t TH = (rb + 1) / 2;
+          for (int64_t ty0 = 0; ty0 < TH; ty0 += TR) {
+            const int64_t ty1 = std::min(TH, ty0 + TR), nt = (ty1 - ty0) * TW;
+            if (queued + nt > cap) flush();
+            k.winograd_input(S, W, TW, ty0, ty1, spw, V + queued * S, cap * S);
+            const int64_t r0 = 2 * ty0, r1 = std::min(rb, 2 * ty1);
+            queue.push_back({queued, ty1 - ty0, r1 - r0, O + n * oN + (h0 + r0) * W * oP + E1 * oC});
+            queued += nt;
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+std::tuple<Tensor, Tensor> forward(const Tensor& x_in, const Tensor& wsq, const Tensor& bsq, const Tensor& w1,
+                                   const Tensor& b1, const Tensor& w3, const Tensor& b3, bool save_s,
+                                   const Options& opt, const Kernels& k) {
+  const auto fmt = memory_format(x_in);
+  const int64_t N = x_in.size(0), H = x_in.size(2), W = x_in.size(3);
+  Tensor out = at::empty({N, w1.size(0) + w3.size(0), H, W}, x_in.options().memory_format(fmt));
+  Tensor s = save_s ? at::empty({N, wsq.size(0), H, W}, x_in.options().memory_format(fmt)) : Tensor();
+  if (out.numel() == 0) return {out, s};
+  // NOTE: the GEMMs read x as a (channel × pixel) matrix per image. A view whose pixels are not one uniform
+  // stride (a crop like x[..., 1:8]) or without a unit stride is copied once to memory_format(x); x is the
+  // smallest activation of a Fire (Cin ≤ E1+E3), and every contiguous or channels_last x is read in place.
+  const Tensor x = gemm_ready(x_in) ? x_in : x_in.contiguous(fmt);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fusedfire_cpu_forward", [&] {
+    forward_kernel<scalar_t>(x, wsq, bsq, w1, b1, w3, b3, out, save_s ? &s : nullptr, opt, k);
+  });
+  return {out, s};
+}
+
+}  // namespace fusedfire_cpu

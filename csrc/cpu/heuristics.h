@@ -1,0 +1,54 @@
+// Every tuning threshold of the CPU backend, each with the measurement behind it. Figures marked (Xeon) were
+// measured on the 2-core AVX-512 Intel Xeon 2.80 GHz of sessions 3-5, (EPYC) on the 2-core AMD EPYC (Zen 4,
+// AVX-512) of session 6; "A/B" means interleaved rounds, medians, 2 threads unless said.
+#pragma once
+#include <cstdint>
+
+namespace fusedfire_cpu {
+
+// Output rows per band: R = max(1, kBandPixels / W) (13×13: the whole image; 27-wide: 18 rows; 54-wide: 9). A
+// band's squeeze rows (R+2 with the halo) and im2col buffer (9S × R·W) are re-read by both expand GEMMs, and the
+// GEMM's pixel dimension R·W must stay large for MKL's kernels.
+// NOTE: (Xeon) 1 thread, thread CPU time, geomean GF/s over the 16 Fires × 2 layouts at N=1, two runs: band pixels
+// 256: 69.7 / 70.2, 512: 95.5 / 72.5, 1024: 91.5 / 72.5, 4096: 89.7 / 72.1. The backward: 256 / 512 / 1024 took
+// 0.67 / 0.66 / 0.68 the time of ATen's backward.
+constexpr int64_t kBandPixels = 512;
+
+// Per-thread scratch kept between calls up to this many bytes; larger requests are fresh tensors (bands.h).
+// NOTE: (Xeon) a fresh at::empty per call faulted its pages in each time (1 400 faults a call at 1_0.features.12,
+// N=8); kept: backward 0.945× (N=1) / 0.98× (N=8) the time, forward 0.957× / 0.977× (N=1), 0.993× (N=8).
+constexpr int64_t kMaxKeptScratch = int64_t(16) << 20;
+
+// MKL's 'TT' sgemm collapses where C is narrow (a channels_last Fire on a tiny image): below this many columns B
+// is copied column-major first (blas.h).
+// NOTE: (Xeon) one thread, sgemm_ through ctypes, medians: m = 256, k = 576, n = 4 at 2.3 GF/s against 91 as 'TN';
+// m = 64, k = 512, n = 9 at 13 against 89. A channels_last 384→48→192 Fire on a 2×2 image: 264 -> 69 µs.
+constexpr int64_t kNarrowTT = 16;
+
+// The forward writes out through an L2-sized buffer with non-temporal stores (stream_out) where out is larger
+// than the L2 caches of the threads writing it: its lines go to memory anyway.
+// NOTE: (Xeon) MKL's GEMMs writing into out first read every line of it (a write-allocate), at N=8 a quarter of the
+// traffic of a 55×55 Fire. A/B at N=8, 6 configs × 2 layouts: buffer + streaming stores 0.96× the time (every case
+// faster); buffer + plain stores 1.04×; at N=1, where out fits the caches the next layer reads it from, 1.01×.
+constexpr int64_t kDefaultL2 = int64_t(1) << 20;  // where the C library does not say
+
+// Winograd F(2×2, 3×3) for the 3×3 expand (forward.cpp, use_winograd) where it pays:
+// - S and E3 multiples of kWinogradChannels (the transforms' vectors; every SqueezeNet Fire's are);
+// - at least kWinogradPixelsPerThread output pixels per thread: below, the per-call weight transform and GEMMs over
+//   a few tiles eat the gain;
+// - for an NCHW out, S >= kWinogradNchwMinS: its out takes a transposing pass without non-temporal stores.
+// NOTE: (Xeon) A/B against im2col, N=8, time, medians of 11: channels_last, all 16 Fires 0.68–0.85× (geomean 0.77);
+// NCHW S = 48 and 64 0.78–0.89×, S = 32 0.96–1.08×, S = 16 1.17–1.23×. Pixels per thread: N=1 channels_last 27×27
+// and 54×54 (364–1512 a thread) 0.70–0.87×; 13×13 (85) 1.08–1.17× in either layout; N=2 13×13 (169) 0.92–1.03×;
+// N=8 7×7 (196) 0.63–0.97×, 3×3 (36) 1.06–1.85×. fp16 and bf16, channels_last, N=8: 0.67–0.81×.
+constexpr int64_t kWinogradChannels = 16;
+constexpr int64_t kWinogradPixelsPerThread = 160;
+constexpr int64_t kWinogradNchwMinS = 48;
+
+// Winograd tiles queue up over the bands of a work item until the next block would pass kWinogradTileCap / E3
+// tiles (128 KB of transformed output per point ξ, 2 MB for all 16, past L2); then 16 GEMMs over all of them.
+// NOTE: (Xeon) MKL's GEMMs gain more from the wider N than the output transform loses: A/B, N=8, channels_last,
+// geomean best eager / fusedfire over the 16 Fires: 8192: 1.26, 16384: 1.41, 32768: 1.43, whole bands: 1.34.
+constexpr int64_t kWinogradTileCap = 32768;
+
+}  // namespace fusedfire_cpu

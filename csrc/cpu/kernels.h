@@ -1,0 +1,52 @@
+// The vector kernels of the CPU backend, one table per ISA. simd.h and winograd.h write them once over vec.h's
+// Vec; isa_avx512.cpp, isa_avx2.cpp and isa_baseline.cpp compile them for one ISA each (isa.h), and ops.cpp picks
+// one table per call from the options (the best this build and CPU run, unless a test forces a lower one).
+// Everything else of the backend (forward.cpp, backward.cpp) is compiled for the baseline and calls these.
+#pragma once
+#include <cstdint>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define FF_X86 1
+#elif defined(__aarch64__)
+#define FF_NEON 1
+#endif
+
+namespace fusedfire_cpu {
+
+enum class Isa : int { baseline, avx2, avx512 };  // baseline: SSE2 on x86-64, NEON on aarch64, else plain C++
+constexpr int kIsas = 3;
+
+struct Kernels {
+  Isa isa;
+  int lanes;     // floats per vector
+  bool streams;  // non-temporal stores exist (elsewhere `stream` asks for plain stores)
+  // dst(i, j) = relu(src(i, j) + bias[i]) for channels i < rows, pixels j < cols, where src and dst share one unit
+  // stride (scs = dcs = 1 or srs = drs = 1; src may be dst). stream: non-temporal stores of dst's aligned vectors.
+  void (*bias_relu)(int64_t rows, int64_t cols, const float* src, int64_t srs, int64_t scs, const float* bias,
+                    float* dst, int64_t drs, int64_t dcs, bool stream);
+  // dst(i, j) = src(i, j): row copies, or lanes × lanes block transposes where the unit strides differ.
+  void (*copy)(int64_t rows, int64_t cols, const float* src, int64_t srs, int64_t scs, float* dst, int64_t drs,
+               int64_t dcs);
+  // n contiguous 16-bit floats to fp32 and back, [0] IEEE fp16, [1] bf16 (round to nearest even, as c10).
+  void (*widen[2])(const uint16_t* src, float* dst, int64_t n);
+  void (*narrow[2])(const float* src, uint16_t* dst, int64_t n);
+  // Whether the rows × cols values p[i·ld + j] are all finite (no NaN, no ±inf).
+  bool (*finite)(int64_t rows, int64_t cols, const float* p, int64_t ld);
+  // Winograd F(2×2, 3×3): weight, input and output (+ bias + ReLU) transforms (winograd.h).
+  void (*winograd_weights)(const float* g, int64_t n, float* U, int64_t i0, int64_t i1);
+  void (*winograd_input)(int64_t S, int64_t W, int64_t TW, int64_t ty0, int64_t ty1, const float* s, float* V,
+                         int64_t ldv);
+  void (*winograd_output)(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* M,
+                          int64_t ldm, const float* bias, float* dst, int64_t ldp, bool stream);
+};
+
+// The table of an ISA, or null where this build or this CPU lacks it (ops.cpp).
+const Kernels* kernels(Isa isa);
+const char* isa_name(Isa isa);
+
+// Each isa_*.cpp's table, null where the build has no such ISA. Call only where the CPU has the ISA: kernels().
+const Kernels* avx512_table();
+const Kernels* avx2_table();
+const Kernels* baseline_table();
+
+}  // namespace fusedfire_cpu

@@ -1,0 +1,218 @@
+// fusedfire._cpu: the fused Fire kernels for CPU tensors (backend "cpu"). The schemas (native_fire,
+// native_fire_fwd, native_fire_bwd) are defined in fusedfire/ops.py; this file checks the arguments, picks the
+// vector kernels' ISA once per call, and implements the schemas for the CPU dispatch key. The module itself is the
+// private options API of the tests and benchmarks (fusedfire.native.cpu_isas, cpu_options).
+#include <Python.h>
+
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <array>
+#include <cstring>
+
+#include "fire.h"
+#include "heuristics.h"
+#include "kernels.h"
+
+namespace fusedfire_cpu {
+
+// ------------------------------------------------------------------------------------------------------ ISA
+
+const char* isa_name(Isa isa) {
+  static const char* const names[kIsas] = {"baseline", "avx2", "avx512"};
+  return names[int(isa)];
+}
+
+// Whether this CPU runs an ISA's kernels (cpuid; the C library's check includes the OS saving the registers).
+static bool cpu_has(Isa isa) {
+#if defined(FF_X86) && (defined(__GNUC__) || defined(__clang__))
+  switch (isa) {
+    case Isa::avx512:
+      return __builtin_cpu_supports("avx512f");
+    case Isa::avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case Isa::baseline:
+      return true;
+  }
+  return false;
+#else
+  return isa == Isa::baseline;
+#endif
+}
+
+const Kernels* kernels(Isa isa) {
+  static const auto tables = [] {
+    std::array<const Kernels*, kIsas> t{};
+    const Kernels* (*const build[kIsas])() = {baseline_table, avx2_table, avx512_table};
+    for (int i = 0; i < kIsas; ++i) t[i] = cpu_has(Isa(i)) ? build[i]() : nullptr;  // null: not in this build
+    return t;
+  }();
+  return tables[int(isa)];
+}
+
+static Isa best_isa() {
+  for (int i = kIsas - 1; i > 0; --i)
+    if (kernels(Isa(i))) return Isa(i);
+  return Isa::baseline;
+}
+
+// ------------------------------------------------------------------------------------------------- options
+
+static const char* const kWinogradNames[] = {"auto", "on", "off"};  // Winograd's order
+
+// The calling thread's options (fire.h), read once per call before any parallel region.
+static Options& thread_options() {
+  thread_local Options options{best_isa(), Winograd::automatic, kBandPixels};
+  return options;
+}
+
+// ---------------------------------------------------------------------------------------------------- ops
+
+using at::Tensor;
+
+static void check_forward(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1, const Tensor& b1,
+                          const Tensor& w3, const Tensor& b3) {
+  TORCH_CHECK(x.dim() == 4, "fusedfire cpu: x must be 4-D (N, C, H, W), got ", x.dim(), "-D");
+  const int64_t Cin = x.size(1);
+  TORCH_CHECK(wsq.dim() == 4 && wsq.size(1) == Cin && wsq.size(2) == 1 && wsq.size(3) == 1,
+              "fusedfire cpu: squeeze_weight must be (S, Cin=", Cin, ", 1, 1), got ", wsq.sizes());
+  const int64_t S = wsq.size(0);
+  TORCH_CHECK(w1.dim() == 4 && w1.size(1) == S && w1.size(2) == 1 && w1.size(3) == 1,
+              "fusedfire cpu: expand1x1_weight must be (E1, S=", S, ", 1, 1), got ", w1.sizes());
+  TORCH_CHECK(w3.dim() == 4 && w3.size(1) == S && w3.size(2) == 3 && w3.size(3) == 3,
+              "fusedfire cpu: expand3x3_weight must be (E3, S=", S, ", 3, 3), got ", w3.sizes());
+  TORCH_CHECK(bsq.dim() == 1 && bsq.size(0) == S, "fusedfire cpu: squeeze_bias must be (", S, ",), got ", bsq.sizes());
+  TORCH_CHECK(b1.dim() == 1 && b1.size(0) == w1.size(0), "fusedfire cpu: expand1x1_bias must be (", w1.size(0),
+              ",), got ", b1.sizes());
+  TORCH_CHECK(b3.dim() == 1 && b3.size(0) == w3.size(0), "fusedfire cpu: expand3x3_bias must be (", w3.size(0),
+              ",), got ", b3.sizes());
+  for (const Tensor* t : {&wsq, &bsq, &w1, &b1, &w3, &b3}) {
+    TORCH_CHECK(t->scalar_type() == x.scalar_type(), "fusedfire cpu: all inputs must share x's dtype ",
+                x.scalar_type(), ", got ", t->scalar_type());
+    TORCH_CHECK(t->device().is_cpu(), "fusedfire cpu: all inputs must be CPU tensors, got ", t->device());
+  }
+  TORCH_CHECK(at::isFloatingType(x.scalar_type()), "fusedfire cpu: x must be floating point, got ", x.scalar_type());
+}
+
+static void check_backward(const Tensor& grad_out, const Tensor& x, const Tensor& s, const Tensor& out,
+                           const Tensor& wsq, const Tensor& w1, const Tensor& w3) {
+  TORCH_CHECK(x.dim() == 4 && s.dim() == 4 && out.dim() == 4, "fusedfire cpu: backward wants 4-D x, s and out, got ",
+              x.sizes(), ", ", s.sizes(), ", ", out.sizes());
+  const int64_t N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
+  TORCH_CHECK(wsq.dim() == 4 && w1.dim() == 4 && w3.dim() == 4 && wsq.size(1) == Cin && w1.size(1) == wsq.size(0)
+                  && w3.size(1) == wsq.size(0) && w3.size(2) == 3 && w3.size(3) == 3,
+              "fusedfire cpu: backward weights must be (S, Cin, 1, 1), (E1, S, 1, 1), (E3, S, 3, 3), got ",
+              wsq.sizes(), ", ", w1.sizes(), ", ", w3.sizes());
+  const int64_t S = wsq.size(0), E1 = w1.size(0), E3 = w3.size(0);
+  TORCH_CHECK(s.sizes() == at::IntArrayRef({N, S, H, W}) && out.sizes() == at::IntArrayRef({N, E1 + E3, H, W})
+                  && grad_out.sizes() == out.sizes(),
+              "fusedfire cpu: backward wants s ", at::IntArrayRef({N, S, H, W}), " and out, grad_out ",
+              at::IntArrayRef({N, E1 + E3, H, W}), ", got ", s.sizes(), ", ", out.sizes(), ", ", grad_out.sizes());
+  for (const Tensor* t : {&grad_out, &s, &out, &wsq, &w1, &w3})
+    TORCH_CHECK(t->scalar_type() == x.scalar_type() && t->device().is_cpu(), "fusedfire cpu: backward tensors "
+                "must be CPU tensors of x's dtype ", x.scalar_type(), ", got ", t->scalar_type(), " on ",
+                t->device());
+}
+
+static Tensor native_fire(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1, const Tensor& b1,
+                          const Tensor& w3, const Tensor& b3) {
+  check_forward(x, wsq, bsq, w1, b1, w3, b3);
+  const Options opt = thread_options();
+  return std::get<0>(forward(x, wsq, bsq, w1, b1, w3, b3, false, opt, *kernels(opt.isa)));
+}
+
+static std::tuple<Tensor, Tensor> native_fire_fwd(const Tensor& x, const Tensor& wsq, const Tensor& bsq,
+                                                  const Tensor& w1, const Tensor& b1, const Tensor& w3,
+                                                  const Tensor& b3) {
+  check_forward(x, wsq, bsq, w1, b1, w3, b3);
+  const Options opt = thread_options();
+  return forward(x, wsq, bsq, w1, b1, w3, b3, true, opt, *kernels(opt.isa));
+}
+
+static std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> native_fire_bwd(
+    const Tensor& grad_out, const Tensor& x, const Tensor& s, const Tensor& out, const Tensor& wsq, const Tensor& w1,
+    const Tensor& w3) {
+  check_backward(grad_out, x, s, out, wsq, w1, w3);
+  const Options opt = thread_options();
+  return backward(grad_out, x, s, out, wsq, w1, w3, opt, *kernels(opt.isa));
+}
+
+}  // namespace fusedfire_cpu
+
+TORCH_LIBRARY_IMPL(fusedfire, CPU, m) {
+  m.impl("native_fire", &fusedfire_cpu::native_fire);
+  m.impl("native_fire_fwd", &fusedfire_cpu::native_fire_fwd);
+  m.impl("native_fire_bwd", &fusedfire_cpu::native_fire_bwd);
+}
+
+// ------------------------------------------------------------------------------------------ Python module
+
+namespace {
+
+using namespace fusedfire_cpu;
+
+// isas() -> list of str: the ISAs this build and CPU run, best (the default) first.
+PyObject* py_isas(PyObject*, PyObject*) {
+  PyObject* names = PyList_New(0);
+  for (int i = kIsas - 1; names && i >= 0; --i) {
+    if (!kernels(Isa(i))) continue;
+    PyObject* name = PyUnicode_FromString(isa_name(Isa(i)));
+    if (!name || PyList_Append(names, name) < 0) Py_CLEAR(names);
+    Py_XDECREF(name);
+  }
+  return names;
+}
+
+// get_options() -> (isa, winograd, band_pixels) of the calling thread.
+PyObject* py_get_options(PyObject*, PyObject*) {
+  const Options& o = thread_options();
+  return Py_BuildValue("(ssL)", isa_name(o.isa), kWinogradNames[int(o.winograd)], (long long)o.band_pixels);
+}
+
+// set_options(isa, winograd, band_pixels): the calling thread's options; ValueError naming what is wrong.
+PyObject* py_set_options(PyObject*, PyObject* args) {
+  const char *isa, *winograd;
+  long long band_pixels;
+  if (!PyArg_ParseTuple(args, "ssL", &isa, &winograd, &band_pixels)) return nullptr;
+  Options o = thread_options();
+  int i = 0;
+  while (i < kIsas && std::strcmp(isa, isa_name(Isa(i))) != 0) ++i;
+  if (i == kIsas || !kernels(Isa(i))) {
+    PyObject* available = py_isas(nullptr, nullptr);
+    PyErr_Format(PyExc_ValueError, "fusedfire cpu: isa must be one this build and CPU run, %R, got '%s'", available,
+                 isa);
+    Py_XDECREF(available);
+    return nullptr;
+  }
+  o.isa = Isa(i);
+  int w = 0;
+  while (w < 3 && std::strcmp(winograd, kWinogradNames[w]) != 0) ++w;
+  if (w == 3) {
+    PyErr_Format(PyExc_ValueError, "fusedfire cpu: winograd must be 'auto', 'on' or 'off', got '%s'", winograd);
+    return nullptr;
+  }
+  o.winograd = Winograd(w);
+  constexpr long long kMaxBandPixels = 1 << 20;
+  if (band_pixels < 1 || band_pixels > kMaxBandPixels) {
+    PyErr_Format(PyExc_ValueError, "fusedfire cpu: band_pixels must be in [1, %lld], got %lld", kMaxBandPixels,
+                 band_pixels);
+    return nullptr;
+  }
+  o.band_pixels = band_pixels;
+  thread_options() = o;
+  Py_RETURN_NONE;
+}
+
+PyMethodDef methods[] = {
+    {"isas", py_isas, METH_NOARGS, "The ISAs of the vector kernels this build and CPU run, best first."},
+    {"get_options", py_get_options, METH_NOARGS, "(isa, winograd, band_pixels) of the calling thread."},
+    {"set_options", py_set_options, METH_VARARGS, "set_options(isa, winograd, band_pixels) for the calling thread."},
+    {nullptr, nullptr, 0, nullptr}};
+
+}  // namespace
+
+// Importing fusedfire._cpu also runs the static TORCH_LIBRARY_IMPL registrar above.
+extern "C" PyObject* PyInit__cpu(void) {
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_cpu", nullptr, -1, methods};
+  return PyModule_Create(&module_def);
+}

@@ -1,0 +1,127 @@
+// The elementwise kernels of the table (kernels.h), written once over Vec (vec.h) and compiled per ISA (isa.h):
+// bias + ReLU epilogues, fp32 matrix copies and transposes, 16-bit conversions, a finiteness check.
+#pragma once
+
+namespace fusedfire_cpu::FF_ISA {
+
+constexpr int64_t L = kLanes;
+
+// A 64-byte (or vector-size) boundary: where non-temporal stores may start.
+inline bool aligned(const float* p) { return reinterpret_cast<uintptr_t>(p) % (L * sizeof(float)) == 0; }
+
+// NOTE: vectors with a masked tail; the portable loop of the AVX-512-only code (SSE at this file's baseline
+// flags, with runtime alias checks) took 11% of a 54×54 Fire's time (1_0.features.5, perf, one thread).
+void bias_relu(int64_t rows, int64_t cols, const float* src, int64_t srs, int64_t scs, const float* bias, float* dst,
+               int64_t drs, int64_t dcs, bool stream) {
+  const bool channel_major = scs == 1 && dcs == 1;  // else srs == drs == 1: pixel-major (channels_last)
+  const int64_t outer = channel_major ? rows : cols, inner = channel_major ? cols : rows;
+  const int64_t so = channel_major ? srs : scs, do_ = channel_major ? drs : dcs;
+  stream = stream && kStreams;
+  for (int64_t o = 0; o < outer; ++o) {
+    const float* s = src + o * so;
+    float* d = dst + o * do_;
+    const Vec b = set1(channel_major ? bias[o] : 0.f);
+    auto bias_at = [&](int64_t i) { return channel_major ? b : load(bias + i); };  // pixel-major: per lane
+    int64_t i = 0;
+    if (stream) {  // up to d's first aligned vector one float at a time, then whole aligned vectors
+      for (; i < inner && !aligned(d + i); ++i) d[i] = relu(s[i] + (channel_major ? bias[o] : bias[i]));
+      for (; i + L <= inner; i += L) FF_ISA::stream(d + i, relu(load(s + i) + bias_at(i)));
+    }
+    for (; i + L <= inner; i += L) store(d + i, relu(load(s + i) + bias_at(i)));
+    if (i < inner) {
+      const int n = int(inner - i);
+      store_n(d + i, relu(load_n(s + i, n) + (channel_major ? b : load_n(bias + i, n))), n);
+    }
+  }
+  if (stream) stream_fence();  // order the non-temporal stores before whatever reads out next
+}
+
+// dst[j·ldd + i] = src[i·lds + j] for i < rows ≤ L, j < cols ≤ L: one block through registers.
+inline void transpose_block(const float* src, int64_t lds, float* dst, int64_t ldd, int rows, int cols) {
+  Vec r[kLanes];
+  const bool full = rows == L && cols == L;  // NOTE: unmasked loads and stores where they can be
+  for (int i = 0; i < L; ++i) r[i] = full ? load(src + i * lds) : i < rows ? load_n(src + i * lds, cols) : zero();
+  transpose(r);
+  for (int j = 0; j < cols; ++j) {
+    if (full) {
+      store(dst + j * ldd, r[j]);
+    } else {
+      store_n(dst + j * ldd, r[j], rows);
+    }
+  }
+}
+
+void copy(int64_t rows, int64_t cols, const float* src, int64_t srs, int64_t scs, float* dst, int64_t drs,
+          int64_t dcs) {
+  if (scs == 1 && dcs == 1) {
+    for (int64_t i = 0; i < rows; ++i) std::memcpy(dst + i * drs, src + i * srs, cols * sizeof(float));
+  } else if (srs == 1 && drs == 1) {
+    for (int64_t j = 0; j < cols; ++j) std::memcpy(dst + j * dcs, src + j * scs, rows * sizeof(float));
+  } else if (srs == 1 && dcs == 1) {  // src column-major: its columns j are contiguous over i
+    for (int64_t j = 0; j < cols; j += L)
+      for (int64_t i = 0; i < rows; i += L)
+        transpose_block(src + j * scs + i, scs, dst + i * drs + j, drs, int(std::min(L, cols - j)),
+                        int(std::min(L, rows - i)));
+  } else if (scs == 1 && drs == 1) {
+    for (int64_t i = 0; i < rows; i += L)
+      for (int64_t j = 0; j < cols; j += L)
+        transpose_block(src + i * srs + j, srs, dst + j * dcs + i, dcs, int(std::min(L, rows - i)),
+                        int(std::min(L, cols - j)));
+  } else {
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) dst[i * drs + j * dcs] = src[i * srs + j * scs];
+  }
+}
+
+// The last n % L values go through a stack buffer (masked 16-bit loads and stores are not in every ISA).
+template <bool bf16>
+void widen(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + L <= n; i += L) store(dst + i, bf16 ? load_bf16(src + i) : load_half(src + i));
+  if (i < n) {
+    uint16_t tail[kLanes] = {};
+    std::memcpy(tail, src + i, (n - i) * sizeof(uint16_t));
+    store_n(dst + i, bf16 ? load_bf16(tail) : load_half(tail), int(n - i));
+  }
+}
+
+template <bool bf16>
+void narrow(const float* src, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    if (bf16) {
+      store_bf16(dst + i, load(src + i));
+    } else {
+      store_half(dst + i, load(src + i));
+    }
+  }
+  if (i < n) {
+    uint16_t tail[kLanes];
+    const Vec v = load_n(src + i, int(n - i));
+    if (bf16) {
+      store_bf16(tail, v);
+    } else {
+      store_half(tail, v);
+    }
+    std::memcpy(dst + i, tail, (n - i) * sizeof(uint16_t));
+  }
+}
+
+// v·0 is 0 for a finite v and NaN otherwise; the sum of them stays 0 until a NaN arrives.
+bool finite(int64_t rows, int64_t cols, const float* p, int64_t ld) {
+  Vec acc = zero();
+  const Vec z = zero();
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* r = p + i * ld;
+    int64_t j = 0;
+    for (; j + L <= cols; j += L) acc = acc + load(r + j) * z;
+    if (j < cols) acc = acc + load_n(r + j, int(cols - j)) * z;
+  }
+  float lanes[kLanes];
+  store(lanes, acc);
+  for (const float v : lanes)
+    if (v != 0.f) return false;
+  return true;
+}
+
+}  // namespace fusedfire_cpu::FF_ISA
