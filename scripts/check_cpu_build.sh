@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Compiles the CPU backend (csrc/cpu/) with -Wall -Werror, compile only, for this machine and for aarch64 (NEON is
-# its baseline ISA; no ARM machine runs here, so compiling is the check we have). Installs Debian's cross compiler
-# where it is missing. Uses .venv's torch headers (scripts/setup.sh). Any warning fails it.
+# its baseline ISA; no ARM machine runs here: tests/test_cpu_isa.py runs the torch-free vector kernels under
+# qemu-user). Installs Debian's cross compiler and qemu-user where missing. Uses .venv's torch headers
+# (scripts/setup.sh). Any warning fails it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
 cross=aarch64-linux-gnu-g++
-if ! command -v "$cross" >/dev/null; then
-  echo "installing $cross (Debian g++-aarch64-linux-gnu)"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++-aarch64-linux-gnu >/dev/null
+if ! command -v "$cross" >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
+  echo "installing $cross and qemu-aarch64 (Debian g++-aarch64-linux-gnu, qemu-user)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++-aarch64-linux-gnu qemu-user >/dev/null
 fi
 includes=$($py -c "
 import sysconfig

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# The test command: sets everything up, then runs the test suite (on CPU the Triton kernels run under the
-# interpreter with the bounds-and-race checker), compiles the CPU backend with -Werror for this machine and aarch64,
-# builds the abi3 wheel and imports it away from the checkout, a one-round smoke run of every benchmark provider, and
-# the GPU check script's dry run. Any failure fails it.
+# The test command: sets everything up, compiles the CPU backend with -Werror for this machine and aarch64, runs the
+# test suite (on CPU the Triton kernels run under the interpreter with the bounds-and-race checker; the CPU vector
+# kernels for aarch64 under qemu), builds the abi3 wheel and imports it away from the checkout, a one-round smoke run
+# of every benchmark provider, and the GPU check script's dry run. Any failure fails it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/check_cpu_build.sh  # first: it installs the aarch64 tools tests/test_cpu_isa.py runs
 .venv/bin/python -m pytest tests -q -ra --durations=20 "$@"
 .venv/bin/python -m pytest bench -q --benchmark-disable -m smoke
-bash scripts/check_cpu_build.sh
 bash bench/gpu_check.sh --dry-run
 
 # One cp39-abi3 wheel (the nvcc-built CUDA kernels where nvcc exists, the CPU kernels always) that imports without

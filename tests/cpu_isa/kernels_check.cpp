@@ -1,0 +1,249 @@
+// The vector kernels of csrc/cpu (kernels.h) on their own, torch-free: every ISA table this CPU runs against plain
+// scalar references, and against the baseline table bit for bit. Built and run by tests/test_cpu_isa.py for this
+// machine and, where Debian's cross compiler and qemu-user are installed, for aarch64 (NEON) under qemu.
+// Prints one "ok <isa>" line per table; any mismatch prints what and where, and the exit code is 1.
+// `kernels_check planted`: the test of this test, on the baseline table with a relu that drops NaN, a copy that
+// loses one element and a Winograd output transform off by 10⁻³ at one element: exit code 0 only if all three are caught.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "../../csrc/cpu/kernels.h"
+
+using namespace fusedfire_cpu;
+#if defined(__aarch64__)
+using half_t = __fp16;  // the compiler's IEEE fp16, the reference of the conversions
+#else
+using half_t = _Float16;
+#endif
+
+static int failures = 0;
+#define EXPECT(cond, ...)                                 \
+  do {                                                    \
+    if (!(cond) && ++failures <= 10) {  /* the first 10 */ \
+      std::printf("FAIL %s:%d: ", __FILE__, __LINE__);    \
+      std::printf(__VA_ARGS__);                           \
+      std::printf("\n");                                  \
+    }                                                     \
+  } while (0)
+
+static std::mt19937 rng(1234);
+static std::vector<float> randn(size_t n) {
+  std::normal_distribution<float> d;
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+static bool same(float a, float b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+static float relu_ref(float v) { return v < 0.f ? 0.f : v; }
+
+static bool cpu_runs(Isa isa) {
+#if defined(FF_X86)
+  if (isa == Isa::avx512) return __builtin_cpu_supports("avx512f");
+  if (isa == Isa::avx2)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#endif
+  return isa == Isa::baseline;
+}
+
+// Every kernel's output on fixed inputs, flattened: compared against the references here and across ISAs.
+static std::vector<float> run_all(const Kernels& k, const char* name) {
+  rng.seed(1234);  // the same inputs for every ISA
+  std::vector<float> all;
+  // ---- bias_relu: channel-major and pixel-major, odd sizes, NaN/inf in, streamed from an unaligned start
+  for (const bool channel_major : {true, false})
+    for (const bool stream : {false, true}) {
+      const int64_t rows = 7, cols = 53;
+      std::vector<float> src = randn(rows * cols), bias = randn(rows * cols + 1);
+      src[3] = NAN, src[40] = INFINITY, src[77] = -INFINITY, bias[2] = NAN;
+      std::vector<float> dst(rows * cols + 16, -1.f);
+      float* d = dst.data() + 1;  // unaligned
+      const int64_t srs = channel_major ? cols : 1, scs = channel_major ? 1 : rows;
+      k.bias_relu(rows, cols, src.data(), srs, scs, bias.data(), d, srs, scs, stream);
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) {
+          const float want = relu_ref(src[i * srs + j * scs] + bias[i]), got = d[i * srs + j * scs];
+          EXPECT(same(got, want), "%s bias_relu cm=%d stream=%d (%ld, %ld): %g, want %g", name, channel_major, stream,
+                 long(i), long(j), got, want);
+        }
+      EXPECT(dst[0] == -1.f && dst[rows * cols + 1] == -1.f, "%s bias_relu wrote outside", name);
+      all.insert(all.end(), dst.begin(), dst.end());
+    }
+  // ---- copy: every orientation, sizes that leave partial blocks
+  for (int o = 0; o < 4; ++o) {
+    const int64_t rows = 19, cols = 23;
+    const std::vector<float> src = randn(rows * cols);
+    std::vector<float> dst(rows * cols, 0.f);
+    const int64_t srs = o & 1 ? 1 : cols, scs = o & 1 ? rows : 1, drs = o & 2 ? 1 : cols, dcs = o & 2 ? rows : 1;
+    k.copy(rows, cols, src.data(), srs, scs, dst.data(), drs, dcs);
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j)
+        EXPECT(dst[i * drs + j * dcs] == src[i * srs + j * scs], "%s copy orientation %d (%ld, %ld)", name, o,
+               long(i), long(j));
+    all.insert(all.end(), dst.begin(), dst.end());
+  }
+  // ---- 16-bit conversions: every fp16 bit pattern, bf16 patterns and rounding ties, NaN and inf
+  {
+    const int64_t n = 65536;
+    std::vector<uint16_t> bits(n);
+    for (int64_t i = 0; i < n; ++i) bits[i] = uint16_t(i);
+    for (const int bf16 : {0, 1}) {
+      std::vector<float> wide(n);
+      k.widen[bf16](bits.data(), wide.data(), n);
+      std::vector<uint16_t> back(n);
+      k.narrow[bf16](wide.data(), back.data(), n);
+      for (int64_t i = 0; i < n; ++i) {
+        float want;
+        if (bf16) {
+          const uint32_t w = uint32_t(i) << 16;
+          std::memcpy(&want, &w, 4);
+        } else {
+          half_t h;
+          std::memcpy(&h, &bits[i], 2);
+          want = float(h);
+        }
+        EXPECT(same(wide[i], want), "%s widen[%d] of 0x%04x: %g, want %g", name, bf16, unsigned(i), wide[i], want);
+        EXPECT(back[i] == bits[i] || (std::isnan(wide[i]) && std::isnan(wide[i])), "%s narrow[%d] round trip 0x%04x",
+               name, bf16, unsigned(i));
+      }
+      all.insert(all.end(), wide.begin(), wide.end());
+    }
+    std::vector<float> f = randn(1001);
+    f[5] = NAN, f[6] = INFINITY, f[7] = 65520.f, f[8] = 1e-8f, f[9] = -0.f;
+    for (const int bf16 : {0, 1}) {
+      std::vector<uint16_t> h(f.size());
+      k.narrow[bf16](f.data(), h.data(), int64_t(f.size()));
+      for (size_t i = 0; i < f.size(); ++i) {
+        uint16_t want;
+        if (bf16) {
+          uint32_t w;
+          std::memcpy(&w, &f[i], 4);
+          want = std::isnan(f[i]) ? 0x7FC0 : uint16_t((w + ((w >> 16) & 1u) + 0x7FFFu) >> 16);
+        } else {
+          const half_t v = half_t(f[i]);
+          std::memcpy(&want, &v, 2);
+        }
+        EXPECT(h[i] == want || (std::isnan(f[i]) && (h[i] & 0x7fff) > (bf16 ? 0x7f80 : 0x7c00)),
+               "%s narrow[%d] of %.9g: 0x%04x, want 0x%04x", name, bf16, f[i], h[i], want);
+        all.push_back(float(h[i]));
+      }
+    }
+  }
+  // ---- finite
+  {
+    std::vector<float> v = randn(9 * 37);
+    EXPECT(k.finite(9, 35, v.data(), 37), "%s finite: finite values", name);
+    for (const float bad : {NAN, INFINITY, -INFINITY}) {
+      v[8 * 37 + 34] = bad;
+      EXPECT(!k.finite(9, 35, v.data(), 37), "%s finite missed %g in the last element", name, bad);
+      EXPECT(k.finite(8, 37, v.data(), 37), "%s finite looked past its rows", name);
+      v[8 * 37 + 34] = 0.f;
+    }
+    v[36] = NAN;  // past the 35 columns of row 0
+    EXPECT(k.finite(9, 35, v.data(), 37), "%s finite looked past its columns", name);
+  }
+  // ---- Winograd F(2×2, 3×3): transforms around a plain GEMM against a direct 3×3 convolution + bias + ReLU
+  {
+    const int64_t S = 16, E = 32, W = 7, rows = 5, TW = (W + 1) / 2, TH = (rows + 1) / 2, T = TH * TW;
+    const std::vector<float> g = randn(E * S * 9), bias = randn(E);
+    std::vector<float> s = randn((rows + 3) * W * S);  // pixel-major band: row i = image row i - 1
+    for (int64_t c = 0; c < S; ++c)
+      for (int64_t w = 0; w < W; ++w) s[(0 * W + w) * S + c] = 0.f, s[((rows + 1) * W + w) * S + c] = 0.f,
+                                      s[((rows + 2) * W + w) * S + c] = 0.f;  // zero halo rows
+    std::vector<float> taps(9 * E * S), U(16 * E * S), V(16 * T * S), M(16 * T * E, 0.f), out(rows * W * E, -1.f);
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t c = 0; c < S; ++c)
+        for (int t = 0; t < 9; ++t) taps[t * E * S + e * S + c] = g[(e * S + c) * 9 + t];
+    k.winograd_weights(taps.data(), E * S, U.data(), 0, E * S);
+    k.winograd_input(S, W, TW, 0, TH, s.data(), V.data(), T * S);
+    for (int xi = 0; xi < 16; ++xi)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t e = 0; e < E; ++e) {
+          double acc = 0;
+          for (int64_t c = 0; c < S; ++c) acc += double(U[xi * E * S + e * S + c]) * V[xi * T * S + t * S + c];
+          M[xi * T * E + t * E + e] = float(acc);
+        }
+    k.winograd_output(E, W, TW, TH, rows, M.data(), T * E, bias.data(), out.data(), E, false);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t w = 0; w < W; ++w)
+        for (int64_t e = 0; e < E; ++e) {
+          double acc = bias[e];
+          for (int64_t c = 0; c < S; ++c)
+            for (int ky = 0; ky < 3; ++ky)
+              for (int kx = 0; kx < 3; ++kx) {
+                const int64_t wx = w + kx - 1;
+                if (wx >= 0 && wx < W) acc += double(g[(e * S + c) * 9 + ky * 3 + kx]) * s[((r + ky) * W + wx) * S + c];
+              }
+          const float want = float(acc < 0 ? 0 : acc), got = out[(r * W + w) * E + e];
+          EXPECT(std::fabs(got - want) <= 1e-4f * (1 + std::fabs(want)), "%s winograd (%ld, %ld, %ld): %g, want %g",
+                 name, long(r), long(w), long(e), got, want);
+        }
+    all.insert(all.end(), U.begin(), U.end());
+    all.insert(all.end(), V.begin(), V.end());
+    all.insert(all.end(), out.begin(), out.end());
+  }
+  return all;
+}
+
+// ---- planted bugs (see the header)
+static const Kernels* real;
+static void relu_drops_nan(int64_t rows, int64_t cols, const float* src, int64_t srs, int64_t scs, const float* bias,
+                           float* dst, int64_t drs, int64_t dcs, bool stream) {
+  real->bias_relu(rows, cols, src, srs, scs, bias, dst, drs, dcs, stream);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      if (std::isnan(dst[i * drs + j * dcs])) dst[i * drs + j * dcs] = 0.f;
+}
+static void copy_loses_one(int64_t rows, int64_t cols, const float* src, int64_t srs, int64_t scs, float* dst,
+                           int64_t drs, int64_t dcs) {
+  real->copy(rows, cols, src, srs, scs, dst, drs, dcs);
+  dst[(rows - 1) * drs + (cols - 1) * dcs] = 0.f;
+}
+static void output_off(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* M, int64_t ldm,
+                       const float* bias, float* dst, int64_t ldp, bool stream) {
+  real->winograd_output(E, W, TW, tiles, rows, M, ldm, bias, dst, ldp, stream);
+  dst[ldp + 1] += 1e-3f;
+}
+
+static int planted() {
+  real = baseline_table();
+  int caught = 0;
+  for (int bug = 0; bug < 3; ++bug) {
+    Kernels k = *real;
+    if (bug == 0) k.bias_relu = relu_drops_nan;
+    if (bug == 1) k.copy = copy_loses_one;
+    if (bug == 2) k.winograd_output = output_off;
+    failures = 0;
+    run_all(k, "planted");
+    caught += failures > 0;
+    std::printf("planted bug %d: %d failures\n", bug, failures);
+  }
+  return caught == 3 ? 0 : 1;
+}
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "planted") == 0) return planted();
+  const std::vector<float> base = run_all(*baseline_table(), "baseline");
+  std::printf("ok baseline (%d lanes)\n", baseline_table()->lanes);
+  const struct {
+    Isa isa;
+    const Kernels* (*table)();
+    const char* name;
+  } others[] = {{Isa::avx2, avx2_table, "avx2"}, {Isa::avx512, avx512_table, "avx512"}};
+  for (const auto& o : others) {
+    if (!cpu_runs(o.isa) || !o.table()) continue;
+    const std::vector<float> got = run_all(*o.table(), o.name);
+    EXPECT(got.size() == base.size(), "%s: %zu outputs, baseline %zu", o.name, got.size(), base.size());
+    for (size_t i = 0; i < got.size() && i < base.size(); ++i)
+      if (!same(got[i], base[i]) || std::signbit(got[i]) != std::signbit(base[i])) {
+        EXPECT(false, "%s differs from baseline at output %zu: %g against %g", o.name, i, got[i], base[i]);
+        break;
+      }
+    std::printf("ok %s (%d lanes)\n", o.name, o.table()->lanes);
+  }
+  if (failures) std::printf("%d failures\n", failures);
+  return failures ? 1 : 0;
+}
