@@ -9,6 +9,7 @@
 #include "blas.h"
 #include "elementwise.h"
 #include "fire.h"
+#include "winograd_plan.h"
 
 namespace fusedfire_cpu {
 namespace {
@@ -29,10 +30,11 @@ namespace {
 // N=1, 0.65× at N=8 (every case faster; 13×13 with E = 512 least, 0.71–0.83×).
 template <typename scalar_t>
 void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, const Tensor& out, const Tensor& wsq,
-                     const Tensor& w1, const Tensor& w3, const Tensor& grad_x, const Tensor& wacc, const Options& opt,
-                     const Kernels& k) {
+                     const Tensor& w1, const Tensor& w3, const Tensor& grad_x, const Tensor& wacc, bool wino,
+                     const Options& opt, const Kernels& k) {
   using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
   constexpr bool lowp = !std::is_same_v<scalar_t, acc_t>;
+  constexpr bool fp32 = std::is_same_v<acc_t, float>;
   const int64_t N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t S = wsq.size(0), E1 = w1.size(0), E3 = w3.size(0), E = E1 + E3, K3 = 9 * S;
   const int64_t xN = x.stride(0), xC = x.stride(1), xP = pixel_stride(x);
@@ -49,34 +51,58 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
   const scalar_t *GO = grad_out.const_data_ptr<scalar_t>(), *O = out.const_data_ptr<scalar_t>(),
                  *X = x.const_data_ptr<scalar_t>(), *Sv = s.const_data_ptr<scalar_t>();
   scalar_t* GX = grad_x.mutable_data_ptr<scalar_t>();
-  // Offsets of the weight gradients in a row of wacc (see backward): gb1 and gb3 are one vector.
-  const int64_t oBsq = S * Cin, oW1 = oBsq + S, oW3 = oW1 + E1 * S, oB = oW3 + E3 * K3;
+  // Offsets of the weight gradients in a row of wacc (see backward): gb1 and gb3 are one vector; with Winograd,
+  // the transformed gradient of W3 (dU, 16 × E3 × S) last.
+  const int64_t oBsq = S * Cin, oW1 = oBsq + S, oW3 = oW1 + E1 * S, oB = oW3 + E3 * K3, oU = oB + E;
 
   const int64_t chunks = row_chunks(N, H, at::get_num_threads());
   const int64_t R = band_rows(opt.band_pixels, W, H);
   const int64_t chunk_rows = (H + chunks - 1) / chunks;
   // G in out's orientation, so that the masking pass reads grad_out and out along their unit stride.
   const bool g_cm = os[3] == 1;
+  // Winograd (wino, see backward): per band, grad_s of the 3×3 expand as a Winograd convolution of G3 (its rows
+  // h0-1 .. h0+rb) and dU += Ĝ·V_sᵀ (Ĝ: the band's G3 through the transposed output transform, V_s: s through the
+  // input transform), in blocks of TR tile rows. A band whose G3 or s holds a NaN or an inf takes im2col (as the
+  // forward); so that the two mix, every band then gathers its own grad_s rows from G rows h0-1 .. h0+rb (the
+  // scatter of col2im limited to them), where without Winograd each G row is scattered once, by its own band.
+  const int64_t TW = (W + 1) / 2, TR = std::clamp<int64_t>(kWinogradBackwardTiles / TW, 1, (R + 1) / 2);
+  const int64_t tiles = TR * TW;  // per block, at most
+  Tensor u_fresh;
+  const float* U = nullptr;
+  if constexpr (fp32) {
+    if (wino) U = winograd_weights(W3, E3, S, 9, 1, k, u_fresh);
+  }
 
   at::parallel_for(0, N * chunks, 1, [&](int64_t begin, int64_t end) {
     const MklThreadsGuard one_mkl_thread(1);  // blas.h
     const int slot = at::get_thread_num();
     TORCH_INTERNAL_ASSERT(slot < wacc.size(0), "fusedfire cpu: more workers than accumulators");
     acc_t* acc = wacc.data_ptr<acc_t>() + slot * wacc.stride(0);
-    acc_t *gWsq = acc, *gBsq = acc + oBsq, *gW1 = acc + oW1, *gW3 = acc + oW3, *gB = acc + oB;
+    acc_t *gWsq = acc, *gBsq = acc + oBsq, *gW1 = acc + oW1, *gW3 = acc + oW3, *gB = acc + oB, *dU = acc + oU;
 
     const int64_t s_ld = (R + 2) * W, gs_ld = chunk_rows * W;
     const int64_t gbuf_n = E * (R + 2) * W, col_n = K3 * R * W, gcol_n = K3 * (R + 2) * W;
     const int64_t xbuf_n = lowp ? Cin * R * W : 0;
-    const int64_t scratch_n = gbuf_n + S * s_ld + col_n + gcol_n + S * gs_ld + xbuf_n + R * W;
+    // Winograd: s and G3 pixel-major with their halo rows (+ a zero row), V_s, Ĝ, V_g (G3's transform), M (grad_s's
+    // transform), grad_s pixel-major
+    const int64_t spw_n = S * (R + 3) * W, gpw_n = E3 * (R + 3) * W;
+    const int64_t wino_n = wino ? spw_n + gpw_n + 16 * tiles * (2 * S + 2 * E3) + S * R * W : 0;
+    const int64_t scratch_n = gbuf_n + S * s_ld + S * gs_ld + xbuf_n + R * W + wino_n + col_n + gcol_n;
     Tensor fresh;  // heuristics.h, kMaxKeptScratch
     acc_t* gbuf = thread_scratch<acc_t>(scratch_n, acc_opts, fresh);
     acc_t* sbuf = gbuf + gbuf_n;
-    acc_t* col = sbuf + S * s_ld;
-    acc_t* gcol = col + col_n;
-    acc_t* gs = gcol + gcol_n;
+    acc_t* gs = sbuf + S * s_ld;
     acc_t* xbuf = gs + S * gs_ld;
     acc_t* ones = xbuf + xbuf_n;  // bias gradients are GEMVs against it
+    acc_t* spw = ones + R * W;
+    acc_t* gpw = spw + spw_n;
+    acc_t* Vs = gpw + gpw_n;
+    acc_t* Gh = Vs + 16 * tiles * S;
+    acc_t* Vg = Gh + 16 * tiles * E3;
+    acc_t* Mg = Vg + 16 * tiles * E3;
+    acc_t* gsp = Mg + 16 * tiles * S;
+    acc_t* col = ones + R * W + wino_n;  // last: with Winograd only a non-finite band touches them
+    acc_t* gcol = col + col_n;
     std::fill_n(ones, R * W, acc_t(1));
 
     for (int64_t item = begin; item < end; ++item) {
@@ -125,25 +151,67 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
         copy2d(k, S, (b - a) * W, Sv + n * sN + a * W * sP, sC, sP, sbuf + (a - h0 + 1) * W, s_ld, int64_t(1));
       };
 
+      // The 3×3 expand's gradients of a band by Winograd (see wino above): gpw holds G3 rows [g0, g1), the band's
+      // and its halo, at rows g0 - h0 + 1 .. (row i: image row h0 - 1 + i), zeros around.
+      auto winograd_band = [&](int64_t h0, int64_t rb, int64_t g0, int64_t g1, Mat<const acc_t> G3all) {
+        if constexpr (fp32) {
+          copy2d(k, S, (rb + 2) * W, sbuf, s_ld, int64_t(1), spw, int64_t(1), S);
+          std::fill_n(spw + (rb + 2) * W * S, W * S, 0.f);  // read by an odd band's last tile row
+          std::fill_n(gpw, (g0 - h0 + 1) * W * E3, 0.f);
+          copy2d(k, E3, (g1 - g0) * W, G3all.p, G3all.rs, G3all.cs, gpw + (g0 - h0 + 1) * W * E3, int64_t(1), E3);
+          std::fill(gpw + (g1 - h0 + 1) * W * E3, gpw + (rb + 3) * W * E3, 0.f);
+          const int64_t TH = (rb + 1) / 2;
+          for (int64_t ty0 = 0; ty0 < TH; ty0 += TR) {
+            const int64_t ty1 = std::min(TH, ty0 + TR), nt = (ty1 - ty0) * TW, r0 = 2 * ty0;
+            const int64_t rows = std::min(rb, 2 * ty1) - r0;
+            k.winograd_input(S, W, TW, ty0, ty1, spw, S, Vs, tiles * S);
+            k.winograd_grad_output(E3, W, TW, ty1 - ty0, rows, gpw + (r0 + 1) * W * E3, E3, Gh, tiles * E3);
+            k.winograd_input(E3, W, TW, ty0, ty1, gpw, E3, Vg, tiles * E3);
+            for (int xi = 0; xi < 16; ++xi) {
+              // dU_ξ (E3 × S) += Ĝ_ξ · V_sξᵀ
+              gemm<float>(E3, S, nt, {Gh + xi * tiles * E3, 1, E3}, {Vs + xi * tiles * S, S, 1},
+                          {dU + xi * E3 * S, S, 1}, true);
+              // M_ξ (S × tiles) = U'_ξ · V_gξ, U'_ξ = U at the flipped point (i, j: 0 <-> 3), transposed
+              const int flip[4] = {3, 1, 2, 0}, p = flip[xi / 4] * 4 + flip[xi % 4];
+              gemm<float>(S, nt, E3, {U + p * E3 * S, E3, 1}, {Vg + xi * tiles * E3, 1, E3},
+                          {Mg + xi * tiles * S, 1, S});
+            }
+            k.winograd_output(S, W, TW, ty1 - ty0, rows, Mg, tiles * S, nullptr, gsp + r0 * W * S, S,
+                              WinogradOut::plain);
+          }
+          copy2d(k, S, rb * W, gsp, int64_t(1), S, gs + (h0 - c0) * W, gs_ld, int64_t(1));  // grad_s3, overwritten
+        }
+      };
+
       // Pass 1: G, the expand gradients and grad_s (unmasked) of rows [c0, c1).
       for (int64_t h0 = c0; h0 < c1; h0 += Rb) {
         const int64_t rb = std::min(Rb, c1 - h0), P = rb * W;
-        const int64_t g0 = h0 == c0 ? std::max<int64_t>(c0 - 1, 0) : h0;            // G rows [g0, g1): the band's
-        const int64_t g1 = h0 + rb == c1 ? std::min<int64_t>(c1 + 1, H) : h0 + rb;  // and the chunk's halo rows
+        // G rows [g0, g1): the band's and, with Winograd, its halo rows; else the chunk's halo rows at its edges
+        const int64_t g0 = wino || h0 == c0 ? std::max<int64_t>(h0 - 1, 0) : h0;
+        const int64_t g1 = wino || h0 + rb == c1 ? std::min<int64_t>(h0 + rb + 1, H) : h0 + rb;
         const int64_t Pg = (g1 - g0) * W;
         mask_rows(g0, g1, Pg);
         const int64_t gC = g_cm ? Pg : 1, gP = g_cm ? 1 : E;
         const Mat<const acc_t> G1{gbuf + (h0 - g0) * W * gP, gC, gP}, G3{G1.p + E1 * gC, gC, gP},
             G3all{gbuf + E1 * gC, gC, gP};
         load_s(h0, rb);
-        im2col(S, rb, W, sbuf, s_ld, col, int64_t(9), int64_t(1));
 
         gemm<acc_t>(E, 1, P, G1, {ones, 1, P}, {gB, 1, E}, true);            // gb1, gb3 += Σ_p G
         gemm<acc_t>(E1, S, P, G1, {sbuf + W, 1, s_ld}, {gW1, S, 1}, true);  // gW1 += G1·sᵀ
-        gemm<acc_t>(E3, K3, P, G3, {col, 1, P}, {gW3, K3, 1}, true);        // gW3 += G3·colᵀ
+        bool finite = false;
+        if constexpr (fp32) {
+          finite = wino && k.finite(S, (rb + 2) * W, sbuf, s_ld) &&
+                   (g_cm ? k.finite(E3, Pg, G3all.p, Pg) : k.finite(Pg, E3, G3all.p, E));
+        }
+        if (finite) {
+          winograd_band(h0, rb, g0, g1, G3all);  // gW3 (through dU) and grad_s3, before anything adds to it
+        } else {
+          im2col(S, rb, W, sbuf, s_ld, col, int64_t(9), int64_t(1));
+          gemm<acc_t>(E3, K3, P, G3, {col, 1, P}, {gW3, K3, 1}, true);  // gW3 += G3·colᵀ
+          gemm<acc_t>(K3, Pg, E3, {W3, 1, K3}, G3all, {gcol, Pg, 1});   // gcol = W3ᵀ·G3
+          col2im(S, W, gcol, g0, g1, gs, gs_ld, wino ? h0 : c0, wino ? h0 + rb : c1);
+        }
         gemm<acc_t>(S, P, E1, {W1, 1, S}, G1, {gs + (h0 - c0) * W, gs_ld, 1}, true);  // gs += W1ᵀ·G1
-        gemm<acc_t>(K3, Pg, E3, {W3, 1, K3}, G3all, {gcol, Pg, 1});                  // gcol = W3ᵀ·G3
-        col2im(S, W, gcol, g0, g1, gs, gs_ld, c0, c1);
       }
 
       // Pass 2: the squeeze's gradients, band by band.
@@ -185,14 +253,23 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
   const Tensor x = gemm_ready(x_in) ? x_in : x_in.contiguous(fmt);
   const Tensor s = gemm_ready(s_in) ? s_in : s_in.contiguous(fmt);
   Tensor grad_x = at::empty(x_in.sizes(), x_in.options().memory_format(fmt));
-  // One row per thread: gWsq (S·Cin), gbsq (S), gW1 (E1·S), gW3 (E3·9S), gb1 (E1), gb3 (E3), in the acc dtype.
   const auto acc_type = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  const int64_t sizes[] = {S * Cin, S, E1 * S, E3 * 9 * S, E1, E3};
+  // Winograd for the 3×3 expand's gradients (see backward_kernel), in fp32 accumulation, where it can run
+  // (winograd_plan.h) and, under Winograd::automatic, where it pays (heuristics.h).
+  bool wino = false;
+  if (acc_type == at::kFloat && opt.winograd != Winograd::off && x.numel() > 0 && out.numel() > 0) {
+    const Tensor w3_f = w3.to(at::kFloat).contiguous();
+    const bool pays = x.size(0) * x.size(2) * x.size(3) >= kWinogradBackwardPixelsPerThread * at::get_num_threads();
+    wino = (opt.winograd == Winograd::on || pays) && winograd_can(S, E3, w3_f.const_data_ptr<float>(), k);
+  }
+  // One row per thread: gWsq (S·Cin), gbsq (S), gW1 (E1·S), gW3 (E3·9S), gb1 (E1), gb3 (E3), with Winograd dU
+  // (16·E3·S), in the acc dtype.
+  const int64_t sizes[] = {S * Cin, S, E1 * S, E3 * 9 * S, E1, E3, wino ? 16 * E3 * S : 0};
   Tensor wacc = at::zeros({at::get_num_threads(), std::accumulate(std::begin(sizes), std::end(sizes), int64_t(0))},
                           x.options().dtype(acc_type));
   if (x.numel() > 0 && out.numel() > 0) {
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fusedfire_cpu_backward", [&] {
-      backward_kernel<scalar_t>(grad_out, x, s, out, wsq, w1, w3, grad_x, wacc, opt, k);
+      backward_kernel<scalar_t>(grad_out, x, s, out, wsq, w1, w3, grad_x, wacc, wino, opt, k);
     });
   } else {
     grad_x.zero_();
@@ -201,8 +278,17 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
   std::array<Tensor, 6> g;
   const std::array<at::IntArrayRef, 6> shapes{wsq.sizes(), wsq.sizes().slice(0, 1), w1.sizes(), w3.sizes(),
                                               w1.sizes().slice(0, 1), w3.sizes().slice(0, 1)};
-  for (int64_t i = 0, offset = 0; i < 6; offset += sizes[i++])
-    g[i] = total.narrow(0, offset, sizes[i]).view(shapes[i]).to(x.scalar_type(), false, true);
+  int64_t offset = 0;
+  for (int64_t i = 0; i < 6; offset += sizes[i++]) {
+    Tensor t = total.narrow(0, offset, sizes[i]).view(shapes[i]);
+    if (i == 3 && wino) {  // + Gᵀ·dU·G, tap-major, from the threads' summed dU
+      Tensor dg = at::empty({9, E3, S}, total.options());
+      k.winograd_weight_grad(total.const_data_ptr<float>() + offset + sizes[3] + E1 + E3, E3 * S,
+                             dg.mutable_data_ptr<float>(), 0, E3 * S);
+      t = t + dg.permute({1, 2, 0}).reshape(shapes[3]);
+    }
+    g[i] = t.to(x.scalar_type(), false, true);
+  }
   return {grad_x, g[0], g[1], g[2], g[4], g[3], g[5]};
 }
 

@@ -22,6 +22,7 @@
 #include "elementwise.h"
 #include "fire.h"
 #include "heuristics.h"
+#include "winograd_plan.h"
 
 namespace fusedfire_cpu {
 namespace {
@@ -39,38 +40,16 @@ bool stream_out(const Tensor& out, const Kernels& k) {
   return out.scalar_type() == at::kFloat && k.streams && int64_t(out.nbytes()) > l2 * at::get_num_threads();
 }
 
-// Where the 3×3 expand runs by Winograd: S and E3 multiples of kWinogradChannels, an fp32 out or a channels_last
-// fp16/bf16 one (converted pixel by pixel; an NCHW one would need a transposing conversion), finite weights (a NaN
-// or inf tap spreads over every transformed point: eager's inf would come out NaN); under Winograd::automatic only
-// where it pays (heuristics.h).
+// Where the forward's 3×3 expand runs by Winograd: wherever it can (winograd_plan.h) for an fp32 out or a
+// channels_last fp16/bf16 one (converted pixel by pixel; an NCHW one would need a transposing conversion); under
+// Winograd::automatic only where it pays (heuristics.h).
 bool use_winograd(const Options& opt, int64_t pixels, int64_t S, int64_t E3, const Tensor& out, const float* w3,
                   const Kernels& k) {
   if (opt.winograd == Winograd::off) return false;
   const bool cl = out.stride(1) == 1;
-  const bool can = (out.scalar_type() == at::kFloat || (cl && at::isReducedFloatingType(out.scalar_type()))) &&
-                   S % kWinogradChannels == 0 && E3 % kWinogradChannels == 0;
+  const bool fits = out.scalar_type() == at::kFloat || (cl && at::isReducedFloatingType(out.scalar_type()));
   const bool pays = (cl || S >= kWinogradNchwMinS) && pixels >= kWinogradPixelsPerThread * at::get_num_threads();
-  return can && (opt.winograd == Winograd::on || pays) && k.finite(E3, 9 * S, w3, 9 * S);
-}
-
-// Winograd weights U[ξ][c][e] (U_ξ column-major, see the GEMMs) of an fp32 w3 (E3 × 9S, k = c·rc + tap·rt) in the
-// calling thread's kept scratch (slot 1; past kMaxKeptScratch in `fresh`), output channels split over the threads.
-// NOTE: per call, so made cheap: the taps gathered by copy2d (block transposes) into kept scratch, not
-// w3.permute().contiguous() into a fresh tensor ((Xeon) ATen's transposing copy and the page faults of a new 1 MB
-// took ~2.5% of a 13×13 Fire at N=8), and split over the threads (one thread transforming while the other waited
-// was ~8% of a 13×13 Fire at N=2).
-const float* winograd_weights(const float* w3, int64_t E, int64_t S, int64_t rc, int64_t rt, const Kernels& k,
-                              Tensor& fresh) {
-  const int64_t L = E * S;
-  float* taps = thread_scratch<float, 1>(41 * L, at::TensorOptions().dtype(at::kFloat), fresh);  // taps, Uᵀ, U
-  at::parallel_for(0, E, 16, [&](int64_t e0, int64_t e1) {
-    for (int64_t e = e0; e < e1; ++e)  // taps[ky·3 + kx][e·S + c]
-      copy2d(k, 9, S, w3 + e * 9 * S, rt, rc, taps + e * S, L, int64_t(1));
-    k.winograd_weights(taps, L, taps + 9 * L, e0 * S, e1 * S);  // U[ξ][e·S + c]
-    for (int64_t xi = 0; xi < 16; ++xi)                            // -> [ξ][c·E + e]
-      copy2d(k, e1 - e0, S, taps + (9 + xi) * L + e0 * S, S, int64_t(1), taps + (25 + xi) * L + e0, int64_t(1), E);
-  });
-  return taps + 25 * L;
+  return fits && (opt.winograd == Winograd::on || pays) && winograd_can(S, E3, w3, k);
 }
 
 template <typename scalar_t>
@@ -168,9 +147,11 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
         for (const Block& b : queue) {
           if (!lowp && oC == 1) {  // channels_last: each pixel's 3×3 half written as it comes (streamed if aligned)
             k.winograd_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3,
-                              reinterpret_cast<float*>(b.out), oP, stream);
+                              reinterpret_cast<float*>(b.out), oP,
+                              stream ? WinogradOut::bias_relu_stream : WinogradOut::bias_relu);
           } else {  // pixel-major through obuf, then into out: block transposes (NCHW) or conversions (fp16/bf16)
-            k.winograd_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3, obuf, E3, false);
+            k.winograd_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3, obuf, E3,
+                              WinogradOut::bias_relu);
             copy2d(k, E3, b.rows * W, obuf, int64_t(1), E3, b.out, oC, oP);
           }
         }
@@ -265,7 +246,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
           for (int64_t ty0 = 0; ty0 < TH; ty0 += TR) {
             const int64_t ty1 = std::min(TH, ty0 + TR), nt = (ty1 - ty0) * TW;
             if (queued + nt > cap) flush();
-            k.winograd_input(S, W, TW, ty0, ty1, spw, V + queued * S, cap * S);
+            k.winograd_input(S, W, TW, ty0, ty1, spw, S, V + queued * S, cap * S);
             const int64_t r0 = 2 * ty0, r1 = std::min(rb, 2 * ty1);
             queue.push_back({queued, ty1 - ty0, r1 - r0, O + n * oN + (h0 + r0) * W * oP + E1 * oC});
             queued += nt;

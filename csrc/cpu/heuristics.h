@@ -51,4 +51,14 @@ constexpr int64_t kWinogradNchwMinS = 48;
 // geomean best eager / fusedfire over the 16 Fires: 8192: 1.26, 16384: 1.41, 32768: 1.43, whole bands: 1.34.
 constexpr int64_t kWinogradTileCap = 32768;
 
+// The backward's Winograd (backward.cpp) for the 3×3 expand's grad_s and weight gradient: from
+// kWinogradBackwardPixelsPerThread output pixels per thread, in blocks of at most kWinogradBackwardTiles tiles (whole
+// tile rows; at 512 band pixels, a whole band).
+// NOTE: (EPYC, MKL and fusedfire in AVX2) A/B against im2col, N=8, the backward alone, 16 Fires, medians of 7–9:
+// blocks of 32 / 64 / 128 tiles / whole bands 0.86 / 0.88 / 0.85 / 0.83–0.86× the time, geomean, channels_last (NCHW
+// 0.89 at 64 and whole bands); the 27×27 and 54×54 Fires with S >= 32 0.72–0.84×, the 13×13 ones 0.92–0.96×.
+// Bands of 1024 pixels: 0.87–0.88×.
+constexpr int64_t kWinogradBackwardPixelsPerThread = 160;
+constexpr int64_t kWinogradBackwardTiles = 1024;
+
 }  // namespace fusedfire_cpu

@@ -38,7 +38,8 @@ namespace fusedfire_cpu::FF_ISA {
 // Constant-initialised: nothing of the ISA runs before kernels() has checked the CPU.
 inline const Kernels* table() {
   static const Kernels k{Isa::FF_ISA, kLanes, kStreams, bias_relu, copy, {widen<false>, widen<true>},
-                         {narrow<false>, narrow<true>}, finite, winograd_weights, winograd_input, winograd_output};
+                         {narrow<false>, narrow<true>}, finite, winograd_weights, winograd_input, winograd_output,
+                         winograd_grad_output, winograd_weight_grad};
   return &k;
 }
 }  // namespace fusedfire_cpu::FF_ISA

@@ -16,6 +16,10 @@ namespace fusedfire_cpu {
 enum class Isa : int { baseline, avx2, avx512 };  // baseline: SSE2 on x86-64, NEON on aarch64, else plain C++
 constexpr int kIsas = 3;
 
+// What the Winograd output transform does with its result: + bias, ReLU, stored (or streamed where aligned); or
+// stored as it is (the backward's grad_s).
+enum class WinogradOut { bias_relu, bias_relu_stream, plain };
+
 struct Kernels {
   Isa isa;
   int lanes;     // floats per vector
@@ -32,12 +36,16 @@ struct Kernels {
   void (*narrow[2])(const float* src, uint16_t* dst, int64_t n);
   // Whether the rows × cols values p[i·ld + j] are all finite (no NaN, no ±inf).
   bool (*finite)(int64_t rows, int64_t cols, const float* p, int64_t ld);
-  // Winograd F(2×2, 3×3): weight, input and output (+ bias + ReLU) transforms (winograd.h).
+  // Winograd F(2×2, 3×3): weight, input and output transforms, and the two transposes the backward needs
+  // (winograd.h).
   void (*winograd_weights)(const float* g, int64_t n, float* U, int64_t i0, int64_t i1);
-  void (*winograd_input)(int64_t S, int64_t W, int64_t TW, int64_t ty0, int64_t ty1, const float* s, float* V,
-                         int64_t ldv);
+  void (*winograd_input)(int64_t S, int64_t W, int64_t TW, int64_t ty0, int64_t ty1, const float* s, int64_t lds,
+                         float* V, int64_t ldv);
   void (*winograd_output)(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* M,
-                          int64_t ldm, const float* bias, float* dst, int64_t ldp, bool stream);
+                          int64_t ldm, const float* bias, float* dst, int64_t ldp, WinogradOut mode);
+  void (*winograd_grad_output)(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* g,
+                               int64_t ldg, float* Gh, int64_t ldh);
+  void (*winograd_weight_grad)(const float* dU, int64_t n, float* dg, int64_t i0, int64_t i1);
 };
 
 // The table of an ISA, or null where this build or this CPU lacks it (ops.cpp).

@@ -5,14 +5,19 @@
 // directly. The transforms are additions and halvings only (Bᵀ and Aᵀ hold 0 and ±1):
 //   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]   Aᵀ = [1 1 1 0; 0 1 -1 -1]
 // Channels go L at a time: S and E must be multiples of L (forward.cpp's use_winograd asks for multiples of 16).
+//
+// The backward (backward.cpp) uses the same transforms: grad_s of the 3×3 expand is a 3×3 convolution of G3 with the
+// flipped, transposed kernel, whose transform is U's with the points ξ = 4i + j permuted (i, j: 0 <-> 3); and the
+// weight gradient is Gᵀ [Σ_tiles (A gy Aᵀ) ⊙ (Bᵀ d B)] G, with gy a tile's 2×2 output gradient (winograd_grad_output
+// and winograd_weight_grad below, the transposes of the output and weight transforms).
 #pragma once
 
 namespace fusedfire_cpu::FF_ISA {
 
-// Input transform of the tile rows [ty0, ty1) of a band: s is the band pixel-major (s[(i·W + w)·S + c] = squeeze
-// row i - 1 of the band, column w; zeros left and right of the image are implied), tile (ty, tx) reads rows
+// Input transform of the tile rows [ty0, ty1) of a band of S channels: s is the band pixel-major (s[(i·W + w)·lds +
+// c] = row i - 1 of the band, column w; zeros left and right of the image are implied), tile (ty, tx) reads rows
 // 2ty .. 2ty+3 and columns 2tx-1 .. 2tx+2. V[ξ·ldv + t·S + c], t = (ty - ty0)·TW + tx.
-void winograd_input(int64_t S, int64_t W, int64_t TW, int64_t ty0, int64_t ty1, const float* s, float* V,
+void winograd_input(int64_t S, int64_t W, int64_t TW, int64_t ty0, int64_t ty1, const float* s, int64_t lds, float* V,
                     int64_t ldv) {
   for (int64_t ty = ty0; ty < ty1; ++ty)
     for (int64_t tx = 0; tx < TW; ++tx) {
@@ -21,9 +26,9 @@ void winograd_input(int64_t S, int64_t W, int64_t TW, int64_t ty0, int64_t ty1, 
       for (int64_t c = 0; c < S; c += L) {
         Vec r[4][4];
         for (int i = 0; i < 4; ++i) {
-          const float* row = s + ((2 * ty + i) * W + w0) * S + c;
+          const float* row = s + ((2 * ty + i) * W + w0) * lds + c;
           Vec d[4];
-          for (int j = 0; j < 4; ++j) d[j] = inner || (w0 + j >= 0 && w0 + j < W) ? load(row + j * S) : zero();
+          for (int j = 0; j < 4; ++j) d[j] = inner || (w0 + j >= 0 && w0 + j < W) ? load(row + j * lds) : zero();
           r[i][0] = d[0] - d[2];  // d·B
           r[i][1] = d[1] + d[2];
           r[i][2] = d[2] - d[1];
@@ -71,18 +76,21 @@ void winograd_weights(const float* g, int64_t n, float* U, int64_t i0, int64_t i
   }
 }
 
-// Output transform + bias + ReLU of `tiles` tile rows (TW tiles each) whose output rows are [0, rows) of dst:
-// M[ξ·ldm + t·E + e] -> dst[(r·W + w)·ldp + e] for r < rows, w < W (a tile's pixels past either edge are dropped).
-// dst is pixel-major (a channels_last out, or a buffer); stream: non-temporal stores where dst and ldp keep every
-// vector aligned (plain stores otherwise).
+// Output transform of `tiles` tile rows (TW tiles each) whose output rows are [0, rows) of dst: M[ξ·ldm + t·E + e]
+// -> dst[(r·W + w)·ldp + e] for r < rows, w < W (a tile's pixels past either edge are dropped). dst is pixel-major
+// (a channels_last out, or a buffer). mode (kernels.h, WinogradOut): + bias and ReLU, stored or streamed
+// (non-temporal stores where dst and ldp keep every vector aligned, plain ones elsewhere); or as it is (no bias).
 void winograd_output(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* M, int64_t ldm,
-                     const float* bias, float* dst, int64_t ldp, bool stream) {
-  stream = stream && kStreams && aligned(dst) && ldp % L == 0;
-  auto put = [stream](float* p, Vec v) {
-    if (stream) {
-      FF_ISA::stream(p, v);
-    } else {
+                     const float* bias, float* dst, int64_t ldp, WinogradOut mode) {
+  const bool stream = mode == WinogradOut::bias_relu_stream && kStreams && aligned(dst) && ldp % L == 0;
+  const bool plain = mode == WinogradOut::plain;
+  auto put = [stream, plain](float* p, Vec v) {
+    if (plain) {
       store(p, v);
+    } else if (stream) {
+      FF_ISA::stream(p, relu(v));
+    } else {
+      store(p, relu(v));
     }
   };
   for (int64_t ty = 0; ty < tiles; ++ty)
@@ -99,15 +107,70 @@ void winograd_output(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t ro
           q[0][j] = m0 + m1 + m2;
           q[1][j] = m1 - m2 - m3;
         }
-        const Vec b = load(bias + e);
-        for (int i = 0; i < (two_rows ? 2 : 1); ++i) {  // (Aᵀ·M)·A, + bias, ReLU
+        const Vec b = plain ? zero() : load(bias + e);
+        for (int i = 0; i < (two_rows ? 2 : 1); ++i) {  // (Aᵀ·M)·A (+ bias, ReLU)
           float* d = d0 + i * W * ldp + e;
-          put(d, relu(q[i][0] + q[i][1] + q[i][2] + b));
-          if (two_cols) put(d + ldp, relu(q[i][1] - q[i][2] - q[i][3] + b));
+          put(d, plain ? q[i][0] + q[i][1] + q[i][2] : q[i][0] + q[i][1] + q[i][2] + b);
+          if (two_cols) put(d + ldp, plain ? q[i][1] - q[i][2] - q[i][3] : q[i][1] - q[i][2] - q[i][3] + b);
         }
       }
     }
   if (stream) stream_fence();
+}
+
+// The transpose of the output transform, for the weight gradient: Ĝ = A·gy·Aᵀ of the 2×2 output gradient gy of each
+// tile of `tiles` tile rows (TW tiles each, output rows [0, rows)): g[(r·W + w)·ldg + e] for r < rows, w < W (zero
+// past them). Ĝ[ξ·ldh + t·E + e]. A = [1 0; 1 1; 1 -1; 0 -1].
+void winograd_grad_output(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* g, int64_t ldg,
+                          float* Gh, int64_t ldh) {
+  for (int64_t ty = 0; ty < tiles; ++ty)
+    for (int64_t tx = 0; tx < TW; ++tx) {
+      const int64_t t = ty * TW + tx;
+      const bool two_rows = 2 * ty + 1 < rows, two_cols = 2 * tx + 1 < W;
+      const float* g0 = g + (2 * ty * W + 2 * tx) * ldg;
+      for (int64_t e = 0; e < E; e += L) {
+        const Vec y00 = load(g0 + e), y01 = two_cols ? load(g0 + ldg + e) : zero();
+        const Vec y10 = two_rows ? load(g0 + W * ldg + e) : zero();
+        const Vec y11 = two_rows && two_cols ? load(g0 + (W + 1) * ldg + e) : zero();
+        const Vec r[4][2] = {{y00, y01}, {y00 + y10, y01 + y11}, {y00 - y10, y01 - y11}, {zero() - y10, zero() - y11}};
+        float* h = Gh + t * E + e;
+        for (int i = 0; i < 4; ++i) {  // (A·gy)·Aᵀ
+          store(h + (4 * i + 0) * ldh, r[i][0]);
+          store(h + (4 * i + 1) * ldh, r[i][0] + r[i][1]);
+          store(h + (4 * i + 2) * ldh, r[i][0] - r[i][1]);
+          store(h + (4 * i + 3) * ldh, zero() - r[i][1]);
+        }
+      }
+    }
+}
+
+// The transpose of the weight transform: the gradient of kernels [i0, i1) of n, dg = Gᵀ·dU·G, from dU[ξ·n + i];
+// dg[k·n + i] for tap k = ky·3 + kx.
+void winograd_weight_grad(const float* dU, int64_t n, float* dg, int64_t i0, int64_t i1) {
+  const Vec half = set1(0.5f);
+  for (int64_t i = i0; i < i1; i += L) {
+    const int m = int(std::min(L, i1 - i));
+    auto ld = [&](int64_t k) { return m == L ? load(dU + k * n + i) : load_n(dU + k * n + i, m); };
+    auto st = [&](int64_t k, Vec v) {
+      if (m == L) {
+        store(dg + k * n + i, v);
+      } else {
+        store_n(dg + k * n + i, v, m);
+      }
+    };
+    Vec t[3][4];  // Gᵀ·dU
+    for (int j = 0; j < 4; ++j) {
+      const Vec u0 = ld(j), u1 = ld(4 + j), u2 = ld(8 + j), u3 = ld(12 + j);
+      t[0][j] = u0 + half * (u1 + u2);
+      t[1][j] = half * (u1 - u2);
+      t[2][j] = half * (u1 + u2) + u3;
+    }
+    for (int r = 0; r < 3; ++r) {  // (Gᵀ·dU)·G
+      st(r * 3 + 0, t[r][0] + half * (t[r][1] + t[r][2]));
+      st(r * 3 + 1, half * (t[r][1] - t[r][2]));
+      st(r * 3 + 2, half * (t[r][1] + t[r][2]) + t[r][3]);
+    }
+  }
 }
 
 }  // namespace fusedfire_cpu::FF_ISA

@@ -158,7 +158,7 @@ static std::vector<float> run_all(const Kernels& k, const char* name) {
       for (int64_t c = 0; c < S; ++c)
         for (int t = 0; t < 9; ++t) taps[t * E * S + e * S + c] = g[(e * S + c) * 9 + t];
     k.winograd_weights(taps.data(), E * S, U.data(), 0, E * S);
-    k.winograd_input(S, W, TW, 0, TH, s.data(), V.data(), T * S);
+    k.winograd_input(S, W, TW, 0, TH, s.data(), S, V.data(), T * S);
     for (int xi = 0; xi < 16; ++xi)
       for (int64_t t = 0; t < T; ++t)
         for (int64_t e = 0; e < E; ++e) {
@@ -166,7 +166,7 @@ static std::vector<float> run_all(const Kernels& k, const char* name) {
           for (int64_t c = 0; c < S; ++c) acc += double(U[xi * E * S + e * S + c]) * V[xi * T * S + t * S + c];
           M[xi * T * E + t * E + e] = float(acc);
         }
-    k.winograd_output(E, W, TW, TH, rows, M.data(), T * E, bias.data(), out.data(), E, false);
+    k.winograd_output(E, W, TW, TH, rows, M.data(), T * E, bias.data(), out.data(), E, WinogradOut::bias_relu);
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t w = 0; w < W; ++w)
         for (int64_t e = 0; e < E; ++e) {
@@ -184,6 +184,63 @@ static std::vector<float> run_all(const Kernels& k, const char* name) {
     all.insert(all.end(), U.begin(), U.end());
     all.insert(all.end(), V.begin(), V.end());
     all.insert(all.end(), out.begin(), out.end());
+
+    // The backward's two: the weight gradient Gᵀ[Σ_t (A gy Aᵀ) ⊙ V_t]G, and grad_s through U with its points
+    // permuted (the flipped, transposed kernel), plain output; gy: E channels of the band's output gradient.
+    std::vector<float> gy = randn(rows * W * E), Gh(16 * T * E), dU(16 * E * S, 0.f), dg(9 * E * S);
+    k.winograd_grad_output(E, W, TW, TH, rows, gy.data(), E, Gh.data(), T * E);
+    for (int xi = 0; xi < 16; ++xi)
+      for (int64_t e = 0; e < E; ++e)
+        for (int64_t c = 0; c < S; ++c) {
+          double acc = 0;
+          for (int64_t t = 0; t < T; ++t) acc += double(Gh[xi * T * E + t * E + e]) * V[xi * T * S + t * S + c];
+          dU[xi * E * S + e * S + c] = float(acc);
+        }
+    k.winograd_weight_grad(dU.data(), E * S, dg.data(), 0, E * S);
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t c = 0; c < S; ++c)
+        for (int ky = 0; ky < 3; ++ky)
+          for (int kx = 0; kx < 3; ++kx) {
+            double want = 0;
+            for (int64_t r = 0; r < rows; ++r)
+              for (int64_t w = 0; w < W; ++w) {
+                const int64_t wx = w + kx - 1;
+                if (wx >= 0 && wx < W) want += double(gy[(r * W + w) * E + e]) * s[((r + ky) * W + wx) * S + c];
+              }
+            const float got = dg[(ky * 3 + kx) * E * S + e * S + c];
+            EXPECT(std::fabs(got - want) <= 1e-4 * (1 + std::fabs(want)), "%s winograd weight grad (%ld, %ld, %d, %d): "
+                   "%g, want %g", name, long(e), long(c), ky, kx, got, want);
+          }
+    std::vector<float> gpad((rows + 3) * W * E, 0.f), Vg(16 * T * E), Mg(16 * T * S), gs(rows * W * S);
+    std::copy(gy.begin(), gy.end(), gpad.begin() + W * E);  // row i = gy row i - 1, zeros around
+    k.winograd_input(E, W, TW, 0, TH, gpad.data(), E, Vg.data(), T * E);
+    const int flip[4] = {3, 1, 2, 0};
+    for (int xi = 0; xi < 16; ++xi)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t c = 0; c < S; ++c) {
+          double acc = 0;
+          const int p = flip[xi / 4] * 4 + flip[xi % 4];
+          for (int64_t e = 0; e < E; ++e) acc += double(U[p * E * S + e * S + c]) * Vg[xi * T * E + t * E + e];
+          Mg[xi * T * S + t * S + c] = float(acc);
+        }
+    k.winograd_output(S, W, TW, TH, rows, Mg.data(), T * S, nullptr, gs.data(), S, WinogradOut::plain);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t w = 0; w < W; ++w)
+        for (int64_t c = 0; c < S; ++c) {
+          double want = 0;
+          for (int64_t e = 0; e < E; ++e)
+            for (int ky = 0; ky < 3; ++ky)
+              for (int kx = 0; kx < 3; ++kx) {
+                const int64_t ry = r - ky + 1, wx = w - kx + 1;
+                if (ry >= 0 && ry < rows && wx >= 0 && wx < W)
+                  want += double(g[(e * S + c) * 9 + ky * 3 + kx]) * gy[(ry * W + wx) * E + e];
+              }
+          const float got = gs[(r * W + w) * S + c];
+          EXPECT(std::fabs(got - want) <= 1e-4 * (1 + std::fabs(want)), "%s winograd grad_s (%ld, %ld, %ld): %g, want %g",
+                 name, long(r), long(w), long(c), got, want);
+        }
+    all.insert(all.end(), dg.begin(), dg.end());
+    all.insert(all.end(), gs.begin(), gs.end());
   }
   return all;
 }
@@ -203,8 +260,8 @@ static void copy_loses_one(int64_t rows, int64_t cols, const float* src, int64_t
   dst[(rows - 1) * drs + (cols - 1) * dcs] = 0.f;
 }
 static void output_off(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* M, int64_t ldm,
-                       const float* bias, float* dst, int64_t ldp, bool stream) {
-  real->winograd_output(E, W, TW, tiles, rows, M, ldm, bias, dst, ldp, stream);
+                       const float* bias, float* dst, int64_t ldp, WinogradOut mode) {
+  real->winograd_output(E, W, TW, tiles, rows, M, ldm, bias, dst, ldp, mode);
   dst[ldp + 1] += 1e-3f;
 }
 
