@@ -72,6 +72,12 @@ def _check_forward(x, params, **tol):
     return out
 
 
+def _saved(x, params):
+    """(s, out) of the training forward, as native_fire_bwd takes them."""
+    out, s = torch.ops.fusedfire.native_fire_fwd(x, *params)
+    return s, out
+
+
 def _grads(x, params, backend, g):
     x = x.detach().requires_grad_()
     params = [p.detach().requires_grad_() for p in params]
@@ -212,17 +218,21 @@ def test_streamed_output(layout):
     ((8, 16, 16, 16), 1, 3, 600),    # W > 512 band pixels: bands of one row (odd), each half a tile row
 ])
 def test_winograd(cfg, n, h, w, threads, layout, isa):
-    """The 3×3 expand by Winograd F(2×2, 3×3) on its edges, on every ISA: partial tiles, odd band heights, tile-row
-    blocks, row chunks across threads, both outputs (channels_last direct, NCHW through its transposing pass); it is
-    Winograd that ran (its rounding differs from im2col's)."""
+    """The 3×3 expand by Winograd F(2×2, 3×3) on its edges, on every ISA, forward and backward: partial tiles, odd band
+    heights, tile-row blocks, row chunks across threads, both outputs (channels_last direct, NCHW through its
+    transposing pass); it is Winograd that ran (its rounding differs from im2col's)."""
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         x, params = _x(n, cfg[0], h, w, layout=layout), fire_params(*cfg)
         with cpu_options(winograd="on"):
             out = _check_forward(x, params, rtol=1e-4, atol=1e-4)
+            _check_grads(x, params)
+            grads = torch.ops.fusedfire.native_fire_bwd(torch.ones_like(out), x, *_saved(x, params), *params[::2])
         with cpu_options(winograd="off"):
             assert h * w == 1 or not torch.equal(out, torch.ops.fusedfire.native_fire(x, *params)), "im2col ran"
+            im2col = torch.ops.fusedfire.native_fire_bwd(torch.ones_like(out), x, *_saved(x, params), *params[::2])
+        assert h * w == 1 or not torch.equal(grads[5], im2col[5]), "the backward's im2col ran"
     finally:
         torch.set_num_threads(old)
 
@@ -350,13 +360,14 @@ def test_nan_and_inf_propagate_as_eager(layout, winograd, value, where, isa):
     inputs64 = [t.detach().double().requires_grad_() for t in (x, *params)]
     want = fire_reference(*inputs64)
     want_grads = torch.autograd.grad(want, inputs64, g.double())
-    with cpu_options(winograd=winograd):
+    with cpu_options(winograd=winograd, band_pixels=27):  # bands of 3 rows: Winograd and im2col bands side by side
         got = fusedfire.fire(x, *params, backend="cpu")
         got_grads = torch.autograd.grad(got, (x, *params), g)
     assert torch.equal(_nonfinite_pattern(got), _nonfinite_pattern(want)), "NaN/inf in other places than eager's"
     assert_close(got.nan_to_num(0, 0, 0), want.nan_to_num(0, 0, 0), rtol=1e-4, atol=1e-4)
     for name, a, b in zip(_NAMES, got_grads, want_grads):
         assert torch.equal(_nonfinite_pattern(a), _nonfinite_pattern(b)), f"grad {name}: NaN/inf unlike eager's"
+        assert_close(a.nan_to_num(0, 0, 0), b.nan_to_num(0, 0, 0), name=f"grad {name}", rtol=1e-4, atol=1e-4)
 
 
 def test_nan_bias_gradient_passes_as_eager():

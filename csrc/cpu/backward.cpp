@@ -209,7 +209,8 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
           im2col(S, rb, W, sbuf, s_ld, col, int64_t(9), int64_t(1));
           gemm<acc_t>(E3, K3, P, G3, {col, 1, P}, {gW3, K3, 1}, true);  // gW3 += G3·colᵀ
           gemm<acc_t>(K3, Pg, E3, {W3, 1, K3}, G3all, {gcol, Pg, 1});   // gcol = W3ᵀ·G3
-          col2im(S, W, gcol, g0, g1, gs, gs_ld, wino ? h0 : c0, wino ? h0 + rb : c1);
+          const int64_t t0 = wino ? h0 : c0, t1 = wino ? h0 + rb : c1;  // the grad_s rows it adds to
+          col2im(S, W, gcol, g0, g1, gs + (t0 - c0) * W, gs_ld, t0, t1);
         }
         gemm<acc_t>(S, P, E1, {W1, 1, S}, G1, {gs + (h0 - c0) * W, gs_ld, 1}, true);  // gs += W1ᵀ·G1
       }
