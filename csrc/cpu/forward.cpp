@@ -48,7 +48,7 @@ bool use_winograd(const Options& opt, int64_t pixels, int64_t S, int64_t E3, con
   if (opt.winograd == Winograd::off) return false;
   const bool cl = out.stride(1) == 1;
   const bool fits = out.scalar_type() == at::kFloat || (cl && at::isReducedFloatingType(out.scalar_type()));
-  const bool pays = (cl || S >= kWinogradNchwMinS) && pixels >= kWinogradPixelsPerThread * at::get_num_threads();
+  const bool pays = pixels >= kWinogradPixelsPerThread * at::get_num_threads();
   return fits && (opt.winograd == Winograd::on || pays) && winograd_can(S, E3, w3, k);
 }
 

@@ -35,15 +35,14 @@ constexpr int64_t kDefaultL2 = int64_t(1) << 20;  // where the C library does no
 // Winograd F(2×2, 3×3) for the 3×3 expand (forward.cpp, use_winograd) where it pays:
 // - S and E3 multiples of kWinogradChannels (the transforms' vectors; every SqueezeNet Fire's are);
 // - at least kWinogradPixelsPerThread output pixels per thread: below, the per-call weight transform and GEMMs over
-//   a few tiles eat the gain;
-// - for an NCHW out, S >= kWinogradNchwMinS: its out takes a transposing pass without non-temporal stores.
-// NOTE: (Xeon) A/B against im2col, N=8, time, medians of 11: channels_last, all 16 Fires 0.68–0.85× (geomean 0.77);
-// NCHW S = 48 and 64 0.78–0.89×, S = 32 0.96–1.08×, S = 16 1.17–1.23×. Pixels per thread: N=1 channels_last 27×27
-// and 54×54 (364–1512 a thread) 0.70–0.87×; 13×13 (85) 1.08–1.17× in either layout; N=2 13×13 (169) 0.92–1.03×;
-// N=8 7×7 (196) 0.63–0.97×, 3×3 (36) 1.06–1.85×. fp16 and bf16, channels_last, N=8: 0.67–0.81×.
+//   a few tiles eat the gain.
+// NOTE: (EPYC) A/B against im2col, time, medians of 9, 16 Fires × 2 layouts, in AVX2 (MKL, fusedfire) / AVX-512:
+// N=8 NCHW 0.79 / 0.80, channels_last 0.80 / 0.79 (geomeans; every Fire faster, S = 16 too: 0.81–0.96); N=1 27×27
+// and 54×54 (364–1512 pixels a thread) 0.77–0.95 / 0.72–1.01; 13×13 (85 a thread) 1.02–1.38 / 1.11–1.28 (one
+// 0.76). (Xeon) the same rule, where NCHW outputs with S = 16 and 32 lost (1.17–1.23× and 0.96–1.08×, N=8), so it
+// took NCHW only from S = 48 on; N=2 13×13 (169 a thread) 0.92–1.03×.
 constexpr int64_t kWinogradChannels = 16;
 constexpr int64_t kWinogradPixelsPerThread = 160;
-constexpr int64_t kWinogradNchwMinS = 48;
 
 // Winograd tiles queue up over the bands of a work item until the next block would pass kWinogradTileCap / E3
 // tiles (128 KB of transformed output per point ξ, 2 MB for all 16, past L2); then 16 GEMMs over all of them.

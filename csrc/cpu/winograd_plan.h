@@ -5,7 +5,6 @@
 #include <ATen/Parallel.h>
 
 #include "bands.h"
-#include "elementwise.h"
 #include "heuristics.h"
 #include "kernels.h"
 
@@ -17,24 +16,27 @@ inline bool winograd_can(int64_t S, int64_t E3, const float* w3, const Kernels& 
   return S % kWinogradChannels == 0 && E3 % kWinogradChannels == 0 && k.finite(E3, 9 * S, w3, 9 * S);
 }
 
-// Winograd weights U[ξ][c][e] (U_ξ column-major, see the GEMMs) of an fp32 w3 (E3 × 9S, k = c·rc + tap·rt) in the
-// calling thread's kept scratch (slot 1; past kMaxKeptScratch in `fresh`), output channels split over the threads.
-// NOTE: per call, so made cheap: the taps gathered by copy2d (block transposes) into kept scratch, not
-// w3.permute().contiguous() into a fresh tensor ((Xeon) ATen's transposing copy and the page faults of a new 1 MB
-// took ~2.5% of a 13×13 Fire at N=8), and split over the threads (one thread transforming while the other waited
-// was ~8% of a 13×13 Fire at N=2).
+// Winograd weights U[ξ][c·E + e] (U_ξ column-major, see the GEMMs) of an fp32 w3 (E × 9S, element (e, c, tap) at
+// e·9S + c·rc + tap·rt) in the calling thread's kept scratch (slot 1; past kMaxKeptScratch in `fresh`), the input
+// channels split over the threads.
+// NOTE: per call, so made cheap: the taps gathered by a plain loop straight into the layout U takes ([tap][c·E + e]),
+// so that the vector transform writes U in place: (EPYC, AVX2) the gather by block transposes per output channel
+// and U transposed afterwards took 29% of a 13×13 Fire at N=1 (1_1.features.11, perf). Kept scratch, not a fresh
+// tensor ((Xeon) page faults of a new 1 MB took ~2.5% of a 13×13 Fire at N=8), and split over the threads (one
+// thread transforming while the other waited was ~8% of a 13×13 Fire at N=2).
 inline const float* winograd_weights(const float* w3, int64_t E, int64_t S, int64_t rc, int64_t rt,
                                      const Kernels& k, Tensor& fresh) {
-  const int64_t L = E * S;
-  float* taps = thread_scratch<float, 1>(41 * L, at::TensorOptions().dtype(at::kFloat), fresh);  // taps, Uᵀ, U
-  at::parallel_for(0, E, 16, [&](int64_t e0, int64_t e1) {
-    for (int64_t e = e0; e < e1; ++e)  // taps[ky·3 + kx][e·S + c]
-      copy2d(k, 9, S, w3 + e * 9 * S, rt, rc, taps + e * S, L, int64_t(1));
-    k.winograd_weights(taps, L, taps + 9 * L, e0 * S, e1 * S);  // U[ξ][e·S + c]
-    for (int64_t xi = 0; xi < 16; ++xi)                            // -> [ξ][c·E + e]
-      copy2d(k, e1 - e0, S, taps + (9 + xi) * L + e0 * S, S, int64_t(1), taps + (25 + xi) * L + e0, int64_t(1), E);
+  const int64_t n = E * S;
+  float* taps = thread_scratch<float, 1>(25 * n, at::TensorOptions().dtype(at::kFloat), fresh);  // taps, then U
+  at::parallel_for(0, S, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t e = 0; e < E; ++e) {
+        const float* w = w3 + e * 9 * S + c * rc;
+        for (int64_t tap = 0; tap < 9; ++tap) taps[tap * n + c * E + e] = w[tap * rt];
+      }
+    k.winograd_weights(taps, n, taps + 9 * n, c0 * E, c1 * E);
   });
-  return taps + 25 * L;
+  return taps + 9 * n;
 }
 
 }  // namespace fusedfire_cpu
