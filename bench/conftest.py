@@ -37,6 +37,10 @@ def pytest_addoption(parser):
                     help="torch.set_num_threads for CPU runs (default: torch's own choice)")
     group.addoption("--fire-no-cudnn-benchmark", action="store_true",
                     help="leave torch.backends.cudnn.benchmark off (default: on, as SqueezeNet training sets it)")
+    group.addoption("--fire-cpu-isa", default=None,
+                    help="the cpu backend's vector kernels' ISA, one of fusedfire.native.cpu_isas() (default: the "
+                         "best this CPU runs): with MKL_ENABLE_INSTRUCTIONS and ONEDNN_MAX_CPU_ISA, an AVX2 CPU's "
+                         "run on an AVX-512 one")
 
 
 def pytest_configure(config):
@@ -89,6 +93,7 @@ class FireOptions:
                                                          1.0 if self.device.type == "cuda" else 0.5)
         self.cudnn_benchmark = not config.getoption("fire_no_cudnn_benchmark")
         self.threads = config.getoption("fire_threads")
+        self.cpu_isa = config.getoption("fire_cpu_isa")
 
 
 @pytest.fixture(scope="session")
@@ -100,4 +105,8 @@ def fire_options(pytestconfig):
         # NOTE: eager SqueezeNet training scripts set cudnn.benchmark; without it eager (and compile's extern
         # convs) pick cuDNN's heuristic algorithm, an easier baseline than the one users run.
         torch.backends.cudnn.benchmark = options.cudnn_benchmark
-    return options
+    if options.cpu_isa:  # the benchmarks run in this (the main) thread, whose options these are
+        with fusedfire.native.cpu_options(isa=options.cpu_isa):
+            yield options
+    else:
+        yield options

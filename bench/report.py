@@ -44,7 +44,7 @@ def run_pytest(args, csv_path) -> int:
         cmd += ["-m", marker]
     for flag, value in (("--fire-device", args.device), ("--fire-budget", args.budget),
                         ("--fire-providers", args.providers), ("--fire-threads", args.threads),
-                        ("-k", args.k)):
+                        ("--fire-cpu-isa", args.cpu_isa), ("-k", args.k)):
         if value is not None:
             cmd += [flag, str(value)]
     if args.tiny:
@@ -462,6 +462,8 @@ def main(argv=None):
     parser.add_argument("--budget", type=float, default=None, help="seconds of timed rounds per benchmark")
     parser.add_argument("--providers", default=None, help="comma-separated providers to keep")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    parser.add_argument("--cpu-isa", default=None, help="the cpu backend's vector ISA (default: the best this CPU "
+                        "runs); see bench/conftest.py --fire-cpu-isa")
     parser.add_argument("-k", default=None, help="pytest -k expression to narrow the cases")
     parser.add_argument("--time-limit", type=float, default=None,
                         help="stop the benchmarks after this many s (per pass with --repeat)")
@@ -484,6 +486,7 @@ def main(argv=None):
 
     import torch
     import firebench
+    import fusedfire.native
     default = "cpu" if args.subset == "cpu-fwd" else "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(args.device or default)
     args.device = str(device)
@@ -496,6 +499,11 @@ def main(argv=None):
     if device.type == "cpu" and hasattr(os, "getloadavg"):
         notes.append(f"- load average before the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
                      "(a shared machine: compare providers within a row, not across runs)")
+    if device.type == "cpu":
+        limits = {v: os.environ[v] for v in ("MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+                  if os.environ.get(v)}
+        notes.append(f"- fusedfire cpu ISA: {args.cpu_isa or (fusedfire.native.cpu_isas() or ['not built'])[0]}" +
+                     (f"; {', '.join(f'{k}={v}' for k, v in limits.items())}" if limits else ""))
     t0 = time.time()
     if args.repeat == 1:
         rc = run_pytest(args, csv_path)

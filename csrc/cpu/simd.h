@@ -9,6 +9,16 @@ constexpr int64_t L = kLanes;
 // A 64-byte (or vector-size) boundary: where non-temporal stores may start.
 inline bool aligned(const float* p) { return reinterpret_cast<uintptr_t>(p) % (L * sizeof(float)) == 0; }
 
+// The first m <= L lanes; whole vectors where m = L (NOTE: unmasked loads and stores where they can be).
+inline Vec load_first(const float* p, int m) { return m == L ? load(p) : load_n(p, m); }
+inline void store_first(float* p, Vec v, int m) {
+  if (m == L) {
+    store(p, v);
+  } else {
+    store_n(p, v, m);
+  }
+}
+
 // NOTE: vectors with a masked tail; the portable loop of the AVX-512-only code (SSE at this file's baseline
 // flags, with runtime alias checks) took 11% of a 54×54 Fire's time (1_0.features.5, perf, one thread).
 void bias_relu(int64_t rows, int64_t cols, const float* src, int64_t srs, int64_t scs, const float* bias, float* dst,
@@ -39,16 +49,9 @@ void bias_relu(int64_t rows, int64_t cols, const float* src, int64_t srs, int64_
 // dst[j·ldd + i] = src[i·lds + j] for i < rows ≤ L, j < cols ≤ L: one block through registers.
 inline void transpose_block(const float* src, int64_t lds, float* dst, int64_t ldd, int rows, int cols) {
   Vec r[kLanes];
-  const bool full = rows == L && cols == L;  // NOTE: unmasked loads and stores where they can be
-  for (int i = 0; i < L; ++i) r[i] = full ? load(src + i * lds) : i < rows ? load_n(src + i * lds, cols) : zero();
+  for (int i = 0; i < L; ++i) r[i] = i < rows ? load_first(src + i * lds, cols) : zero();
   transpose(r);
-  for (int j = 0; j < cols; ++j) {
-    if (full) {
-      store(dst + j * ldd, r[j]);
-    } else {
-      store_n(dst + j * ldd, r[j], rows);
-    }
-  }
+  for (int j = 0; j < cols; ++j) store_first(dst + j * ldd, r[j], rows);
 }
 
 void copy(int64_t rows, int64_t cols, const float* src, int64_t srs, int64_t scs, float* dst, int64_t drs,

@@ -51,14 +51,8 @@ void winograd_weights(const float* g, int64_t n, float* U, int64_t i0, int64_t i
   const Vec half = set1(0.5f);
   for (int64_t i = i0; i < i1; i += L) {
     const int m = int(std::min(L, i1 - i));
-    auto ld = [&](int64_t k) { return m == L ? load(g + k * n + i) : load_n(g + k * n + i, m); };
-    auto st = [&](int64_t k, Vec v) {
-      if (m == L) {
-        store(U + k * n + i, v);
-      } else {
-        store_n(U + k * n + i, v, m);
-      }
-    };
+    auto ld = [&](int64_t k) { return load_first(g + k * n + i, m); };
+    auto st = [&](int64_t k, Vec v) { store_first(U + k * n + i, v, m); };
     Vec t[4][3];  // G·g
     for (int j = 0; j < 3; ++j) {
       const Vec a = ld(j), b = ld(3 + j), d = ld(6 + j);
@@ -150,14 +144,8 @@ void winograd_weight_grad(const float* dU, int64_t n, float* dg, int64_t i0, int
   const Vec half = set1(0.5f);
   for (int64_t i = i0; i < i1; i += L) {
     const int m = int(std::min(L, i1 - i));
-    auto ld = [&](int64_t k) { return m == L ? load(dU + k * n + i) : load_n(dU + k * n + i, m); };
-    auto st = [&](int64_t k, Vec v) {
-      if (m == L) {
-        store(dg + k * n + i, v);
-      } else {
-        store_n(dg + k * n + i, v, m);
-      }
-    };
+    auto ld = [&](int64_t k) { return load_first(dU + k * n + i, m); };
+    auto st = [&](int64_t k, Vec v) { store_first(dg + k * n + i, v, m); };
     Vec t[3][4];  // Gᵀ·dU
     for (int j = 0; j < 4; ++j) {
       const Vec u0 = ld(j), u1 = ld(4 + j), u2 = ld(8 + j), u3 = ld(12 + j);
