@@ -15,13 +15,14 @@ from setuptools import setup
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
-def _compiler_accepts(flag: str) -> bool:
-    """Whether the C++ compiler the extension is built with takes `flag` (Apple clang refuses -fopenmp)."""
+def _openmp_builds(flag: str) -> bool:
+    """Whether the C++ compiler the extension is built with compiles and links an OpenMP program with `flag` (Apple
+    clang refuses -fopenmp; a clang without libomp has no omp.h)."""
     compiler = os.environ.get("CXX") or sysconfig.get_config_var("CXX") or "c++"
     with tempfile.TemporaryDirectory() as tmp:
         source = os.path.join(tmp, "probe.cpp")
         with open(source, "w") as f:
-            f.write("int main() { return 0; }\n")
+            f.write("#include <omp.h>\nint main() { return omp_get_max_threads() > 0 ? 0 : 1; }\n")
         try:
             done = subprocess.run([*shlex.split(compiler), flag, source, "-o", os.path.join(tmp, "probe")],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -39,7 +40,7 @@ def cpu_extension():
     if not sources:
         return None
     from torch.utils.cpp_extension import CppExtension
-    openmp = ["-fopenmp"] if _compiler_accepts("-fopenmp") else []
+    openmp = ["-fopenmp"] if _openmp_builds("-fopenmp") else []
     if not openmp:
         warnings.warn("fusedfire: the C++ compiler does not take -fopenmp; the cpu backend will run on one thread")
     return CppExtension("fusedfire._cpu", [os.path.relpath(s, ROOT) for s in sources],

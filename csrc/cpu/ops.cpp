@@ -9,6 +9,9 @@
 
 #include <array>
 #include <cstring>
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#endif
 
 #include "fire.h"
 #include "heuristics.h"
@@ -23,14 +26,16 @@ const char* isa_name(Isa isa) {
   return names[int(isa)];
 }
 
-// Whether this CPU runs an ISA's kernels (cpuid; the C library's check includes the OS saving the registers).
+// Whether this CPU runs an ISA's kernels (cpuid; the compiler's check includes the OS saving the registers).
 static bool cpu_has(Isa isa) {
 #if defined(FF_X86) && (defined(__GNUC__) || defined(__clang__))
+  unsigned eax, ebx, ecx = 0, edx;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);  // clang 14 has no "f16c" name
   switch (isa) {
     case Isa::avx512:
       return __builtin_cpu_supports("avx512f");
     case Isa::avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
     case Isa::baseline:
       return true;
   }

@@ -10,11 +10,14 @@
 #include <cstring>
 #include <random>
 #include <vector>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "../../csrc/cpu/kernels.h"
 
 using namespace fusedfire_cpu;
-#if defined(__aarch64__)
+#if defined(__aarch64__) || defined(__clang__)
 using half_t = __fp16;  // the compiler's IEEE fp16, the reference of the conversions
 #else
 using half_t = _Float16;
@@ -43,8 +46,10 @@ static float relu_ref(float v) { return v < 0.f ? 0.f : v; }
 static bool cpu_runs(Isa isa) {
 #if defined(FF_X86)
   if (isa == Isa::avx512) return __builtin_cpu_supports("avx512f");
-  if (isa == Isa::avx2)
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  unsigned eax, ebx, ecx = 0, edx;
+  if (isa == Isa::avx2)  // as csrc/cpu/ops.cpp's cpu_has
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __get_cpuid(1, &eax, &ebx, &ecx, &edx) &&
+           (ecx & bit_F16C);
 #endif
   return isa == Isa::baseline;
 }
