@@ -60,7 +60,8 @@ def cpu_options(*, isa: str = None, winograd: str = None, band_pixels: int = Non
     winograd: how the 3×3 expand runs, 'auto' (by Winograd F(2×2, 3×3) where it pays), 'on' (wherever it can:
         S and E3 multiples of 16) or 'off' (im2col);
     band_pixels: output pixels per band (default 512).
-    Unset ones keep their value; a bad one is a ValueError naming it. Users never need this."""
+    Unset ones keep their value; a bad one is a ValueError (a TypeError for a wrong type) naming it. Users never
+    need this."""
     for name, value, kind in (("isa", isa, str), ("winograd", winograd, str), ("band_pixels", band_pixels, int)):
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
             raise TypeError(f"fusedfire cpu: {name} must be {kind.__name__}, got {value!r}")

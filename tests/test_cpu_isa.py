@@ -11,6 +11,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCES = [os.path.join(ROOT, "tests", "cpu_isa", "kernels_check.cpp"),
+           os.path.join(ROOT, "csrc", "cpu", "dispatch.cpp"),
            *sorted(glob.glob(os.path.join(ROOT, "csrc", "cpu", "isa_*.cpp")))]
 FLAGS = ["-std=c++17", "-O2", "-ffp-contract=off", "-Wall", "-Werror"]  # as setup.py: no FMA contraction
 TARGETS = {"host": (os.environ.get("CXX", "g++"), [], []),

@@ -257,11 +257,12 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
   const auto acc_type = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   // Winograd for the 3×3 expand's gradients (see backward_kernel), in fp32 accumulation, where it can run
   // (winograd_plan.h) and, under Winograd::automatic, where it pays (heuristics.h).
+  // w3 in the acc dtype, contiguous: what backward_kernel reads (its own conversion is then a no-op).
+  const Tensor w3_a = w3.to(acc_type).contiguous();
   bool wino = false;
   if (acc_type == at::kFloat && opt.winograd != Winograd::off && x.numel() > 0 && out.numel() > 0) {
-    const Tensor w3_f = w3.to(at::kFloat).contiguous();
     const bool pays = x.size(0) * x.size(2) * x.size(3) >= kWinogradBackwardPixelsPerThread * at::get_num_threads();
-    wino = (opt.winograd == Winograd::on || pays) && winograd_can(S, E3, w3_f.const_data_ptr<float>(), k);
+    wino = (opt.winograd == Winograd::on || pays) && winograd_can(S, E3, w3_a.const_data_ptr<float>(), k);
   }
   // One row per thread: gWsq (S·Cin), gbsq (S), gW1 (E1·S), gW3 (E3·9S), gb1 (E1), gb3 (E3), with Winograd dU
   // (16·E3·S), in the acc dtype.
@@ -270,7 +271,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
                           x.options().dtype(acc_type));
   if (x.numel() > 0 && out.numel() > 0) {
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fusedfire_cpu_backward", [&] {
-      backward_kernel<scalar_t>(grad_out, x, s, out, wsq, w1, w3, grad_x, wacc, wino, opt, k);
+      backward_kernel<scalar_t>(grad_out, x, s, out, wsq, w1, w3_a, grad_x, wacc, wino, opt, k);
     });
   } else {
     grad_x.zero_();

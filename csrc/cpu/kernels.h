@@ -1,6 +1,7 @@
 // The vector kernels of the CPU backend, one table per ISA. simd.h and winograd.h write them once over vec.h's
 // Vec; isa_avx512.cpp, isa_avx2.cpp and isa_baseline.cpp compile them for one ISA each (isa.h), and ops.cpp picks
-// one table per call from the options (the best this build and CPU run, unless a test forces a lower one).
+// one table per call from the options (the best this build and CPU run, unless a test forces a lower one; which
+// run: dispatch.cpp).
 // Everything else of the backend (forward.cpp, backward.cpp) is compiled for the baseline and calls these.
 #pragma once
 #include <cstdint>
@@ -48,7 +49,7 @@ struct Kernels {
   void (*winograd_weight_grad)(const float* dU, int64_t n, float* dg, int64_t i0, int64_t i1);
 };
 
-// The table of an ISA, or null where this build or this CPU lacks it (ops.cpp).
+// The table of an ISA, or null where this build or this CPU lacks it (dispatch.cpp).
 const Kernels* kernels(Isa isa);
 const char* isa_name(Isa isa);
 

@@ -1,17 +1,14 @@
 // fusedfire._cpu: the fused Fire kernels for CPU tensors (backend "cpu"). The schemas (native_fire,
 // native_fire_fwd, native_fire_bwd) are defined in fusedfire/ops.py; this file checks the arguments, picks the
-// vector kernels' ISA once per call, and implements the schemas for the CPU dispatch key. The module itself is the
+// vector kernels' ISA once per call (dispatch.cpp: which this CPU runs), and implements the schemas for the CPU
+// dispatch key. The module itself is the
 // private options API of the tests and benchmarks (fusedfire.native.cpu_isas, cpu_options).
 #include <Python.h>
 
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
-#include <array>
 #include <cstring>
-#if defined(__x86_64__) || defined(_M_X64)
-#include <cpuid.h>
-#endif
 
 #include "fire.h"
 #include "heuristics.h"
@@ -20,40 +17,6 @@
 namespace fusedfire_cpu {
 
 // ------------------------------------------------------------------------------------------------------ ISA
-
-const char* isa_name(Isa isa) {
-  static const char* const names[kIsas] = {"baseline", "avx2", "avx512"};
-  return names[int(isa)];
-}
-
-// Whether this CPU runs an ISA's kernels (cpuid; the compiler's check includes the OS saving the registers).
-static bool cpu_has(Isa isa) {
-#if defined(FF_X86) && (defined(__GNUC__) || defined(__clang__))
-  unsigned eax, ebx, ecx = 0, edx;
-  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);  // clang 14 has no "f16c" name
-  switch (isa) {
-    case Isa::avx512:
-      return __builtin_cpu_supports("avx512f");
-    case Isa::avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
-    case Isa::baseline:
-      return true;
-  }
-  return false;
-#else
-  return isa == Isa::baseline;
-#endif
-}
-
-const Kernels* kernels(Isa isa) {
-  static const auto tables = [] {
-    std::array<const Kernels*, kIsas> t{};
-    const Kernels* (*const build[kIsas])() = {baseline_table, avx2_table, avx512_table};
-    for (int i = 0; i < kIsas; ++i) t[i] = cpu_has(Isa(i)) ? build[i]() : nullptr;  // null: not in this build
-    return t;
-  }();
-  return tables[int(isa)];
-}
 
 static Isa best_isa() {
   for (int i = kIsas - 1; i > 0; --i)

@@ -3,16 +3,14 @@
 // machine and, where Debian's cross compiler and qemu-user are installed, for aarch64 (NEON) under qemu.
 // Prints one "ok <isa>" line per table; any mismatch prints what and where, and the exit code is 1.
 // `kernels_check planted`: the test of this test, on the baseline table with a relu that drops NaN, a copy that
-// loses one element and a Winograd output transform off by 10⁻³ at one element: exit code 0 only if all three are caught.
+// loses one element and a Winograd output transform off by 10⁻³ at one element: exit code 0 only if all three are
+// caught. Which tables the CPU runs: csrc/cpu/dispatch.cpp, as in the extension.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <random>
 #include <vector>
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
 
 #include "../../csrc/cpu/kernels.h"
 
@@ -42,17 +40,6 @@ static std::vector<float> randn(size_t n) {
 }
 static bool same(float a, float b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
 static float relu_ref(float v) { return v < 0.f ? 0.f : v; }
-
-static bool cpu_runs(Isa isa) {
-#if defined(FF_X86)
-  if (isa == Isa::avx512) return __builtin_cpu_supports("avx512f");
-  unsigned eax, ebx, ecx = 0, edx;
-  if (isa == Isa::avx2)  // as csrc/cpu/ops.cpp's cpu_has
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __get_cpuid(1, &eax, &ebx, &ecx, &edx) &&
-           (ecx & bit_F16C);
-#endif
-  return isa == Isa::baseline;
-}
 
 // Every kernel's output on fixed inputs, flattened: compared against the references here and across ISAs.
 static std::vector<float> run_all(const Kernels& k, const char* name) {
@@ -271,7 +258,7 @@ static void output_off(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t 
 }
 
 static int planted() {
-  real = baseline_table();
+  real = kernels(Isa::baseline);
   int caught = 0;
   for (int bug = 0; bug < 3; ++bug) {
     Kernels k = *real;
@@ -288,23 +275,19 @@ static int planted() {
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "planted") == 0) return planted();
-  const std::vector<float> base = run_all(*baseline_table(), "baseline");
-  std::printf("ok baseline (%d lanes)\n", baseline_table()->lanes);
-  const struct {
-    Isa isa;
-    const Kernels* (*table)();
-    const char* name;
-  } others[] = {{Isa::avx2, avx2_table, "avx2"}, {Isa::avx512, avx512_table, "avx512"}};
-  for (const auto& o : others) {
-    if (!cpu_runs(o.isa) || !o.table()) continue;
-    const std::vector<float> got = run_all(*o.table(), o.name);
-    EXPECT(got.size() == base.size(), "%s: %zu outputs, baseline %zu", o.name, got.size(), base.size());
+  const std::vector<float> base = run_all(*kernels(Isa::baseline), "baseline");
+  std::printf("ok baseline (%d lanes)\n", kernels(Isa::baseline)->lanes);
+  for (const Isa isa : {Isa::avx2, Isa::avx512}) {
+    const Kernels* k = kernels(isa);  // null where this build or CPU lacks it
+    if (!k) continue;
+    const std::vector<float> got = run_all(*k, isa_name(isa));
+    EXPECT(got.size() == base.size(), "%s: %zu outputs, baseline %zu", isa_name(isa), got.size(), base.size());
     for (size_t i = 0; i < got.size() && i < base.size(); ++i)
       if (!same(got[i], base[i]) || std::signbit(got[i]) != std::signbit(base[i])) {
-        EXPECT(false, "%s differs from baseline at output %zu: %g against %g", o.name, i, got[i], base[i]);
+        EXPECT(false, "%s differs from baseline at output %zu: %g against %g", isa_name(isa), i, got[i], base[i]);
         break;
       }
-    std::printf("ok %s (%d lanes)\n", o.name, o.table()->lanes);
+    std::printf("ok %s (%d lanes)\n", isa_name(isa), k->lanes);
   }
   if (failures) std::printf("%d failures\n", failures);
   return failures ? 1 : 0;
