@@ -1,8 +1,12 @@
 """FusedFire: a drop-in for torchvision.models.squeezenet.Fire, and convert() to swap a whole model."""
+import torch
 from torch import nn
 
-from .ops import BACKENDS, fire
+from .ops import BACKENDS, fire, fire_scripted
 from .reference import Fire
+
+
+torch.fx.wrap("fire")  # symbolic_trace records the call to fire (a leaf), not what fire does with a Proxy
 
 
 class FusedFire(Fire):
@@ -32,6 +36,9 @@ class FusedFire(Fire):
         return self
 
     def forward(self, x):
+        if torch.jit.is_scripting():
+            return fire_scripted(x, self.squeeze.weight, self.squeeze.bias, self.expand1x1.weight,
+                                 self.expand1x1.bias, self.expand3x3.weight, self.expand3x3.bias, self.backend)
         return fire(x, self.squeeze.weight, self.squeeze.bias, self.expand1x1.weight, self.expand1x1.bias,
                     self.expand3x3.weight, self.expand3x3.bias, backend=self.backend)
 

@@ -12,10 +12,11 @@ Its VJP, with G = grad_out ⊙ (out > 0) split into G1 | G3:
     grad_s = (W1ᵀ·G1 + W3ᵀ ⊛ᵀ G3) ⊙ (s > 0)
     gWsq = Σ_p grad_sᵀ x,  gbsq = Σ_p grad_s;   grad_x = Wsqᵀ·grad_s
 
-Saved for backward: x, s, out (and the weights; the biases only matter to a double backward); eager also keeps
-both expand outputs.
+Kept for backward: x, s, out (and the weights; the biases only matter to a double backward or a recompute); eager
+also keeps both expand outputs. `out` may be changed in place afterwards, as eager's: backward then recomputes it.
 
-Ops (every one takes a concrete `backend`; `fusedfire.fire` resolves "auto" before calling):
+Ops (`backend` is "auto" or a backend name; `fusedfire.fire` resolves "auto" before calling, the ops when called
+directly, e.g. from TorchScript):
     fire(x, weights…, backend) -> out                 inference: no autograd, `s` may never reach memory
     fire_fwd(x, weights…, backend) -> (out, s)         training forward, differentiable through fire_bwd
     fire_bwd(grad_out, x, s, out, Wsq, W1, W3, backend) -> (grad_x, gWsq, gbsq, gW1, gb1, gW3, gb3)
@@ -23,6 +24,7 @@ Ops (every one takes a concrete `backend`; `fusedfire.fire` resolves "auto" befo
 import functools
 import importlib.util
 import os
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -56,10 +58,19 @@ def backends(device) -> list:
 
 def resolve_backend(backend: str, device) -> str:
     """Turns "auto" (or $FUSEDFIRE_BACKEND) into a concrete backend; a clear error if it cannot run here."""
-    return _resolve(backend, torch.device(device), os.environ.get(BACKEND_ENV, "auto") or "auto")
+    if not isinstance(backend, str):
+        raise TypeError(f"fusedfire: backend must be a str, 'auto' or one of {BACKENDS}, got "
+                        f"{type(backend).__name__} {backend!r}")
+    key = (backend, torch.device(device), os.environ.get(BACKEND_ENV, "auto") or "auto")
+    resolved = _RESOLVED.get(key)
+    if resolved is None:
+        resolved = _RESOLVED[key] = _resolve(*key)
+    return resolved
 
 
-@functools.lru_cache(maxsize=64)  # NOTE: 5 µs a call uncached; availability is fixed at import
+_RESOLVED = {}  # NOTE: 5 µs a call unremembered; availability is fixed at import. A dict, which Dynamo traces.
+
+
 def _resolve(backend: str, device: torch.device, env: str) -> str:
     if backend == "auto":
         backend = env
@@ -81,15 +92,15 @@ def _resolve(backend: str, device: torch.device, env: str) -> str:
     return backend
 
 
-def _impl(backend: str):
+def _impl(backend: str, device):
+    """The module implementing `backend` ("auto" resolved for `device`: the ops take it too, for TorchScript)."""
+    backend = resolve_backend(backend, device)
     if backend == "triton":
         return _triton
     if backend == "reference":
         from . import reference
         return reference
-    if backend in ("cuda", "cpu"):
-        return native
-    raise ValueError(f"fusedfire: backend {backend!r} has no implementation in this build")
+    return native
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -107,6 +118,11 @@ def _check_tensors(args):
             raise TypeError(f"fusedfire.fire: {name} must be a Tensor, got {type(t).__name__}")
 
 
+_FORMS = {"squeeze_weight": ("(S, Cin, 1, 1)", "S"), "squeeze_bias": ("(S,)", "S"),
+          "expand1x1_weight": ("(E1, S, 1, 1)", "E1"), "expand1x1_bias": ("(E1,)", "E1"),
+          "expand3x3_weight": ("(E3, S, 3, 3)", "E3"), "expand3x3_bias": ("(E3,)", "E3")}
+
+
 def check_inputs(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight,
                  expand3x3_bias):
     """Raises a clear error, naming the argument, for anything the kernels would get silently wrong."""
@@ -118,17 +134,24 @@ def check_inputs(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bi
     if x.dtype not in DTYPES:
         raise TypeError(f"fusedfire.fire: x must be float16, bfloat16, float32 or float64, got {x.dtype}")
     Cin = x.shape[1]
-    S = squeeze_weight.shape[0] if squeeze_weight.dim() == 4 else -1
-    E1 = expand1x1_weight.shape[0] if expand1x1_weight.dim() == 4 else -1
-    E3 = expand3x3_weight.shape[0] if expand3x3_weight.dim() == 4 else -1
-    expected = {"squeeze_weight": ("(S, Cin, 1, 1)", (S, Cin, 1, 1)), "squeeze_bias": ("(S,)", (S,)),
-                "expand1x1_weight": ("(E1, S, 1, 1)", (E1, S, 1, 1)), "expand1x1_bias": ("(E1,)", (E1,)),
-                "expand3x3_weight": ("(E3, S, 3, 3)", (E3, S, 3, 3)), "expand3x3_bias": ("(E3,)", (E3,))}
+    if Cin < 1:
+        raise ValueError(f"fusedfire.fire: x must have at least one channel, got shape {tuple(x.shape)}")
     for name, t in zip(_NAMES[1:], args[1:]):
-        form, shape = expected[name]
-        if tuple(t.shape) != shape or min(shape) < 1:
-            raise ValueError(f"fusedfire.fire: {name} must have shape {form} = {shape} given x with Cin={Cin} "
-                             f"channels and S={S}, got {tuple(t.shape)}")
+        form, channels = _FORMS[name]
+        dims = 4 if name.endswith("weight") else 1
+        if t.dim() != dims:
+            raise ValueError(f"fusedfire.fire: {name} must be {dims}-D {form}, got {t.dim()}-D with shape "
+                             f"{tuple(t.shape)}")
+        if t.shape[0] < 1:
+            raise ValueError(f"fusedfire.fire: {name} must have at least one output channel ({channels} >= 1), "
+                             f"got shape {tuple(t.shape)}")
+    S, E1, E3 = squeeze_weight.shape[0], expand1x1_weight.shape[0], expand3x3_weight.shape[0]
+    expected = {"squeeze_weight": (S, Cin, 1, 1), "squeeze_bias": (S,), "expand1x1_weight": (E1, S, 1, 1),
+                "expand1x1_bias": (E1,), "expand3x3_weight": (E3, S, 3, 3), "expand3x3_bias": (E3,)}
+    for name, t in zip(_NAMES[1:], args[1:]):
+        if tuple(t.shape) != expected[name]:
+            raise ValueError(f"fusedfire.fire: {name} must have shape {_FORMS[name][0]} = {expected[name]} given x "
+                             f"with Cin={Cin} channels and squeeze_weight with S={S}, got {tuple(t.shape)}")
         if t.dtype != x.dtype:
             raise TypeError(f"fusedfire.fire: {name} has dtype {t.dtype} but x has {x.dtype}; all inputs must "
                             f"share one dtype (use torch.autocast to mix precisions)")
@@ -152,7 +175,7 @@ def fire_op(x: Tensor, squeeze_weight: Tensor, squeeze_bias: Tensor, expand1x1_w
             expand1x1_bias: Tensor, expand3x3_weight: Tensor, expand3x3_bias: Tensor, backend: str) -> Tensor:
     args = (x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias)
     check_inputs(*args)
-    return _impl(backend).fire(*args)
+    return _impl(backend, x.device).fire(*args)
 
 
 @fire_op.register_fake
@@ -169,7 +192,7 @@ def fire_fwd_op(x: Tensor, squeeze_weight: Tensor, squeeze_bias: Tensor, expand1
                 backend: str) -> tuple[Tensor, Tensor]:
     args = (x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias)
     check_inputs(*args)
-    return _impl(backend).fire_fwd(*args)
+    return _impl(backend, x.device).fire_fwd(*args)
 
 
 @fire_fwd_op.register_fake
@@ -187,7 +210,7 @@ def _fire_fwd_fake(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_
 def fire_bwd_op(grad_out: Tensor, x: Tensor, s: Tensor, out: Tensor, squeeze_weight: Tensor,
                 expand1x1_weight: Tensor, expand3x3_weight: Tensor,
                 backend: str) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    return _impl(backend).fire_bwd(grad_out, x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight)
+    return _impl(backend, x.device).fire_bwd(grad_out, x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight)
 
 
 @fire_bwd_op.register_fake
@@ -218,33 +241,76 @@ def _setup_context(ctx, inputs, output):
         inputs
     out, s = output
     ctx.mark_non_differentiable(s)
-    # The biases only for a double backward (see _backward); they are a few hundred numbers.
-    ctx.save_for_backward(x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight, squeeze_bias,
-                          expand1x1_bias, expand3x3_bias)
+    # The biases only for a double backward or a recompute (see _backward); they are a few hundred numbers.
+    ctx.save_for_backward(x, s, squeeze_weight, expand1x1_weight, expand3x3_weight, squeeze_bias, expand1x1_bias,
+                          expand3x3_bias)
+    # `out` is kept beside, not saved: eager saves nobody's view of its concatenated output, so changing it in place
+    # (out.add_(...)) must not break backward. Detached (it shares out's storage and version counter, and has no
+    # grad_fn to make a reference cycle); if its version moved, backward recomputes it.
+    ctx.out, ctx.out_version = out.detach(), out._version
     ctx.backend = backend
 
 
 def _backward(ctx, grad_out, grad_s):
-    x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight, *biases = ctx.saved_tensors
+    x, s, squeeze_weight, expand1x1_weight, expand3x3_weight, *biases = ctx.saved_tensors
+    inputs = (x, squeeze_weight, biases[0], expand1x1_weight, biases[1], expand3x3_weight, biases[2])
     if torch.is_grad_enabled():  # backward(create_graph=True): these gradients must be differentiable themselves
-        inputs = (x, squeeze_weight, biases[0], expand1x1_weight, biases[1], expand3x3_weight, biases[2])
         return _differentiable_vjp(inputs, ctx.needs_input_grad[:7], grad_out) + (None,)
+    out = ctx.out
+    if out._version != ctx.out_version:  # changed in place after the forward: one more forward
+        out = fire_fwd_op(*inputs, ctx.backend)[0]
     grads = fire_bwd_op(grad_out, x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight, ctx.backend)
     return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad)) + (None,)
 
 
 def _differentiable_vjp(inputs, needs, grad_out):
-    """The VJP for a double backward: the reference composition is recomputed from the inputs and differentiated
-    by autograd with create_graph, so that grad-of-grad (gradient penalties, Hessian-vector products) is exact.
-    First-order backward never comes here; this costs an eager forward and backward."""
+    """The VJP for a double backward (and for torch.func, whose transforms always ask for one): the reference
+    composition is recomputed from the inputs and differentiated by torch.func.vjp, so that grad-of-grad (gradient
+    penalties, Hessian-vector products) is exact. A plain first-order backward never comes here; this costs an eager
+    forward and backward."""
     from .reference import fire_reference
-    out = fire_reference(*inputs)
-    wanted = [t for t, need in zip(inputs, needs) if need]
-    grads = iter(torch.autograd.grad(out, wanted, grad_out, create_graph=True, allow_unused=True))
-    return tuple(next(grads) if need else None for need in needs)
+    _, vjp = torch.func.vjp(fire_reference, *inputs)
+    return tuple(g if need else None for g, need in zip(vjp(grad_out), needs))
 
 
 fire_fwd_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+class _FireFunction(torch.autograd.Function):
+    """fire_fwd_op with the same autograd, as an autograd.Function: torch.func transforms (grad, vjp, jacrev) run
+    only these, not a custom op's register_autograd (torch 2.14). Under vmap the ops' batching rules run."""
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(*inputs):
+        return fire_fwd_op(*inputs)
+
+    setup_context = staticmethod(_setup_context)
+    backward = staticmethod(_backward)
+
+
+def _vmap_rule(op, folds: bool):
+    """A batching rule for `op`: with only the activations batched and `folds`, the vmapped dimension joins N (one
+    call); otherwise one call per vmapped element (NOTE: B calls; per-example weights or gradients need them)."""
+    def rule(info, in_dims, *args):
+        *tensors, backend = args
+        if folds and all(d is None for d in in_dims[1:]):  # x alone is batched
+            x = tensors[0].movedim(in_dims[0], 0)
+            result = op(x.flatten(0, 1), *tensors[1:], backend)
+            unfold = lambda t: t.unflatten(0, x.shape[:2])  # noqa: E731
+            return (tuple(map(unfold, result)), (0,) * len(result)) if isinstance(result, tuple) else \
+                (unfold(result), 0)
+        results = [op(*(t if d is None else t.select(d, b) for t, d in zip(tensors, in_dims)), backend)
+                   for b in range(info.batch_size)]
+        if isinstance(results[0], tuple):
+            return tuple(torch.stack(r) for r in zip(*results)), (0,) * len(results[0])
+        return torch.stack(results), 0
+    return rule
+
+
+fire_op.register_vmap(_vmap_rule(fire_op, folds=True))
+fire_fwd_op.register_vmap(_vmap_rule(fire_fwd_op, folds=True))
+fire_bwd_op.register_vmap(_vmap_rule(fire_bwd_op, folds=False))  # its weight gradients are per vmapped element
 
 
 def _register_autocast(op, device_type: str):
@@ -278,8 +344,18 @@ def fire(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expa
     """Fire forward (see the module docstring), differentiable in x and all six parameters."""
     args = (x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias)
     _check_tensors(args)  # the rest is checked inside the ops, also for direct torch.ops calls
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():  # NOTE: eager calls skip the ONNX check (3 µs)
+        if torch.onnx.is_in_onnx_export():  # both exporters: the eager composition, standard Conv/Relu/Concat
+            check_inputs(*args)
+            from .reference import fire_reference
+            return fire_reference(*args)
+        if torch.jit.is_tracing():  # one graph in any grad mode (trace's check reruns under no_grad)
+            resolve_backend(backend, x.device)  # checked now; "auto" stays "auto", resolved where the trace runs
+            return fire_fwd_op(*args, backend)[0]
     backend = resolve_backend(backend, x.device)
-    if torch.is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args):
+    if torch.is_grad_enabled() and any(a.requires_grad for a in args):
+        if torch._C._are_functorch_transforms_active():
+            return _FireFunction.apply(*args, backend)[0]
         return fire_fwd_op(*args, backend)[0]
     if backend in ("cpu", "cuda") and not torch.is_autocast_enabled(x.device.type):
         # NOTE: native inference calls its op directly: the custom-op wrapper of fusedfire::fire costs ~28 µs a
@@ -287,6 +363,22 @@ def fire(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expa
         check_inputs(*args)
         return native.fire(*args)
     return fire_op(*args, backend)
+
+
+def fire_scripted(x: Tensor, squeeze_weight: Tensor, squeeze_bias: Optional[Tensor], expand1x1_weight: Tensor,
+                  expand1x1_bias: Optional[Tensor], expand3x3_weight: Tensor, expand3x3_bias: Optional[Tensor],
+                  backend: str) -> Tensor:
+    """`fire` as TorchScript compiles it (FusedFire.forward under torch.jit.script): the ops, which check their
+    inputs and resolve "auto" themselves. The biases are Optional as nn.Conv2d's are to TorchScript."""
+    assert squeeze_bias is not None and expand1x1_bias is not None and expand3x3_bias is not None, \
+        "fusedfire.fire: the biases must be tensors"
+    if torch.is_grad_enabled() and (x.requires_grad or squeeze_weight.requires_grad or squeeze_bias.requires_grad
+                                    or expand1x1_weight.requires_grad or expand1x1_bias.requires_grad
+                                    or expand3x3_weight.requires_grad or expand3x3_bias.requires_grad):
+        return torch.ops.fusedfire.fire_fwd(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias,
+                                            expand3x3_weight, expand3x3_bias, backend)[0]
+    return torch.ops.fusedfire.fire(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias,
+                                    expand3x3_weight, expand3x3_bias, backend)
 
 
 # Last, so that fusedfire.triton can import this module's helpers. Without triton installed, `import fusedfire`

@@ -118,15 +118,26 @@ def test_export_fusedfire():
 
 
 def _saved_bytes(model, x):
-    """Bytes that autograd keeps for backward, each storage counted once."""
+    """Bytes that autograd keeps for backward, each storage counted once: the saved tensors and the output that
+    each FusedFire keeps beside them (ctx.out, see ops._setup_context)."""
     seen = {}
 
-    def pack(t):
+    def keep(t):
         seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
         return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(x).sum().backward()
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        y = model(x)
+    nodes, todo = set(), [y.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and node not in nodes:
+            nodes.add(node)
+            if isinstance(getattr(node, "out", None), torch.Tensor):
+                keep(node.out)
+            todo.extend(next_node for next_node, _ in node.next_functions)
+    y.sum().backward()
+    assert any(hasattr(node, "out") for node in nodes) == any(isinstance(m, FusedFire) for m in model.modules())
     return sum(seen.values())
 
 
