@@ -4,8 +4,10 @@ Build with `pip install --no-build-isolation .` (the extensions compile against 
 import glob
 import os
 import shlex
+import re
 import shutil
 import subprocess
+import sys
 import sysconfig
 import tempfile
 import warnings
@@ -60,6 +62,13 @@ def _cuda_home():
     return None
 
 
+def _nvcc_release(home: str) -> str:
+    """The CUDA version of `home`'s nvcc, e.g. "13.0" ("?" if it does not say)."""
+    done = subprocess.run([os.path.join(home, "bin", "nvcc"), "--version"], capture_output=True, text=True)
+    found = re.search(r"release (\d+\.\d+)", done.stdout)
+    return found.group(1) if found else "?"
+
+
 def cuda_extension():
     """fusedfire._C: the CUDA kernels of csrc/ (issue 3). Built wherever nvcc and a CUDA build of torch are present —
     a GPU is not needed (never torch.cuda.is_available()). FUSEDFIRE_SKIP_CUDA_BUILD=1: none. TORCH_CUDA_ARCH_LIST
@@ -67,6 +76,12 @@ def cuda_extension():
     import torch
     home = _cuda_home()
     if os.environ.get("FUSEDFIRE_SKIP_CUDA_BUILD") == "1" or torch.version.cuda is None or home is None:
+        return None
+    nvcc = _nvcc_release(home)
+    if nvcc.split(".")[0] != torch.version.cuda.split(".")[0]:  # torch's build would stop the whole install
+        warnings.warn(f"fusedfire: not building the CUDA kernels (fusedfire._C): {home}/bin/nvcc is CUDA {nvcc}, "
+                      f"torch is built with CUDA {torch.version.cuda}; point CUDA_HOME at a CUDA "
+                      f"{torch.version.cuda.split('.')[0]} toolkit to build them. The CPU kernels are built.")
         return None
     os.environ["CUDA_HOME"] = home
     os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0+PTX")
@@ -87,12 +102,18 @@ def cuda_extension():
 
 
 def main():
+    try:
+        import torch  # noqa: F401
+    except ModuleNotFoundError:
+        sys.exit("fusedfire: the build compiles against the installed torch, which pip's isolated build environment "
+                 "does not have. Install torch (>= 2.11) first, then build without isolation:\n"
+                 "    pip install torch\n    pip install --no-build-isolation .")
     extensions = [e for e in (cpu_extension(), cuda_extension()) if e is not None]
     kwargs = {}
     if extensions:
         from torch.utils.cpp_extension import BuildExtension
         kwargs = dict(ext_modules=extensions, cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)})
-        kwargs["options"] = {"bdist_wheel": {"py_limited_api": "cp39"}}  # one cp39-abi3 wheel (fusedfire._C)
+        kwargs["options"] = {"bdist_wheel": {"py_limited_api": "cp310"}}  # the Py_LIMITED_API torch compiles with
     setup(**kwargs)
 
 

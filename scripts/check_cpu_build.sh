@@ -18,7 +18,7 @@ print(' '.join('-I' + p for p in include_paths() + [sysconfig.get_paths()['inclu
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # the flags of setup.py's cpu_extension (torch builds extensions as C++20), warnings as errors
-flags=(-std=c++20 -O3 -fPIC -fopenmp -ffp-contract=off -DPy_LIMITED_API=0x03090000 -Wall -Werror)
+flags=(-std=c++20 -O3 -fPIC -fopenmp -ffp-contract=off -DPy_LIMITED_API=0x030A0000 -Wall -Werror)
 pids=()
 for cxx in "${CXX:-g++}" "$cross"; do
   for src in csrc/cpu/*.cpp; do

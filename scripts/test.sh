@@ -11,11 +11,11 @@ bash scripts/check_cpu_build.sh  # first: it installs the aarch64 tools tests/te
 .venv/bin/python -m pytest bench -q --benchmark-disable -m smoke
 bash bench/gpu_check.sh --dry-run
 
-# One cp39-abi3 wheel (the nvcc-built CUDA kernels where nvcc exists, the CPU kernels always) that imports without
+# One cp310-abi3 wheel (the nvcc-built CUDA kernels where nvcc exists, the CPU kernels always) that imports without
 # a GPU and registers its kernels.
 rm -rf dist && .venv/bin/python -m pip wheel -q --disable-pip-version-check . --no-build-isolation --no-deps -w dist
 site=$(mktemp -d)
-.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --target "$site" dist/fusedfire-*-cp39-abi3-*.whl
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --target "$site" dist/fusedfire-*-cp310-abi3-*.whl
 (cd "$site" && PYTHONPATH="$site" "$OLDPWD/.venv/bin/python" -c "
 import shutil, fusedfire, fusedfire.native as native
 assert fusedfire.__file__.startswith('$site'), fusedfire.__file__

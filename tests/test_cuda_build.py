@@ -1,5 +1,5 @@
 """fusedfire._C, the CUDA extension: built wherever nvcc and a CUDA build of torch exist (no GPU needed), one
-cp39-abi3 module that registers the native_fire* ops for CUDA; and its kernels' ptxas figures: zero spills,
+cp310-abi3 module that registers the native_fire* ops for CUDA; and its kernels' ptxas figures: zero spills,
 no local-memory stack frame, registers within a budget per kernel.
 
 The ptxas figures come from nvcc -Xptxas -v on csrc/fire_kernels.cuh (torch-free: the same kernel templates and
@@ -70,7 +70,7 @@ def test_extension_built_and_registered():
     """Where the toolkit exists the build must have produced fusedfire._C (an import error is a failure)."""
     import fusedfire
     mod = importlib.import_module("fusedfire._C")
-    assert mod.__file__.endswith(".abi3.so"), f"{mod.__file__}: not built against the limited API (cp39-abi3)"
+    assert mod.__file__.endswith(".abi3.so"), f"{mod.__file__}: not built against the limited API (cp310-abi3)"
     assert fusedfire.native.available("cuda"), fusedfire.native.LOAD_ERRORS
     for op in ("native_fire", "native_fire_fwd", "native_fire_bwd"):
         assert torch._C._dispatch_has_kernel_for_dispatch_key(f"fusedfire::{op}", "CUDA"), op
