@@ -111,7 +111,7 @@ def _params(module):
     return {k: v.detach() for k, v in module.named_parameters()}
 
 
-def test_func_grad_and_vjp():
+def test_func_grad_vjp_jacrev():
     ref, ours = _fire_pair()
     x = torch.randn(2, 8, 5, 7)
 
@@ -127,6 +127,10 @@ def test_func_grad_and_vjp():
     _close(out, out_ref)
     g = torch.randn_like(out)
     _close(vjp(g)[0], vjp_ref(g)[0])
+    b = _params(ours)["expand3x3.bias"]
+    jacobian = lambda module: torch.func.jacrev(  # noqa: E731
+        lambda b: torch.func.functional_call(module, {**_params(module), "expand3x3.bias": b}, (x,)).relu().sum())
+    _close(jacobian(ours)(b), jacobian(ref)(b))
 
 
 @pytest.mark.parametrize("batched", ["x", "weights"])
