@@ -75,6 +75,8 @@ def pytest_generate_tests(metafunc):
     params = []
     for case, marks in firebench.cases(device_type):
         for provider in _providers(config, device_type):
+            if not firebench.runs(provider, case):
+                continue
             m = [getattr(pytest.mark, name) for name in sorted(marks)
                  if not (name == "quick" and provider in firebench.NOT_QUICK.get(device_type, ()))]
             if case.gpu_only and device_type != "cuda":

@@ -18,6 +18,7 @@ import time
 import torch
 from torch import nn
 
+import anchors
 import fusedfire
 from fusedfire import roofline
 from fusedfire.configs import KERNELBENCH_FIRE, SQUEEZENET_FIRES, FireConfig
@@ -83,6 +84,9 @@ def cases(device_type: str):
         tags = marks[Case(f"{net}.features", N, dtype, layout, mode, NETWORK_SIZE)]
         if (N, dtype, layout, mode) == (q["N"], q["dtype"], q["layout"], "fwd"):
             tags.add("quick")
+    if device_type == "cpu":  # the whole networks (features + classifier): CPU inference, against the engines
+        for N, layout, net in itertools.product(CPU_FWD["batches"], LAYOUTS, NETWORKS):
+            marks.setdefault(Case(net, N, CPU_FWD["dtype"], layout, CPU_FWD["mode"], NETWORK_SIZE), set())
     kb = KERNELBENCH["kernelbench.17"]
     marks[Case("kernelbench.17", kb["N"], "fp32", "nchw", "fwd", kb["size"], KERNELBENCH_FIRE, True)].add("quick")
     kb = KERNELBENCH["kernelbench.18"]
@@ -94,7 +98,7 @@ def cases(device_type: str):
                 case.N in CPU_FWD["batches"] and not case.gpu_only:
             tags.add("cpufwd")
     position = {name: i for i, name in enumerate([c.name for c in SQUEEZENET_FIRES] +
-                                                 [f"{net}.features" for net in NETWORKS])}
+                                                 [f"{net}.features" for net in NETWORKS] + list(NETWORKS))}
 
     def rank(case):
         # forwards before fwd+bwd, Fires (KernelBench 17 last of them) before networks; cpufwd config-major
@@ -108,14 +112,23 @@ def cases(device_type: str):
 # ------------------------------------------------------------------------------------------- providers
 
 def providers(device_type: str) -> list:
-    """eager (torchvision's Fire), torch.compile (default; max-autotune on CUDA), and fusedfire per backend that
-    `fusedfire.backends(device)` lists (Triton under its CPU interpreter excluded: that times the interpreter)."""
+    """eager (torchvision's Fire), torch.compile (default; max-autotune on CUDA), on CPU the inference engines
+    that import (bench/anchors.py), and fusedfire per backend that `fusedfire.backends(device)` lists (Triton under
+    its CPU interpreter excluded: that times the interpreter)."""
     names = ["eager", "compile"] + (["compile-max-autotune"] if device_type == "cuda" else [])
+    if device_type == "cpu":
+        names += anchors.available()
     for backend in fusedfire.backends(device_type):
         if backend == "triton" and triton_interpreted():
             continue
         names.append(f"fusedfire-{backend}")
     return names
+
+
+def runs(provider: str, case: Case) -> bool:
+    """Whether `provider` runs `case`: the inference engines run fp32 forwards only (in both layouts: a
+    channels_last input is copied to the NCHW they take, so their faster layout is NCHW)."""
+    return provider not in anchors.ENGINES or (case.mode, case.dtype) == ("fwd", "fp32")
 
 
 def _torchvision():
@@ -141,6 +154,8 @@ def eager_model(case: Case) -> nn.Module:
         raise RuntimeError("torchvision is needed for the whole-network cases")
     if case.name == "kernelbench.18":
         return models.squeezenet1_0(weights=None)
+    if case.name in NETWORKS:
+        return getattr(models, case.name)(weights=None)
     return getattr(models, case.name.split(".")[0])(weights=None).features
 
 
@@ -169,6 +184,8 @@ def build(provider: str, case: Case, device) -> nn.Module:
         return torch.compile(model, mode=mode, dynamic=False)
     if provider.startswith("fusedfire-"):
         return fusedfire.convert(model, backend=provider.removeprefix("fusedfire-"))
+    if provider in anchors.ENGINES:
+        return anchors.build(provider, model, torch.randn(case.N, case.input_channels, case.size, case.size))
     raise ValueError(f"unknown provider {provider!r}")
 
 

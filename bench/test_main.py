@@ -151,7 +151,7 @@ def test_cpu_fwd_subset_runs_config_major_with_layout_pairs():
     cases = [c for c, marks in firebench.cases("cpu") if "cpufwd" in marks]
     fires = [c for c in cases if c.fire is not None]
     assert len(fires) == 2 * 2 * len(SQUEEZENET_FIRES) and cases[:len(fires)] == fires  # networks last
-    assert len(cases) - len(fires) == 2 * 2 * len(firebench.NETWORKS)
+    assert len(cases) - len(fires) == 2 * 2 * 2 * len(firebench.NETWORKS)  # features, and the whole model
     assert {(c.mode, c.dtype) for c in cases} == {("fwd", "fp32")} and {c.N for c in cases} == {1, 8}
     for nchw, cl in zip(cases[::2], cases[1::2]):
         assert (nchw.name, nchw.N, nchw.layout, cl.layout) == (cl.name, cl.N, "nchw", "cl")
