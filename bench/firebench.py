@@ -117,18 +117,26 @@ def providers(device_type: str) -> list:
     its CPU interpreter excluded: that times the interpreter)."""
     names = ["eager", "compile"] + (["compile-max-autotune"] if device_type == "cuda" else [])
     if device_type == "cpu":
-        names += anchors.available()
+        names += ["compile-freezing"] + anchors.available()
     for backend in fusedfire.backends(device_type):
         if backend == "triton" and triton_interpreted():
             continue
         names.append(f"fusedfire-{backend}")
+    if device_type == "cpu":
+        names.append("fusedfire-optimize")
     return names
 
 
+INFERENCE_ONLY = ("compile-freezing", "fusedfire-optimize", *anchors.ENGINES)
+
+
 def runs(provider: str, case: Case) -> bool:
-    """Whether `provider` runs `case`: the inference engines run fp32 forwards only (in both layouts: a
-    channels_last input is copied to the NCHW they take, so their faster layout is NCHW)."""
-    return provider not in anchors.ENGINES or (case.mode, case.dtype) == ("fwd", "fp32")
+    """Whether `provider` runs `case`: the inference-only ones run fp32 forwards only, fusedfire.optimize whole
+    networks only, the engines in both layouts (a channels_last input is copied to the NCHW they take, so their
+    faster layout is NCHW)."""
+    if provider not in INFERENCE_ONLY:
+        return True
+    return (case.mode, case.dtype) == ("fwd", "fp32") and (provider != "fusedfire-optimize" or case.fire is None)
 
 
 def _torchvision():
@@ -181,7 +189,10 @@ def build(provider: str, case: Case, device) -> nn.Module:
     if provider.startswith("compile"):
         _compile_limits()
         mode = "max-autotune" if provider == "compile-max-autotune" else None
-        return torch.compile(model, mode=mode, dynamic=False)
+        options = {"freezing": True} if provider == "compile-freezing" else None  # weights as constants
+        return torch.compile(model, mode=mode, dynamic=False, options=options)
+    if provider == "fusedfire-optimize":
+        return fusedfire.optimize(model)
     if provider.startswith("fusedfire-"):
         return fusedfire.convert(model, backend=provider.removeprefix("fusedfire-"))
     if provider in anchors.ENGINES:
