@@ -1,0 +1,89 @@
+"""Per-layer CPU inference time of a whole SqueezeNet: eager (NCHW and channels_last) against fusedfire.optimize.
+
+    python bench/layers.py squeezenet1_1 --N 1 --threads 2      # Markdown table on stdout
+
+Each layer (stem conv, ReLU, pools, every Fire, the classifier's conv, ReLU and pool) is timed on the input it sees
+inside the network, layer by layer, the models' rounds interleaved; medians. The whole-network row times the model
+as one call (it includes the Python between layers). Shows where the time goes, so that the next step is visible.
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torchvision
+from torch import nn
+
+import fusedfire
+
+
+def layers(model: nn.Module) -> list:
+    """(name, module) of the top-level layers of a torchvision SqueezeNet, in order, then Flatten."""
+    named = [(f"features.{i}", m) for i, m in enumerate(model.features)]
+    named += [(f"classifier.{i}", m) for i, m in enumerate(model.classifier)]
+    return named + [("flatten", nn.Flatten(1))]
+
+
+def _label(name: str, module: nn.Module) -> str:
+    kind = type(module).__name__
+    return f"{name} {kind}" + (f" {module.squeeze.in_channels}→{module.squeeze.out_channels}→"
+                               f"{module.expand1x1.out_channels}+{module.expand3x3.out_channels}"
+                               if hasattr(module, "squeeze") else "")
+
+
+def measure(net: str, N: int, rounds: int) -> list:
+    torch.manual_seed(0)
+    base = getattr(torchvision.models, net)(weights=None).eval()
+    models = {"eager NCHW": base,
+              "eager channels_last": getattr(torchvision.models, net)(weights=None).eval(),
+              "fusedfire.optimize": fusedfire.optimize(base)}
+    models["eager channels_last"].load_state_dict(base.state_dict())
+    models["eager channels_last"].to(memory_format=torch.channels_last)
+    x = torch.randn(N, 3, 224, 224)
+    inputs = {"eager NCHW": x, "eager channels_last": x.contiguous(memory_format=torch.channels_last),
+              "fusedfire.optimize": x.contiguous(memory_format=torch.channels_last)}
+    times = {name: [[] for _ in range(len(layers(base)) + 1)] for name in models}
+    with torch.no_grad():
+        for r in range(rounds + 2):  # the first two rounds warm up
+            for name, model in models.items():
+                h = inputs[name]
+                for i, (_, layer) in enumerate(layers(model)):
+                    t = time.perf_counter()
+                    h = layer(h)
+                    times[name][i].append(time.perf_counter() - t)
+                t = time.perf_counter()
+                model(inputs[name])
+                times[name][-1].append(time.perf_counter() - t)
+    rows = []
+    for i, (layer_name, layer) in enumerate(layers(base) + [("network", base)]):
+        label = "whole network (one call)" if layer_name == "network" else _label(layer_name, layer)
+        rows.append((label, {name: statistics.median(t[i][2:]) * 1e6 for name, t in times.items()}))
+    return rows
+
+
+def render(rows, net, N) -> str:
+    names = list(rows[0][1])
+    head = ["layer"] + [f"{n} µs" for n in names] + ["eager best / optimize"]
+    lines = [f"{net}, N={N}, fp32, {torch.get_num_threads()} threads", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, t in rows:
+        best = min(t["eager NCHW"], t["eager channels_last"])
+        lines.append("| " + " | ".join([label] + [f"{t[n]:.0f}" for n in names] +
+                                       [f"{best / t['fusedfire.optimize']:.2f}×"]) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("net", choices=["squeezenet1_0", "squeezenet1_1"])
+    parser.add_argument("--N", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(render(measure(args.net, args.N, args.rounds), args.net, args.N))
+
+
+if __name__ == "__main__":
+    main()
