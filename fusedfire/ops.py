@@ -353,9 +353,10 @@ def fire(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expa
             resolve_backend(backend, x.device)  # checked now; "auto" stays "auto", resolved where the trace runs
             return fire_fwd_op(*args, backend)[0]
     backend = resolve_backend(backend, x.device)
-    if torch.is_grad_enabled() and any(a.requires_grad for a in args):
-        if torch._C._are_functorch_transforms_active():
-            return _FireFunction.apply(*args, backend)[0]
+    grad = torch.is_grad_enabled() and any(a.requires_grad for a in args)
+    if torch._C._are_functorch_transforms_active():  # torch.func: an autograd.Function, the ops' batching rules
+        return _FireFunction.apply(*args, backend)[0] if grad else fire_op(*args, backend)
+    if grad:
         return fire_fwd_op(*args, backend)[0]
     if backend in ("cpu", "cuda") and not torch.is_autocast_enabled(x.device.type):
         # NOTE: native inference calls its op directly: the custom-op wrapper of fusedfire::fire costs ~28 µs a

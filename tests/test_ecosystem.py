@@ -133,10 +133,12 @@ def test_func_grad_vjp_jacrev():
     _close(jacobian(ours)(b), jacobian(ref)(b))
 
 
+@pytest.mark.parametrize("grad", [True, False], ids=["params-need-grad", "inference"])
 @pytest.mark.parametrize("batched", ["x", "weights"])
-def test_vmap_has_batching_rules(batched):
+def test_vmap_has_batching_rules(batched, grad):
     """x alone batched: one call over B·N images; batched weights: one call per element (no fallback warning)."""
     ref, ours = _fire_pair()
+    ours.requires_grad_(grad)
     xb = torch.randn(3, 2, 8, 5, 7)
     params = {k: torch.stack([v * (1 + i / 10) for i in range(3)]) for k, v in _params(ours).items()}
     with warnings.catch_warnings():
