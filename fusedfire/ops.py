@@ -242,12 +242,16 @@ def _setup_context(ctx, inputs, output):
     out, s = output
     ctx.mark_non_differentiable(s)
     # The biases only for a double backward or a recompute (see _backward); they are a few hundred numbers.
-    ctx.save_for_backward(x, s, squeeze_weight, expand1x1_weight, expand3x3_weight, squeeze_bias, expand1x1_bias,
-                          expand3x3_bias)
-    # `out` is kept beside, not saved: eager saves nobody's view of its concatenated output, so changing it in place
-    # (out.add_(...)) must not break backward. Detached (it shares out's storage and version counter, and has no
-    # grad_fn to make a reference cycle); if its version moved, backward recomputes it.
-    ctx.out, ctx.out_version = out.detach(), out._version
+    saved = (x, s, squeeze_weight, expand1x1_weight, expand3x3_weight, squeeze_bias, expand1x1_bias, expand3x3_bias)
+    if torch._C._autograd._top_saved_tensors_default_hooks(False) is None:
+        # `out` is kept beside, not saved: eager saves nobody's view of its concatenated output, so changing it in
+        # place (out.add_(...)) must not break backward. Detached (it shares out's storage and version counter, and
+        # has no grad_fn to make a reference cycle); if its version moved, backward recomputes it.
+        ctx.save_for_backward(*saved)
+        ctx.out, ctx.out_version = out.detach(), out._version
+    else:  # saved-tensor hooks (non-reentrant checkpoint, save_on_cpu): `out` goes through them, to be dropped/moved
+        ctx.save_for_backward(*saved, out)
+        ctx.out = None
     ctx.backend = backend
 
 
@@ -256,8 +260,8 @@ def _backward(ctx, grad_out, grad_s):
     inputs = (x, squeeze_weight, biases[0], expand1x1_weight, biases[1], expand3x3_weight, biases[2])
     if torch.is_grad_enabled():  # backward(create_graph=True): these gradients must be differentiable themselves
         return _differentiable_vjp(inputs, ctx.needs_input_grad[:7], grad_out) + (None,)
-    out = ctx.out
-    if out._version != ctx.out_version:  # changed in place after the forward: one more forward
+    out = biases[3] if ctx.out is None else ctx.out
+    if ctx.out is not None and out._version != ctx.out_version:  # changed in place since: one more forward
         out = fire_fwd_op(*inputs, ctx.backend)[0]
     grads = fire_bwd_op(grad_out, x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight, ctx.backend)
     return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad)) + (None,)

@@ -238,3 +238,30 @@ def test_chain_with_bypass_trains_as_eager():
         model[1](h).add_(h).square().sum().backward()
     for (name, got), expected in zip(ours.named_parameters(), eager.parameters()):
         _close(got.grad, expected.grad)
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_checkpoint_drops_and_recomputes_the_output(in_place):
+    """Under non-reentrant checkpointing (saved-tensor hooks) the Fire's output goes through the hooks like every
+    saved tensor (so checkpointing frees it); gradients as eager's, also with the output changed in place."""
+    from torch.utils.checkpoint import checkpoint
+    torch.manual_seed(0)
+    eager = nn.Sequential(Fire(16, 4, 8, 8), Fire(16, 4, 8, 8))
+    ours = convert(nn.Sequential(Fire(16, 4, 8, 8), Fire(16, 4, 8, 8)))
+    ours.load_state_dict(eager.state_dict())
+    x = torch.randn(2, 16, 6, 6)
+
+    def segment(model):
+        def run(x):
+            out = model(x)
+            return out.add_(1) if in_place else out
+        return run
+    for model in (eager, ours):
+        checkpoint(segment(model), x.requires_grad_(), use_reentrant=False).square().sum().backward()
+    for got, expected in zip(ours.parameters(), eager.parameters()):
+        _close(got.grad, expected.grad)
+    kept = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
+        out = ours[0](torch.randn(2, 16, 6, 6, requires_grad=True))
+    assert any(t.untyped_storage().data_ptr() == out.untyped_storage().data_ptr() for t in kept)
+    assert out.grad_fn.out is None  # nothing kept outside the hooks
