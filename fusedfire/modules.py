@@ -39,6 +39,10 @@ class FusedFire(Fire):
         if torch.jit.is_scripting():
             return fire_scripted(x, self.squeeze.weight, self.squeeze.bias, self.expand1x1.weight,
                                  self.expand1x1.bias, self.expand3x3.weight, self.expand3x3.bias, self.backend)
+        return self._fire(x)
+
+    @torch.jit.unused  # TorchScript never compiles fire (its keyword-only backend, its Python checks)
+    def _fire(self, x):
         return fire(x, self.squeeze.weight, self.squeeze.bias, self.expand1x1.weight, self.expand1x1.bias,
                     self.expand3x3.weight, self.expand3x3.bias, backend=self.backend)
 
