@@ -3,13 +3,11 @@
 Build with `pip install --no-build-isolation .` (the extensions compile against the installed torch)."""
 import glob
 import os
-import shlex
 import re
 import shutil
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import warnings
 
 from setuptools import setup
@@ -17,38 +15,26 @@ from setuptools import setup
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
-def _openmp_builds(flag: str) -> bool:
-    """Whether the C++ compiler the extension is built with compiles and links an OpenMP program with `flag` (Apple
-    clang refuses -fopenmp; a clang without libomp has no omp.h)."""
-    compiler = os.environ.get("CXX") or sysconfig.get_config_var("CXX") or "c++"
-    with tempfile.TemporaryDirectory() as tmp:
-        source = os.path.join(tmp, "probe.cpp")
-        with open(source, "w") as f:
-            f.write("#include <omp.h>\nint main() { return omp_get_max_threads() > 0 ? 0 : 1; }\n")
-        try:
-            done = subprocess.run([*shlex.split(compiler), flag, source, "-o", os.path.join(tmp, "probe")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except OSError:
-            return False
-    return done.returncode == 0
+# LibTorch's stable ABI, the subset of torch 2.11: the extensions call torch only through its C shim and header-only
+# code, so one build loads under every torch >= 2.11 (scripts/check_torch_compat.sh). Format: [major][minor][patch]
+# [5 bytes ABI tag], one byte each.
+TORCH_TARGET_VERSION = "0x020b000000000000"
+STABLE_ABI = [f"-DTORCH_TARGET_VERSION={TORCH_TARGET_VERSION}"]
+# -ffp-contract=off: no FMA contraction, so every ISA's kernels give the same bits (csrc/cpu/vec.h).
+CPU_FLAGS = ["-O3", "-Wall", "-ffp-contract=off", *STABLE_ABI]
 
 
 def cpu_extension():
     """fusedfire._cpu: the fused CPU kernels (csrc/cpu/), built in every build, CUDA or not. Python's limited API
-    (the module holds only the private options API; ops register through the dispatcher). OpenMP where the compiler
-    takes it, because at::parallel_for is an inline `#pragma omp parallel` in ATen's headers: without it, one
-    thread. -ffp-contract=off: no FMA contraction, so every ISA's kernels give the same bits (csrc/cpu/vec.h)."""
+    (the module holds only the private options API; ops register through the dispatcher). Threads come from torch's
+    own pool (torch::stable::parallel_for), so the build needs no OpenMP."""
     sources = sorted(glob.glob(os.path.join(ROOT, "csrc", "cpu", "*.cpp")))
     if not sources:
         return None
     from torch.utils.cpp_extension import CppExtension
-    openmp = ["-fopenmp"] if _openmp_builds("-fopenmp") else []
-    if not openmp:
-        warnings.warn("fusedfire: the C++ compiler does not take -fopenmp; the cpu backend will run on one thread")
     return CppExtension("fusedfire._cpu", [os.path.relpath(s, ROOT) for s in sources],
-                        depends=glob.glob(os.path.join("csrc", "cpu", "*.h")), py_limited_api=True,
-                        extra_compile_args=["-O3", "-Wall", "-ffp-contract=off", *openmp],
-                        extra_link_args=openmp)  # py_limited_api defines Py_LIMITED_API
+                        depends=glob.glob(os.path.join("csrc", "cpu", "*.h")) + glob.glob(os.path.join("csrc", "*.h")),
+                        py_limited_api=True, extra_compile_args=CPU_FLAGS)  # py_limited_api defines Py_LIMITED_API
 
 
 def _cuda_home():
@@ -92,12 +78,13 @@ def cuda_extension():
     nvidia = os.path.join(sysconfig.get_paths()["purelib"], "nvidia", "cu" + torch.version.cuda.split(".")[0])
     extra = [] if os.path.isfile(os.path.join(home, "include", "cusparse.h")) else [nvidia]
     warn = ["-Wall", "-Werror"]
+    stable = [*STABLE_ABI, "-DUSE_CUDA"]  # USE_CUDA: the C shim's CUDA part (the current stream, error messages)
     return cpp_extension.CUDAExtension(
         "fusedfire._C", ["csrc/fire_cuda.cu", "csrc/fire_ops.cpp"],
         include_dirs=[os.path.join(d, "include") for d in extra], library_dirs=[os.path.join(d, "lib") for d in extra],
-        py_limited_api=True,
-        extra_compile_args={"cxx": ["-O3", *warn],  # py_limited_api=True defines Py_LIMITED_API
-                            "nvcc": ["-O3", "-Werror=all-warnings", "-Xcudafe", "--display_error_number",
+        depends=glob.glob(os.path.join("csrc", "*.h")) + [os.path.join("csrc", "fire_kernels.cuh")], py_limited_api=True,
+        extra_compile_args={"cxx": ["-O3", *warn, *stable],  # py_limited_api=True defines Py_LIMITED_API
+                            "nvcc": ["-O3", *stable, "-Werror=all-warnings", "-Xcudafe", "--display_error_number",
                                      "-Xcompiler", ",".join(warn)]})
 
 

@@ -1,9 +1,12 @@
 // The CPU backward, the VJP of the ops.py docstring, fused band by band like the forward (forward.cpp): BLAS GEMMs
 // for the four gradients of each conv, from the saved x, s and out; no G, grad_s or expand-sized tensor is ever
 // materialised.
+#include <torch/csrc/stable/c/shim.h>
+
 #include <array>
 #include <iterator>
 #include <numeric>
+#include <vector>
 
 #include "bands.h"
 #include "blas.h"
@@ -42,10 +45,9 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
   const int64_t gxN = grad_x.stride(0), gxC = grad_x.stride(1), gxP = pixel_stride(grad_x);
   const auto gos = grad_out.strides(), os = out.strides();  // any strides (an expanded grad_out has zeros)
 
-  constexpr auto acc_type = c10::CppTypeToScalarType<acc_t>::value;
-  const auto acc_opts = x.options().dtype(acc_type);
-  const Tensor wsq_a = wsq.to(acc_type).contiguous(), w1_a = w1.to(acc_type).contiguous(),
-               w3_a = w3.to(acc_type).contiguous();
+  constexpr ScalarType acc_type = torch::headeronly::CppTypeToScalarType<acc_t>::value;
+  const Tensor wsq_a = dense(to_dtype(wsq, acc_type)), w1_a = dense(to_dtype(w1, acc_type)),
+               w3_a = dense(to_dtype(w3, acc_type));
   const acc_t *Wsq = wsq_a.const_data_ptr<acc_t>(), *W1 = w1_a.const_data_ptr<acc_t>(),
               *W3 = w3_a.const_data_ptr<acc_t>();
   const scalar_t *GO = grad_out.const_data_ptr<scalar_t>(), *O = out.const_data_ptr<scalar_t>(),
@@ -55,7 +57,7 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
   // the transformed gradient of W3 (dU, 16 × E3 × S) last.
   const int64_t oBsq = S * Cin, oW1 = oBsq + S, oW3 = oW1 + E1 * S, oB = oW3 + E3 * K3, oU = oB + E;
 
-  const int64_t chunks = row_chunks(N, H, at::get_num_threads());
+  const int64_t chunks = row_chunks(N, H, num_threads());
   const int64_t R = band_rows(opt.band_pixels, W, H);
   const int64_t chunk_rows = (H + chunks - 1) / chunks;
   // G in out's orientation, so that the masking pass reads grad_out and out along their unit stride.
@@ -73,11 +75,14 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
     if (wino) U = winograd_weights(W3, E3, S, 9, 1, k, u_fresh);
   }
 
-  at::parallel_for(0, N * chunks, 1, [&](int64_t begin, int64_t end) {
+  acc_t* const acc0 = wacc.mutable_data_ptr<acc_t>();
+  const int64_t slots = wacc.size(0), acc_ld = wacc.stride(0);
+  torch::stable::parallel_for(0, N * chunks, 1, [&](int64_t begin, int64_t end) {
     const MklThreadsGuard one_mkl_thread(1);  // blas.h
-    const int slot = at::get_thread_num();
-    TORCH_INTERNAL_ASSERT(slot < wacc.size(0), "fusedfire cpu: more workers than accumulators");
-    acc_t* acc = wacc.data_ptr<acc_t>() + slot * wacc.stride(0);
+    uint32_t slot = 0;  // the worker's index in the parallel region (at::get_thread_num)
+    TORCH_ERROR_CODE_CHECK(torch_get_thread_idx(&slot));
+    STD_TORCH_CHECK(slot < slots, "fusedfire cpu: more workers than accumulators");
+    acc_t* acc = acc0 + slot * acc_ld;
     acc_t *gWsq = acc, *gBsq = acc + oBsq, *gW1 = acc + oW1, *gW3 = acc + oW3, *gB = acc + oB, *dU = acc + oU;
 
     const int64_t s_ld = (R + 2) * W, gs_ld = chunk_rows * W;
@@ -89,7 +94,7 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
     const int64_t wino_n = wino ? spw_n + gpw_n + 16 * tiles * (2 * S + 2 * E3) + S * R * W : 0;
     const int64_t scratch_n = gbuf_n + S * s_ld + S * gs_ld + xbuf_n + R * W + wino_n + col_n + gcol_n;
     Tensor fresh;  // heuristics.h, kMaxKeptScratch
-    acc_t* gbuf = thread_scratch<acc_t>(scratch_n, acc_opts, fresh);
+    acc_t* gbuf = thread_scratch<acc_t>(scratch_n, fresh);
     acc_t* sbuf = gbuf + gbuf_n;
     acc_t* gs = sbuf + S * s_ld;
     acc_t* xbuf = gs + S * gs_ld;
@@ -251,46 +256,56 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
   const int64_t Cin = x_in.size(1), S = wsq.size(0), E1 = w1.size(0), E3 = w3.size(0);
   const auto fmt = memory_format(x_in);
   // x and s are read as (channel × pixel) matrices (see forward); out and grad_out through their 4 strides.
-  const Tensor x = gemm_ready(x_in) ? x_in : x_in.contiguous(fmt);
-  const Tensor s = gemm_ready(s_in) ? s_in : s_in.contiguous(fmt);
-  Tensor grad_x = at::empty(x_in.sizes(), x_in.options().memory_format(fmt));
-  const auto acc_type = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const Tensor x = gemm_ready(x_in) ? x_in : torch::stable::contiguous(x_in, fmt);
+  const Tensor s = gemm_ready(s_in) ? s_in : torch::stable::contiguous(s_in, fmt);
+  Tensor grad_x = torch::stable::empty(x_in.sizes(), x_in.scalar_type(), std::nullopt, std::nullopt, std::nullopt, fmt);
+  const ScalarType acc_type = x.scalar_type() == ScalarType::Double ? ScalarType::Double : ScalarType::Float;
   // Winograd for the 3×3 expand's gradients (see backward_kernel), in fp32 accumulation, where it can run
   // (winograd_plan.h) and, under Winograd::automatic, where it pays (heuristics.h).
   // w3 in the acc dtype, contiguous: what backward_kernel reads (its own conversion is then a no-op).
-  const Tensor w3_a = w3.to(acc_type).contiguous();
+  const Tensor w3_a = dense(to_dtype(w3, acc_type));
   bool wino = false;
-  if (acc_type == at::kFloat && opt.winograd != Winograd::off && x.numel() > 0 && out.numel() > 0) {
-    const bool pays = x.size(0) * x.size(2) * x.size(3) >= kWinogradBackwardPixelsPerThread * at::get_num_threads();
+  if (acc_type == ScalarType::Float && opt.winograd != Winograd::off && x.numel() > 0 && out.numel() > 0) {
+    const bool pays = x.size(0) * x.size(2) * x.size(3) >= kWinogradBackwardPixelsPerThread * num_threads();
     wino = (opt.winograd == Winograd::on || pays) && winograd_can(S, E3, w3_a.const_data_ptr<float>(), k);
   }
   // One row per thread: gWsq (S·Cin), gbsq (S), gW1 (E1·S), gW3 (E3·9S), gb1 (E1), gb3 (E3), with Winograd dU
   // (16·E3·S), in the acc dtype.
   const int64_t sizes[] = {S * Cin, S, E1 * S, E3 * 9 * S, E1, E3, wino ? 16 * E3 * S : 0};
-  Tensor wacc = at::zeros({at::get_num_threads(), std::accumulate(std::begin(sizes), std::end(sizes), int64_t(0))},
-                          x.options().dtype(acc_type));
+  const int64_t wacc_sizes[] = {num_threads(), std::accumulate(std::begin(sizes), std::end(sizes), int64_t(0))};
+  Tensor wacc = torch::stable::empty(wacc_sizes, acc_type);
+  torch::stable::zero_(wacc);
   if (x.numel() > 0 && out.numel() > 0) {
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fusedfire_cpu_backward", [&] {
+    FF_DISPATCH_FLOATING(x.scalar_type(), "fusedfire_cpu_backward", [&] {
       backward_kernel<scalar_t>(grad_out, x, s, out, wsq, w1, w3_a, grad_x, wacc, wino, opt, k);
     });
   } else {
-    grad_x.zero_();
+    torch::stable::zero_(grad_x);
   }
-  const Tensor total = wacc.sum(0);
+  const int64_t dim0[] = {0};
+  Tensor total = torch::stable::sum(wacc, dim0);  // the threads' rows summed in thread order
+  if (wino) {  // gW3 += Gᵀ·dU·G, from the threads' summed dU, its taps (tap-major) into gW3's (e, c, tap) order
+    float* t = total.mutable_data_ptr<float>();
+    std::vector<float> dg(9 * E3 * S);
+    const int64_t oW3 = sizes[0] + sizes[1] + sizes[2], oU = oW3 + sizes[3] + E1 + E3;
+    k.winograd_weight_grad(t + oU, E3 * S, dg.data(), 0, E3 * S);
+    for (int64_t tap = 0; tap < 9; ++tap)
+      for (int64_t ec = 0; ec < E3 * S; ++ec) t[oW3 + ec * 9 + tap] += dg[tap * E3 * S + ec];
+  }
+  // Each gradient a new tensor of its weight's shape (contiguous) in x's dtype, converted from its slice of total.
+  const std::array<torch::headeronly::IntHeaderOnlyArrayRef, 6> shapes{
+      wsq.sizes(), wsq.sizes().slice(0, 1), w1.sizes(), w3.sizes(), w1.sizes().slice(0, 1), w3.sizes().slice(0, 1)};
   std::array<Tensor, 6> g;
-  const std::array<at::IntArrayRef, 6> shapes{wsq.sizes(), wsq.sizes().slice(0, 1), w1.sizes(), w3.sizes(),
-                                              w1.sizes().slice(0, 1), w3.sizes().slice(0, 1)};
-  int64_t offset = 0;
-  for (int64_t i = 0; i < 6; offset += sizes[i++]) {
-    Tensor t = total.narrow(0, offset, sizes[i]).view(shapes[i]);
-    if (i == 3 && wino) {  // + Gᵀ·dU·G, tap-major, from the threads' summed dU
-      Tensor dg = at::empty({9, E3, S}, total.options());
-      k.winograd_weight_grad(total.const_data_ptr<float>() + offset + sizes[3] + E1 + E3, E3 * S,
-                             dg.mutable_data_ptr<float>(), 0, E3 * S);
-      t = t + dg.permute({1, 2, 0}).reshape(shapes[3]);
+  FF_DISPATCH_FLOATING(x.scalar_type(), "fusedfire_cpu_backward_grads", [&] {
+    using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+    const acc_t* src = total.const_data_ptr<acc_t>();
+    int64_t offset = 0;
+    for (int i = 0; i < 6; offset += sizes[i++]) {
+      g[i] = torch::stable::empty(shapes[i], x.scalar_type());
+      scalar_t* dst = g[i].mutable_data_ptr<scalar_t>();
+      for (int64_t j = 0; j < sizes[i]; ++j) dst[j] = static_cast<scalar_t>(src[offset + j]);
     }
-    g[i] = t.to(x.scalar_type(), false, true);
-  }
+  });
   return {grad_x, g[0], g[1], g[2], g[4], g[3], g[5]};
 }
 

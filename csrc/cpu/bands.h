@@ -1,27 +1,25 @@
 // How the forward and backward split their work: layouts of the activations, work items (image, row chunk) taken
 // by the threads, bands of rows inside an item, and the per-thread scratch the bands live in.
 #pragma once
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
+#include <torch/csrc/stable/ops.h>
+#include <torch/csrc/stable/tensor.h>
+#include <torch/headeronly/core/ScalarType.h>
+#include <torch/headeronly/util/Exception.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <numeric>
 
+#include "../layout.h"
 #include "heuristics.h"
 
 namespace fusedfire_cpu {
 
-using at::Tensor;
+using Tensor = torch::stable::Tensor;
+using fusedfire::memory_format;
 
 // ------------------------------------------------------------------------------------------------ layouts
-
-// fusedfire.ops.memory_format, the same rule: channels_last where x's channel stride is 1 and that is not also NCHW.
-inline at::MemoryFormat memory_format(const Tensor& x) {
-  const int64_t C = x.size(1), HW = x.size(2) * x.size(3);
-  return x.stride(1) == 1 && C > 1 && HW > 1 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-}
 
 // Stride between consecutive pixels p = h·W + w of one image, or -1 when pixels are not one uniform stride.
 inline int64_t pixel_stride(const Tensor& t) {
@@ -42,6 +40,9 @@ inline bool gemm_ready(const Tensor& t) {
 
 // ------------------------------------------------------------------------------------------- work split
 
+// The threads of torch's parallel_for (torch.get_num_threads()).
+inline int64_t num_threads() { return int64_t(torch::stable::get_num_threads()); }
+
 // Work items are (image, chunk of rows); with fewer images than threads each image is split into row chunks, so
 // that every thread gets the same number of rows (a chunk boundary recomputes 2 halo rows of the squeeze).
 inline int64_t row_chunks(int64_t N, int64_t H, int64_t threads) {
@@ -60,15 +61,15 @@ inline int64_t even_band_rows(int64_t rows, int64_t R) {
   return (rows + bands - 1) / bands;
 }
 
-// Work items [0, items) on the threads of one at::parallel_for, taken in turn from a shared counter: worker(take)
-// runs once per thread, take() returning its next item or -1 when none are left.
-// NOTE: dynamic, not at::parallel_for's fixed ranges: on a shared 2-core machine a descheduled thread no longer
+// Work items [0, items) on the threads of one parallel_for (torch's: ATen's OpenMP pool), taken in turn from a
+// shared counter: worker(take) runs once per thread, take() returning its next item or -1 when none are left.
+// NOTE: dynamic, not parallel_for's fixed ranges: on a shared 2-core machine a descheduled thread no longer
 // holds back a fixed share. (Xeon) A/B at N=8, 16 configs × 2 layouts: fixed ranges took 1.03× the time, geomean,
 // up to 1.20× (1_1.features.6 NCHW).
 template <typename F>
 void parallel_items(int64_t items, const F& worker) {
   std::atomic<int64_t> next{0};
-  at::parallel_for(0, items, 1, [&](int64_t, int64_t) {
+  torch::stable::parallel_for(0, items, 1, [&](int64_t, int64_t) {
     worker([&] {
       const int64_t item = next++;
       return item < items ? item : int64_t(-1);
@@ -80,10 +81,10 @@ void parallel_items(int64_t items, const F& worker) {
 
 // Scratch of n elements, 64-byte aligned, kept by the calling thread between calls (kMaxKeptScratch): a pool
 // thread's buffer grows to the largest request and is reused, so repeated calls neither allocate nor touch fresh
-// pages. Larger requests go to `fresh` (at::empty with opts), freed with it. Slot: independent buffers of one
+// pages. Larger requests go to `fresh` (a new CPU tensor), freed with it. Slot: independent buffers of one
 // thread (0: a forward's or backward's bands, 1: the Winograd weights, read by every worker of the call, 2: gemm's).
 template <typename T, int Slot = 0>
-T* thread_scratch(int64_t n, const at::TensorOptions& opts, Tensor& fresh) {
+T* thread_scratch(int64_t n, Tensor& fresh) {
   struct Buffer {
     void* p = nullptr;
     size_t bytes = 0;
@@ -92,14 +93,14 @@ T* thread_scratch(int64_t n, const at::TensorOptions& opts, Tensor& fresh) {
   thread_local Buffer buf;
   const size_t bytes = (size_t(std::max<int64_t>(n, 1)) * sizeof(T) + 63) / 64 * 64;
   if (bytes > size_t(kMaxKeptScratch)) {
-    fresh = at::empty({n}, opts);
-    return fresh.data_ptr<T>();
+    fresh = torch::stable::empty({n}, torch::headeronly::CppTypeToScalarType<T>::value);
+    return fresh.mutable_data_ptr<T>();
   }
   if (bytes > buf.bytes) {
     std::free(buf.p);
     buf.p = std::aligned_alloc(64, bytes);
     buf.bytes = buf.p ? bytes : 0;
-    TORCH_CHECK(buf.p, "fusedfire cpu: out of memory allocating ", bytes, " bytes of scratch");
+    STD_TORCH_CHECK(buf.p, "fusedfire cpu: out of memory allocating ", bytes, " bytes of scratch");
   }
   return static_cast<T*>(buf.p);
 }

@@ -1,7 +1,8 @@
 // Every FLOP of the CPU backend's GEMMs goes through the Fortran BLAS that libtorch_cpu exports (MKL on x86 wheels,
 // OpenBLAS on aarch64 ones); a matrix is (pointer, row stride, column stride) with one unit stride.
 #pragma once
-#include <ATen/ATen.h>
+#include <torch/csrc/stable/ops.h>
+#include <torch/headeronly/util/Exception.h>
 
 #include <algorithm>
 #include <limits>
@@ -11,8 +12,8 @@
 #include "bands.h"
 #include "heuristics.h"
 
-// Weak, so that a torch built without a BLAS still loads the extension: the GEMMs then go through at::mm_out
-// (same result, more per-call overhead).
+// Weak, so that a torch built without a BLAS still loads the extension: the GEMMs then go through torch's matmul
+// (same result, more per-call overhead). Plain C symbols, outside torch's C++ ABI.
 extern "C" {
 void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
             const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
@@ -64,18 +65,17 @@ void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B, Mat<T
   }
   auto [ta, lda] = blas_operand(A, m, k);
   auto [tb, ldb] = blas_operand(B, k, n);
-  const auto opts = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
   Tensor b_fresh;
   if (ta == 'T' && tb == 'T' && n < kNarrowTT) {  // B (k × n) copied column-major (heuristics.h)
-    T* b = thread_scratch<T, 2>(k * n, opts, b_fresh);
+    T* b = thread_scratch<T, 2>(k * n, b_fresh);
     for (int64_t j = 0; j < n; ++j)
       for (int64_t i = 0; i < k; ++i) b[j * k + i] = B.p[i * B.rs + j * B.cs];
     B = {b, 1, k};
     tb = 'N', ldb = k;
   }
   const int64_t ldc = std::max<int64_t>({n == 1 ? m : C.cs, m, 1});
-  TORCH_INTERNAL_ASSERT(ta && tb && (C.rs == 1 || m == 1) && (n == 1 || C.cs >= m),
-                        "fusedfire cpu: GEMM operand is not a BLAS matrix (no unit stride, or overlapping)");
+  STD_TORCH_CHECK(ta && tb && (C.rs == 1 || m == 1) && (n == 1 || C.cs >= m),
+                  "fusedfire cpu: GEMM operand is not a BLAS matrix (no unit stride, or overlapping)");
   constexpr bool is_float = std::is_same_v<T, float>;
   static_assert(is_float || std::is_same_v<T, double>, "GEMMs run in fp32 or fp64");
   const bool fits = std::max({m, n, k, lda, ldb, ldc}) <= std::numeric_limits<int>::max();
@@ -89,16 +89,21 @@ void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B, Mat<T
     }
     return;
   }
-  // No BLAS symbol (or sizes past int): at::mm_out on views of the same memory.
-  auto view = [&](auto mat, int64_t r, int64_t c) {
-    return at::from_blob(const_cast<T*>(mat.p), {r, c}, {mat.rs, mat.cs}, opts);
+  // No BLAS symbol (or sizes past int): torch's matmul on views of the same memory, its product then stored (or
+  // added) into C.
+  auto view = [](auto mat, int64_t r, int64_t c) {
+    const int64_t sizes[] = {r, c}, strides[] = {mat.rs, mat.cs};
+    return torch::stable::from_blob(const_cast<T*>(mat.p), sizes, strides,
+                                    torch::stable::Device(torch::headeronly::DeviceType::CPU),
+                                    torch::headeronly::CppTypeToScalarType<T>::value);
   };
-  Tensor Ct = view(C, m, n);
-  if (accumulate) {
-    Ct.addmm_(view(A, m, k), view(B, k, n));
-  } else {
-    at::mm_out(Ct, view(A, m, k), view(B, k, n));
-  }
+  const Tensor AB = torch::stable::contiguous(torch::stable::matmul(view(A, m, k), view(B, k, n)));
+  const T* ab = AB.const_data_ptr<T>();
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      T& c = C.p[i * C.rs + j * C.cs];
+      c = accumulate ? c + ab[i * n + j] : ab[i * n + j];
+    }
 }
 
 // MKL's thread count for the calling thread, restored at scope exit (a no-op without MKL).

@@ -1,7 +1,8 @@
 // The band-sized passes around the GEMMs, for every dtype: fp32 and 16-bit work goes to the ISA's vector kernels
 // (kernels.h), fp64 and odd strides to plain loops. Low-precision values are converted to fp32 and back here.
 #pragma once
-#include <ATen/ATen.h>
+#include <torch/headeronly/util/BFloat16.h>
+#include <torch/headeronly/util/Half.h>
 
 #include <cstring>
 #include <type_traits>
@@ -35,10 +36,11 @@ void copy2d(const Kernels& k, int64_t rows, int64_t cols, const in_t* src, int64
   if constexpr (std::is_same_v<out_t, float> && std::is_same_v<in_t, float>) {
     return k.copy(rows, cols, src, srs, scs, dst, drs, dcs);
   }
-  // NOTE: the 16-bit conversions vectorised (rows or columns with unit stride): (Xeon) with c10::Half's portable
+  // NOTE: the 16-bit conversions vectorised (rows or columns with unit stride): (Xeon) with Half's portable
   // bit manipulation fp16 Fires ran 2–2.5× slower than bf16 ones (N=8, NCHW: 1_0.features.8 21 ms against 8.6).
-  constexpr bool half_in = std::is_same_v<in_t, c10::Half>, bf16_in = std::is_same_v<in_t, c10::BFloat16>;
-  constexpr bool half_out = std::is_same_v<out_t, c10::Half>, bf16_out = std::is_same_v<out_t, c10::BFloat16>;
+  using torch::headeronly::BFloat16, torch::headeronly::Half;
+  constexpr bool half_in = std::is_same_v<in_t, Half>, bf16_in = std::is_same_v<in_t, BFloat16>;
+  constexpr bool half_out = std::is_same_v<out_t, Half>, bf16_out = std::is_same_v<out_t, BFloat16>;
   constexpr bool widen = (half_in || bf16_in) && std::is_same_v<out_t, float>;
   constexpr bool narrow = (half_out || bf16_out) && std::is_same_v<in_t, float>;
   if constexpr (widen || narrow) {

@@ -2,15 +2,23 @@
 // calling thread's options and the kernel table of their ISA. The math and its VJP: the docstring of
 // fusedfire/ops.py.
 #pragma once
-#include <ATen/ATen.h>
+#include <torch/csrc/stable/ops.h>
+#include <torch/csrc/stable/tensor.h>
+#include <torch/headeronly/core/ScalarType.h>
 
 #include <tuple>
 
+#include "../dtypes.h"
 #include "kernels.h"
 
 namespace fusedfire_cpu {
 
-using at::Tensor;
+using Tensor = torch::stable::Tensor;
+using torch::headeronly::ScalarType;
+
+// t in dtype d, and t contiguous (dense, row-major): t itself where it already is (each torch::stable op is a dispatcher call).
+inline Tensor to_dtype(const Tensor& t, ScalarType d) { return t.scalar_type() == d ? t : torch::stable::to(t, d); }
+inline Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : torch::stable::contiguous(t); }
 
 // How the 3×3 expand is computed: Winograd where it pays (heuristics.h), wherever it can run, or never (im2col).
 enum class Winograd { automatic, on, off };

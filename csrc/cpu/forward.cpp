@@ -37,7 +37,8 @@ bool stream_out(const Tensor& out, const Kernels& k) {
 #endif
     return v > 0 ? int64_t(v) : kDefaultL2;
   }();
-  return out.scalar_type() == at::kFloat && k.streams && int64_t(out.nbytes()) > l2 * at::get_num_threads();
+  const int64_t bytes = out.numel() * int64_t(out.element_size());
+  return out.scalar_type() == ScalarType::Float && k.streams && bytes > l2 * num_threads();
 }
 
 // Where the forward's 3×3 expand runs by Winograd: wherever it can (winograd_plan.h) for an fp32 out or a
@@ -47,8 +48,9 @@ bool use_winograd(const Options& opt, int64_t pixels, int64_t S, int64_t E3, con
                   const Kernels& k) {
   if (opt.winograd == Winograd::off) return false;
   const bool cl = out.stride(1) == 1;
-  const bool fits = out.scalar_type() == at::kFloat || (cl && at::isReducedFloatingType(out.scalar_type()));
-  const bool pays = pixels >= kWinogradPixelsPerThread * at::get_num_threads();
+  const ScalarType t = out.scalar_type();
+  const bool fits = t == ScalarType::Float || (cl && (t == ScalarType::Half || t == ScalarType::BFloat16));
+  const bool pays = pixels >= kWinogradPixelsPerThread * num_threads();
   return fits && (opt.winograd == Winograd::on || pays) && winograd_can(S, E3, w3, k);
 }
 
@@ -70,24 +72,24 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
 
   // Weights in acc_t: (S × Cin), (E1 × S), (E3 × 9S). W3's k = c·rc + tap·rt: PyTorch's c·9 + tap, or tap·S + c
   // for a channels_last W3 (a channels_last model's), which is then used in place and im2col follows its order.
-  constexpr auto acc_type = c10::CppTypeToScalarType<acc_t>::value;
-  const auto acc_opts = x.options().dtype(acc_type);
-  auto as_acc = [](const Tensor& t) { return t.to(acc_type).contiguous(); };
+  constexpr ScalarType acc_type = torch::headeronly::CppTypeToScalarType<acc_t>::value;
+  auto as_acc = [](const Tensor& t) { return dense(to_dtype(t, acc_type)); };
   const Tensor wsq_a = as_acc(wsq), bsq_a = as_acc(bsq), w1_a = as_acc(w1), b1_a = as_acc(b1), b3_a = as_acc(b3);
-  Tensor w3_a = w3.to(acc_type);
+  Tensor w3_a = to_dtype(w3, acc_type);
   const bool w3_cl = w3_a.stride(1) == 1 && w3_a.stride(3) == S && w3_a.stride(2) == 3 * S && w3_a.stride(0) == 9 * S;
-  if (!w3_cl) w3_a = w3_a.contiguous();
+  if (!w3_cl) w3_a = dense(w3_a);
   const int64_t rc = w3_cl ? 1 : 9, rt = w3_cl ? S : 1;
-  const acc_t *Wsq = wsq_a.data_ptr<acc_t>(), *Bsq = bsq_a.data_ptr<acc_t>(), *W1 = w1_a.data_ptr<acc_t>(),
-              *B1 = b1_a.data_ptr<acc_t>(), *W3 = w3_a.data_ptr<acc_t>(), *B3 = b3_a.data_ptr<acc_t>();
+  const acc_t *Wsq = wsq_a.const_data_ptr<acc_t>(), *Bsq = bsq_a.const_data_ptr<acc_t>(),
+              *W1 = w1_a.const_data_ptr<acc_t>(), *B1 = b1_a.const_data_ptr<acc_t>(),
+              *W3 = w3_a.const_data_ptr<acc_t>(), *B3 = b3_a.const_data_ptr<acc_t>();
   const scalar_t* X = x.const_data_ptr<scalar_t>();
   scalar_t* O = out.mutable_data_ptr<scalar_t>();
   scalar_t* Sv = s_out ? s_out->mutable_data_ptr<scalar_t>() : nullptr;
 
   // Work items: (image, chunk of rows), see row_chunks.
-  // NOTE: one at::parallel_for per call, MKL single-threaded inside it (nested OpenMP): one barrier per Fire
+  // NOTE: one parallel_for per call, MKL single-threaded inside it (nested OpenMP): one barrier per Fire
   // instead of one per GEMM, which matters on a shared machine where any descheduled thread stalls a barrier.
-  const int64_t chunks = row_chunks(N, H, at::get_num_threads());
+  const int64_t chunks = row_chunks(N, H, num_threads());
   const int64_t R = band_rows(opt.band_pixels, W, H);
   const bool stream = stream_out(out, k);
   // NOTE: a channels_last x (fp32) is squeezed into a pixel-major buffer (sgemm M = S), then transposed into the
@@ -122,8 +124,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
     const int64_t obuf_n = lowp || stream || (wino && oC != 1) ? std::max(E1, E3) * R * W : 0;
     const int64_t col_n = 9 * S * R * W;  // last: with Winograd only a non-finite band touches it
     Tensor fresh;  // heuristics.h, kMaxKeptScratch
-    acc_t* sbuf = thread_scratch<acc_t>(S * s_ld + xbuf_n + spm_n + obuf_n + spw_n + v_n + m_n + col_n, acc_opts,
-                                        fresh);
+    acc_t* sbuf = thread_scratch<acc_t>(S * s_ld + xbuf_n + spm_n + obuf_n + spw_n + v_n + m_n + col_n, fresh);
     acc_t* xbuf = sbuf + S * s_ld;
     acc_t* spm = xbuf + xbuf_n;  // a band of s, pixel-major (see s_transposes)
     acc_t* obuf = spm + spm_n;
@@ -265,14 +266,18 @@ std::tuple<Tensor, Tensor> forward(const Tensor& x_in, const Tensor& wsq, const 
                                    const Options& opt, const Kernels& k) {
   const auto fmt = memory_format(x_in);
   const int64_t N = x_in.size(0), H = x_in.size(2), W = x_in.size(3);
-  Tensor out = at::empty({N, w1.size(0) + w3.size(0), H, W}, x_in.options().memory_format(fmt));
-  Tensor s = save_s ? at::empty({N, wsq.size(0), H, W}, x_in.options().memory_format(fmt)) : Tensor();
+  auto empty = [&](int64_t C) {
+    const int64_t sizes[] = {N, C, H, W};
+    return torch::stable::empty(sizes, x_in.scalar_type(), std::nullopt, std::nullopt, std::nullopt, fmt);
+  };
+  Tensor out = empty(w1.size(0) + w3.size(0));
+  Tensor s = save_s ? empty(wsq.size(0)) : Tensor();
   if (out.numel() == 0) return {out, s};
   // NOTE: the GEMMs read x as a (channel × pixel) matrix per image. A view whose pixels are not one uniform
   // stride (a crop like x[..., 1:8]) or without a unit stride is copied once to memory_format(x); x is the
   // smallest activation of a Fire (Cin ≤ E1+E3), and every contiguous or channels_last x is read in place.
-  const Tensor x = gemm_ready(x_in) ? x_in : x_in.contiguous(fmt);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fusedfire_cpu_forward", [&] {
+  const Tensor x = gemm_ready(x_in) ? x_in : torch::stable::contiguous(x_in, fmt);
+  FF_DISPATCH_FLOATING(x.scalar_type(), "fusedfire_cpu_forward", [&] {
     forward_kernel<scalar_t>(x, wsq, bsq, w1, b1, w3, b3, out, save_s ? &s : nullptr, opt, k);
   });
   return {out, s};

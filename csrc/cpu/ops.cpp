@@ -1,15 +1,16 @@
 // fusedfire._cpu: the fused Fire kernels for CPU tensors (backend "cpu"). The schemas (native_fire,
 // native_fire_fwd, native_fire_bwd) are defined in fusedfire/ops.py; this file checks the arguments, picks the
 // vector kernels' ISA once per call (dispatch.cpp: which this CPU runs), and implements the schemas for the CPU
-// dispatch key. The module itself is the
+// dispatch key through LibTorch's stable ABI (one build for every torch >= 2.11). The module itself is the
 // private options API of the tests and benchmarks (fusedfire.native.cpu_isas, cpu_options).
 #include <Python.h>
 
-#include <ATen/ATen.h>
-#include <torch/library.h>
+#include <torch/csrc/stable/library.h>
 
 #include <cstring>
+#include <tuple>
 
+#include "../checks.h"
 #include "fire.h"
 #include "heuristics.h"
 #include "kernels.h"
@@ -36,50 +37,54 @@ static Options& thread_options() {
 
 // ---------------------------------------------------------------------------------------------------- ops
 
-using at::Tensor;
-
-static void check_forward(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1, const Tensor& b1,
-                          const Tensor& w3, const Tensor& b3) {
-  TORCH_CHECK(x.dim() == 4, "fusedfire cpu: x must be 4-D (N, C, H, W), got ", x.dim(), "-D");
-  const int64_t Cin = x.size(1);
-  TORCH_CHECK(wsq.dim() == 4 && wsq.size(1) == Cin && wsq.size(2) == 1 && wsq.size(3) == 1,
-              "fusedfire cpu: squeeze_weight must be (S, Cin=", Cin, ", 1, 1), got ", wsq.sizes());
-  const int64_t S = wsq.size(0);
-  TORCH_CHECK(w1.dim() == 4 && w1.size(1) == S && w1.size(2) == 1 && w1.size(3) == 1,
-              "fusedfire cpu: expand1x1_weight must be (E1, S=", S, ", 1, 1), got ", w1.sizes());
-  TORCH_CHECK(w3.dim() == 4 && w3.size(1) == S && w3.size(2) == 3 && w3.size(3) == 3,
-              "fusedfire cpu: expand3x3_weight must be (E3, S=", S, ", 3, 3), got ", w3.sizes());
-  TORCH_CHECK(bsq.dim() == 1 && bsq.size(0) == S, "fusedfire cpu: squeeze_bias must be (", S, ",), got ", bsq.sizes());
-  TORCH_CHECK(b1.dim() == 1 && b1.size(0) == w1.size(0), "fusedfire cpu: expand1x1_bias must be (", w1.size(0),
-              ",), got ", b1.sizes());
-  TORCH_CHECK(b3.dim() == 1 && b3.size(0) == w3.size(0), "fusedfire cpu: expand3x3_bias must be (", w3.size(0),
-              ",), got ", b3.sizes());
-  for (const Tensor* t : {&wsq, &bsq, &w1, &b1, &w3, &b3}) {
-    TORCH_CHECK(t->scalar_type() == x.scalar_type(), "fusedfire cpu: all inputs must share x's dtype ",
-                x.scalar_type(), ", got ", t->scalar_type());
-    TORCH_CHECK(t->device().is_cpu(), "fusedfire cpu: all inputs must be CPU tensors, got ", t->device());
-  }
-  TORCH_CHECK(at::isFloatingType(x.scalar_type()), "fusedfire cpu: x must be floating point, got ", x.scalar_type());
+static void check_forward(const Tensor& x, const Tensor& squeeze_weight, const Tensor& squeeze_bias,
+                          const Tensor& expand1x1_weight, const Tensor& expand1x1_bias,
+                          const Tensor& expand3x3_weight, const Tensor& expand3x3_bias) {
+  CHECK_DIM(x, 4);
+  CHECK_FLOATING(x);
+  CHECK_CPU(x);
+  CHECK_DIM(squeeze_weight, 4);
+  CHECK_DIM(expand1x1_weight, 4);
+  CHECK_DIM(expand3x3_weight, 4);
+  const int64_t Cin = x.size(1), S = squeeze_weight.size(0), E1 = expand1x1_weight.size(0);
+  const int64_t E3 = expand3x3_weight.size(0);
+  CHECK_SHAPE(squeeze_weight, S, Cin, 1, 1);
+  CHECK_SHAPE(squeeze_bias, S);
+  CHECK_SHAPE(expand1x1_weight, E1, S, 1, 1);
+  CHECK_SHAPE(expand1x1_bias, E1);
+  CHECK_SHAPE(expand3x3_weight, E3, S, 3, 3);
+  CHECK_SHAPE(expand3x3_bias, E3);
+  CHECK_LIKE(squeeze_weight, x);
+  CHECK_LIKE(squeeze_bias, x);
+  CHECK_LIKE(expand1x1_weight, x);
+  CHECK_LIKE(expand1x1_bias, x);
+  CHECK_LIKE(expand3x3_weight, x);
+  CHECK_LIKE(expand3x3_bias, x);
 }
 
 static void check_backward(const Tensor& grad_out, const Tensor& x, const Tensor& s, const Tensor& out,
-                           const Tensor& wsq, const Tensor& w1, const Tensor& w3) {
-  TORCH_CHECK(x.dim() == 4 && s.dim() == 4 && out.dim() == 4, "fusedfire cpu: backward wants 4-D x, s and out, got ",
-              x.sizes(), ", ", s.sizes(), ", ", out.sizes());
-  const int64_t N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
-  TORCH_CHECK(wsq.dim() == 4 && w1.dim() == 4 && w3.dim() == 4 && wsq.size(1) == Cin && w1.size(1) == wsq.size(0)
-                  && w3.size(1) == wsq.size(0) && w3.size(2) == 3 && w3.size(3) == 3,
-              "fusedfire cpu: backward weights must be (S, Cin, 1, 1), (E1, S, 1, 1), (E3, S, 3, 3), got ",
-              wsq.sizes(), ", ", w1.sizes(), ", ", w3.sizes());
-  const int64_t S = wsq.size(0), E1 = w1.size(0), E3 = w3.size(0);
-  TORCH_CHECK(s.sizes() == at::IntArrayRef({N, S, H, W}) && out.sizes() == at::IntArrayRef({N, E1 + E3, H, W})
-                  && grad_out.sizes() == out.sizes(),
-              "fusedfire cpu: backward wants s ", at::IntArrayRef({N, S, H, W}), " and out, grad_out ",
-              at::IntArrayRef({N, E1 + E3, H, W}), ", got ", s.sizes(), ", ", out.sizes(), ", ", grad_out.sizes());
-  for (const Tensor* t : {&grad_out, &s, &out, &wsq, &w1, &w3})
-    TORCH_CHECK(t->scalar_type() == x.scalar_type() && t->device().is_cpu(), "fusedfire cpu: backward tensors "
-                "must be CPU tensors of x's dtype ", x.scalar_type(), ", got ", t->scalar_type(), " on ",
-                t->device());
+                           const Tensor& squeeze_weight, const Tensor& expand1x1_weight,
+                           const Tensor& expand3x3_weight) {
+  CHECK_DIM(x, 4);
+  CHECK_FLOATING(x);
+  CHECK_CPU(x);
+  CHECK_DIM(squeeze_weight, 4);
+  CHECK_DIM(expand1x1_weight, 4);
+  CHECK_DIM(expand3x3_weight, 4);
+  const int64_t N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3), S = squeeze_weight.size(0);
+  const int64_t E1 = expand1x1_weight.size(0), E3 = expand3x3_weight.size(0);
+  CHECK_SHAPE(squeeze_weight, S, Cin, 1, 1);
+  CHECK_SHAPE(expand1x1_weight, E1, S, 1, 1);
+  CHECK_SHAPE(expand3x3_weight, E3, S, 3, 3);
+  CHECK_SHAPE(s, N, S, H, W);
+  CHECK_SHAPE(out, N, E1 + E3, H, W);
+  CHECK_SHAPE(grad_out, N, E1 + E3, H, W);
+  CHECK_LIKE(grad_out, x);
+  CHECK_LIKE(s, x);
+  CHECK_LIKE(out, x);
+  CHECK_LIKE(squeeze_weight, x);
+  CHECK_LIKE(expand1x1_weight, x);
+  CHECK_LIKE(expand3x3_weight, x);
 }
 
 static Tensor native_fire(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1, const Tensor& b1,
@@ -107,10 +112,10 @@ static std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> native
 
 }  // namespace fusedfire_cpu
 
-TORCH_LIBRARY_IMPL(fusedfire, CPU, m) {
-  m.impl("native_fire", &fusedfire_cpu::native_fire);
-  m.impl("native_fire_fwd", &fusedfire_cpu::native_fire_fwd);
-  m.impl("native_fire_bwd", &fusedfire_cpu::native_fire_bwd);
+STABLE_TORCH_LIBRARY_IMPL(fusedfire, CPU, m) {
+  m.impl("native_fire", TORCH_BOX(&fusedfire_cpu::native_fire));
+  m.impl("native_fire_fwd", TORCH_BOX(&fusedfire_cpu::native_fire_fwd));
+  m.impl("native_fire_bwd", TORCH_BOX(&fusedfire_cpu::native_fire_bwd));
 }
 
 // ------------------------------------------------------------------------------------------ Python module
@@ -179,7 +184,7 @@ PyMethodDef methods[] = {
 
 }  // namespace
 
-// Importing fusedfire._cpu also runs the static TORCH_LIBRARY_IMPL registrar above.
+// Importing fusedfire._cpu also runs the static STABLE_TORCH_LIBRARY_IMPL registrar above.
 extern "C" PyObject* PyInit__cpu(void) {
   static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_cpu", nullptr, -1, methods};
   return PyModule_Create(&module_def);

@@ -1,8 +1,7 @@
 // What the forward and backward share of Winograd F(2×2, 3×3) (winograd.h): where it can run, and the transformed
 // weights of a call.
 #pragma once
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
+#include <torch/csrc/stable/ops.h>
 
 #include "bands.h"
 #include "heuristics.h"
@@ -27,8 +26,8 @@ inline bool winograd_can(int64_t S, int64_t E3, const float* w3, const Kernels& 
 inline const float* winograd_weights(const float* w3, int64_t E, int64_t S, int64_t rc, int64_t rt,
                                      const Kernels& k, Tensor& fresh) {
   const int64_t n = E * S;
-  float* taps = thread_scratch<float, 1>(25 * n, at::TensorOptions().dtype(at::kFloat), fresh);  // taps, then U
-  at::parallel_for(0, S, 1, [&](int64_t c0, int64_t c1) {
+  float* taps = thread_scratch<float, 1>(25 * n, fresh);  // taps, then U
+  torch::stable::parallel_for(0, S, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c)
       for (int64_t e = 0; e < E; ++e) {
         const float* w = w3 + e * 9 * S + c * rc;
