@@ -15,10 +15,11 @@ includes=$($py -c "
 import sysconfig
 from torch.utils.cpp_extension import include_paths
 print(' '.join('-I' + p for p in include_paths() + [sysconfig.get_paths()['include']]))")
+# the flags of setup.py's cpu_extension (torch builds extensions as C++20), warnings as errors
+read -r -a cpu_flags <<< "$($py -c "import runpy; print(' '.join(runpy.run_path('setup.py')['CPU_FLAGS']))")"
+flags=(-std=c++20 -fPIC "${cpu_flags[@]}" -DPy_LIMITED_API=0x030A0000 -Werror)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-# the flags of setup.py's cpu_extension (torch builds extensions as C++20), warnings as errors
-flags=(-std=c++20 -O3 -fPIC -fopenmp -ffp-contract=off -DPy_LIMITED_API=0x030A0000 -Wall -Werror)
 pids=()
 for cxx in "${CXX:-g++}" "$cross"; do
   for src in csrc/cpu/*.cpp; do
