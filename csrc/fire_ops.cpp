@@ -25,7 +25,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> native_fire_b
 
 // torch.backends.cudnn.allow_tf32, which fp32 calls follow as eager convs do (fire_cuda.cu, tensor_cores). The flag
 // lives in ATen's global context, which the stable ABI does not reach: it is read from Python (the limited API;
-// the calling thread may not hold the GIL). Without an interpreter (a C++-only caller), cuDNN's default: on.
+// the calling thread may not hold the GIL). Without an interpreter (a C++-only caller), cuDNN's default: on. Where
+// torch refuses to answer (legacy and fp32_precision flags mixed), exact fp32.
 bool cudnn_allow_tf32() {
   if (!Py_IsInitialized()) return true;
   const PyGILState_STATE gil = PyGILState_Ensure();
@@ -40,18 +41,32 @@ bool cudnn_allow_tf32() {
   Py_XDECREF(value);
   if (on < 0) PyErr_Clear();
   PyGILState_Release(gil);
-  return on != 0;
+  return on > 0;
 }
 
 }  // namespace fusedfire
 
-extern "C" {
-// Importing fusedfire._C from Python runs the STABLE_TORCH_LIBRARY_IMPL registrar of this shared library.
-PyObject* PyInit__C(void) {
-  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr,
-                                          nullptr,               nullptr, nullptr, nullptr};
-  return PyModule_Create(&module_def);
+namespace {
+
+// cudnn_allow_tf32() -> bool, read as a kernel call reads it: without the GIL, as torch.ops calls run. For the tests.
+PyObject* py_cudnn_allow_tf32(PyObject*, PyObject*) {
+  bool on;
+  Py_BEGIN_ALLOW_THREADS
+  on = fusedfire::cudnn_allow_tf32();
+  Py_END_ALLOW_THREADS
+  return PyBool_FromLong(on);
 }
+
+PyMethodDef methods[] = {
+    {"cudnn_allow_tf32", py_cudnn_allow_tf32, METH_NOARGS, "Whether fp32 calls use tf32 tensor cores now."},
+    {nullptr, nullptr, 0, nullptr}};
+
+}  // namespace
+
+// Importing fusedfire._C from Python also runs the STABLE_TORCH_LIBRARY_IMPL registrar below.
+extern "C" PyObject* PyInit__C(void) {
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, methods};
+  return PyModule_Create(&module_def);
 }
 
 STABLE_TORCH_LIBRARY_IMPL(fusedfire, CUDA, m) {

@@ -2,21 +2,41 @@
 ops.py). The extensions register their kernels when imported; the tensors' device picks the kernel."""
 import contextlib
 import importlib
+import warnings
 
 import torch
 
 # fusedfire._C: CUDA kernels (nvcc); fusedfire._cpu: the fused CPU kernels. Either may be absent from a build.
 EXTENSIONS = {"cuda": "fusedfire._C", "cpu": "fusedfire._cpu"}
 LOAD_ERRORS = {}  # device type -> why its extension did not load (shown by `python -m fusedfire info`)
+REBUILD = "pip install --no-build-isolation ."
 
 
 def _load(device_type: str) -> bool:
+    """Imports the extension of `device_type`. One that was not built is absent quietly; one that was built but does
+    not load (an undefined symbol, a torch older than 2.11, a missing CUDA library) warns, once, with the cause and
+    the rebuild command: its backend then is not offered, and "auto" takes the next one."""
+    name = EXTENSIONS[device_type]
     try:
-        importlib.import_module(EXTENSIONS[device_type])
-    except ImportError as e:
-        LOAD_ERRORS[device_type] = str(e)
+        importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name != name:  # the extension exists, something it imports does not
+            return _failed(device_type, e)
+        LOAD_ERRORS[device_type] = f"{name} is not built: {e}"
         return False
+    except ImportError as e:
+        return _failed(device_type, e)
     return True
+
+
+def _failed(device_type: str, error: ImportError) -> bool:
+    first = device_type not in LOAD_ERRORS
+    LOAD_ERRORS[device_type] = str(error)
+    if first:
+        warnings.warn(f"fusedfire: {EXTENSIONS[device_type]} is built but does not load under torch "
+                      f"{torch.__version__} ({error}); the {device_type!r} backend is unavailable and 'auto' takes the "
+                      f"next one. Rebuild it against this torch (>= 2.11): {REBUILD}", RuntimeWarning, stacklevel=2)
+    return False
 
 
 def _registered(device_type: str) -> bool:

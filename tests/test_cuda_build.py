@@ -76,6 +76,20 @@ def test_extension_built_and_registered():
         assert torch._C._dispatch_has_kernel_for_dispatch_key(f"fusedfire::{op}", "CUDA"), op
 
 
+@needs_toolkit
+def test_fp32_follows_cudnn_allow_tf32():
+    """The kernels' fp32 tensor-core choice reads torch.backends.cudnn.allow_tf32 through Python (the stable ABI has
+    no accessor), from a thread without the GIL as an op call is."""
+    C = importlib.import_module("fusedfire._C")
+    old = torch.backends.cudnn.allow_tf32
+    try:
+        for flag in (False, True, False):
+            torch.backends.cudnn.allow_tf32 = flag
+            assert C.cudnn_allow_tf32() is flag
+    finally:
+        torch.backends.cudnn.allow_tf32 = old
+
+
 def _arches():
     archs = os.environ.get("TORCH_CUDA_ARCH_LIST", "8.0;9.0+PTX")
     return sorted({a.replace("+PTX", "").replace(".", "") for a in re.split(r"[;\s]+", archs) if a})
