@@ -82,7 +82,8 @@ def cuda_extension():
     return cpp_extension.CUDAExtension(
         "fusedfire._C", ["csrc/fire_cuda.cu", "csrc/fire_ops.cpp"],
         include_dirs=[os.path.join(d, "include") for d in extra], library_dirs=[os.path.join(d, "lib") for d in extra],
-        depends=glob.glob(os.path.join("csrc", "*.h")) + [os.path.join("csrc", "fire_kernels.cuh")], py_limited_api=True,
+        depends=glob.glob(os.path.join("csrc", "*.h")) + [os.path.join("csrc", "fire_kernels.cuh")],
+        py_limited_api=True,
         extra_compile_args={"cxx": ["-O3", *warn, *stable],  # py_limited_api=True defines Py_LIMITED_API
                             "nvcc": ["-O3", *stable, "-Werror=all-warnings", "-Xcudafe", "--display_error_number",
                                      "-Xcompiler", ",".join(warn)]})

@@ -16,7 +16,8 @@ namespace fusedfire_cpu {
 using Tensor = torch::stable::Tensor;
 using torch::headeronly::ScalarType;
 
-// t in dtype d, and t contiguous (dense, row-major): t itself where it already is (each torch::stable op is a dispatcher call).
+// t in dtype d, and t contiguous (dense, row-major): t itself where it already is (a torch::stable op is a boxed
+// dispatcher call).
 inline Tensor to_dtype(const Tensor& t, ScalarType d) { return t.scalar_type() == d ? t : torch::stable::to(t, d); }
 inline Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : torch::stable::contiguous(t); }
 
