@@ -13,9 +13,10 @@ REBUILD = "pip install --no-build-isolation ."
 
 
 def _load(device_type: str) -> bool:
-    """Imports the extension of `device_type`. One that was not built is absent quietly; one that was built but does
-    not load (an undefined symbol, a torch older than 2.11, a missing CUDA library) warns, once, with the cause and
-    the rebuild command: its backend then is not offered, and "auto" takes the next one."""
+    """Imports the extension of `device_type`. One that was not built is absent quietly, and so is fusedfire._C under
+    a CPU-only torch (it needs libtorch_cuda); one that was built but does not load (an undefined symbol, a torch
+    older than 2.11, a missing CUDA library) warns, once, with the cause and the rebuild command: its backend then
+    is not offered, and "auto" takes the next one."""
     name = EXTENSIONS[device_type]
     try:
         importlib.import_module(name)
@@ -32,7 +33,7 @@ def _load(device_type: str) -> bool:
 def _failed(device_type: str, error: ImportError) -> bool:
     first = device_type not in LOAD_ERRORS
     LOAD_ERRORS[device_type] = str(error)
-    if first:
+    if first and not (device_type == "cuda" and torch.version.cuda is None):
         warnings.warn(f"fusedfire: {EXTENSIONS[device_type]} is built but does not load under torch "
                       f"{torch.__version__} ({error}); the {device_type!r} backend is unavailable and 'auto' takes the "
                       f"next one. Rebuild it against this torch (>= 2.11): {REBUILD}", RuntimeWarning, stacklevel=2)

@@ -44,3 +44,13 @@ def test_an_extension_that_was_not_built_is_quiet(monkeypatch):
         warnings.simplefilter("error")
         assert not native._load("cpu")
     assert "not built" in native.LOAD_ERRORS["cpu"]
+
+
+def test_the_cuda_extension_under_a_cpu_only_torch_is_quiet(broken_cpu_extension, monkeypatch):
+    """A CUDA wheel under a CPU-only torch: fusedfire._C cannot load (no libtorch_cuda) nor run; no warning."""
+    monkeypatch.setitem(native.EXTENSIONS, "cuda", "ff_broken")
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not native._load("cuda")
+    assert "undefined symbol" in native.LOAD_ERRORS["cuda"]
