@@ -97,7 +97,7 @@ cudaStream_t current_stream(const Tensor& x) {
   return static_cast<cudaStream_t>(stream);
 }
 
-// A new tensor of x's dtype and device (or dtype), laid out in memory_format(x).
+// A new tensor on x's device in `dtype`, laid out in memory_format(x).
 Tensor empty_like_x(const Tensor& x, std::initializer_list<int64_t> sizes, ScalarType dtype) {
   return torch::stable::empty(sizes, dtype, std::nullopt, x.device(), std::nullopt, memory_format(x));
 }
@@ -105,7 +105,7 @@ Tensor empty_like_x(const Tensor& x, std::initializer_list<int64_t> sizes, Scala
 // A C-element parameter: the kernels index it densely.
 Tensor dense_bias(const Tensor& b) { return b.is_contiguous() ? b : torch::stable::contiguous(b); }
 
-// s == nullptr: native_fire (the fused kernel when it fits, else two launches through a temporary s).
+// (out, s); want_s false: native_fire (the fused kernel when it fits, s undefined; else two launches through s).
 std::tuple<Tensor, Tensor> forward(const Tensor& x, const Tensor& squeeze_weight, const Tensor& squeeze_bias,
                                    const Tensor& expand1x1_weight, const Tensor& expand1x1_bias,
                                    const Tensor& expand3x3_weight, const Tensor& expand3x3_bias, bool want_s) {
