@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One wheel for every torch >= 2.11 (LibTorch's stable ABI, setup.py's TORCH_TARGET_VERSION): the cp39-abi3 wheel of
+# One wheel for every torch >= 2.11 (LibTorch's stable ABI, setup.py's TORCH_TARGET_VERSION): the abi3 wheel of
 # dist/ (scripts/test.sh builds it against .venv's torch) must
 #   - use no symbol of torch's unstable C++ ABI (scripts/abi_audit.py on its .so files),
 #   - load under torch 2.11.0, the oldest it targets: fusedfire._cpu and, where it was built, fusedfire._C (symbol
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 py=$PWD/.venv/bin/python
 version=2.11.0
-wheels=(dist/fusedfire-*-cp39-abi3-*.whl)
+wheels=(dist/fusedfire-*-abi3-*.whl)
 [ ${#wheels[@]} -eq 1 ] && [ -f "${wheels[0]}" ] || { echo "want one wheel in dist/, got: ${wheels[*]}" >&2; exit 1; }
 cache=${FUSEDFIRE_CACHE:-$HOME/.cache/fusedfire}
 torch_dir=$cache/torch-$version

@@ -18,6 +18,8 @@ using torch::headeronly::ScalarType;
 
 // t in dtype d, and t contiguous (dense, row-major): t itself where it already is (a torch::stable op is a boxed
 // dispatcher call).
+// NOTE: the stable ABI's per-call cost, with these: (EPYC) A/B against the ATen build, 1 thread, a 16→16→16+16 Fire
+// on 2×2 (a call is all overhead): forward 9.8 µs against 7.7, backward 23.8 against 27.0.
 inline Tensor to_dtype(const Tensor& t, ScalarType d) { return t.scalar_type() == d ? t : torch::stable::to(t, d); }
 inline Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : torch::stable::contiguous(t); }
 
