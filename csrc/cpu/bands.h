@@ -68,7 +68,7 @@ inline int64_t even_band_rows(int64_t rows, int64_t R) {
 // up to 1.20× (1_1.features.6 NCHW).
 // NOTE: torch's parallel_for (a call through the stable ABI's C shim), not an OpenMP region of this library: (EPYC)
 // A/B against `#pragma omp parallel` here, forward, the 8 squeezenet1_0 Fires, 2 threads: 1.005× the time at N=1,
-// 0.999× at N=8 (geomeans, medians of 11 interleaved rounds), and the build needs no OpenMP.
+// 0.999× at N=8 (geomeans of the fastest of 11 interleaved samples), and the build needs no OpenMP.
 template <typename F>
 void parallel_items(int64_t items, const F& worker) {
   std::atomic<int64_t> next{0};
