@@ -69,7 +69,7 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
   // scatter of col2im limited to them), where without Winograd each G row is scattered once, by its own band.
   const int64_t TW = (W + 1) / 2, TR = std::clamp<int64_t>(kWinogradBackwardTiles / TW, 1, (R + 1) / 2);
   const int64_t tiles = TR * TW;  // per block, at most
-  Tensor u_fresh;
+  Fresh u_fresh;
   const float* U = nullptr;
   if constexpr (fp32) {
     if (wino) U = winograd_weights(W3, E3, S, 9, 1, k, u_fresh);
@@ -93,7 +93,7 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
     const int64_t spw_n = S * (R + 3) * W, gpw_n = E3 * (R + 3) * W;
     const int64_t wino_n = wino ? spw_n + gpw_n + 16 * tiles * (2 * S + 2 * E3) + S * R * W : 0;
     const int64_t scratch_n = gbuf_n + S * s_ld + S * gs_ld + xbuf_n + R * W + wino_n + col_n + gcol_n;
-    Tensor fresh;  // heuristics.h, kMaxKeptScratch
+    Fresh fresh;  // heuristics.h, kMaxKeptScratch
     acc_t* gbuf = thread_scratch<acc_t>(scratch_n, fresh);
     acc_t* sbuf = gbuf + gbuf_n;
     acc_t* gs = sbuf + S * s_ld;

@@ -65,7 +65,7 @@ void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B, Mat<T
   }
   auto [ta, lda] = blas_operand(A, m, k);
   auto [tb, ldb] = blas_operand(B, k, n);
-  Tensor b_fresh;
+  Fresh b_fresh;
   if (ta == 'T' && tb == 'T' && n < kNarrowTT) {  // B (k × n) copied column-major (heuristics.h)
     T* b = thread_scratch<T, 2>(k * n, b_fresh);
     for (int64_t j = 0; j < n; ++j)

@@ -110,7 +110,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   const int64_t TR = std::clamp<int64_t>(cap / TW, 1, (R + 1) / 2);  // tile rows per block
   bool wino = false;
   if constexpr (fp32) wino = use_winograd(opt, N * H * W, S, E3, out, W3, k);
-  Tensor u_fresh;
+  Fresh u_fresh;
   const float* U = nullptr;
   if constexpr (fp32) {
     if (wino) U = winograd_weights(W3, E3, S, rc, rt, k, u_fresh);
@@ -123,7 +123,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
     const int64_t xbuf_n = (lowp ? Cin : 0) * (R + 2) * W, spm_n = (s_transposes ? S : 0) * (R + 2) * W;
     const int64_t obuf_n = lowp || stream || (wino && oC != 1) ? std::max(E1, E3) * R * W : 0;
     const int64_t col_n = 9 * S * R * W;  // last: with Winograd only a non-finite band touches it
-    Tensor fresh;  // heuristics.h, kMaxKeptScratch
+    Fresh fresh;  // heuristics.h, kMaxKeptScratch
     acc_t* sbuf = thread_scratch<acc_t>(S * s_ld + xbuf_n + spm_n + obuf_n + spw_n + v_n + m_n + col_n, fresh);
     acc_t* xbuf = sbuf + S * s_ld;
     acc_t* spm = xbuf + xbuf_n;  // a band of s, pixel-major (see s_transposes)

@@ -24,7 +24,7 @@ inline bool winograd_can(int64_t S, int64_t E3, const float* w3, const Kernels& 
 // tensor ((Xeon) page faults of a new 1 MB took ~2.5% of a 13×13 Fire at N=8), and split over the threads (one
 // thread transforming while the other waited was ~8% of a 13×13 Fire at N=2).
 inline const float* winograd_weights(const float* w3, int64_t E, int64_t S, int64_t rc, int64_t rt,
-                                     const Kernels& k, Tensor& fresh) {
+                                     const Kernels& k, Fresh& fresh) {
   const int64_t n = E * S;
   float* taps = thread_scratch<float, 1>(25 * n, fresh);  // taps, then U
   torch::stable::parallel_for(0, S, 1, [&](int64_t c0, int64_t c1) {
