@@ -37,11 +37,14 @@ def build_revision(rev: str, tmp: str):
     """The revision's fusedfire._cpu, built by its own setup.py (the same compiler flags as the installed one) in a
     copy of its tree, with its ops registered as fusedfire_before::native_* instead of fusedfire::native_*."""
     subprocess.run(f"git -C {ROOT} archive {rev} | tar -x -C {tmp}", shell=True, check=True)
-    ops_cpp = os.path.join(tmp, "csrc", "cpu", "ops.cpp")
-    with open(ops_cpp) as f:
-        text = f.read()
-    with open(ops_cpp, "w") as f:
-        f.write(text.replace("TORCH_LIBRARY_IMPL(fusedfire, CPU, m)", "TORCH_LIBRARY_IMPL(fusedfire_before, CPU, m)"))
+    # its own C++ namespace too: inline functions' static tables (e.g. the ISA kernel tables) are unique symbols,
+    # which the dynamic linker would otherwise share between the two builds
+    for path in glob.glob(os.path.join(tmp, "csrc", "cpu", "*")):
+        with open(path) as f:
+            text = f.read()
+        text = text.replace("TORCH_LIBRARY_IMPL(fusedfire, CPU, m)", "TORCH_LIBRARY_IMPL(fusedfire_before, CPU, m)")
+        with open(path, "w") as f:
+            f.write(text.replace("fusedfire_cpu", "fusedfire_cpu_before"))
     subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=tmp, check=True,
                    env=dict(os.environ, FUSEDFIRE_SKIP_CUDA_BUILD="1"), stdout=subprocess.DEVNULL)
     lib = torch.library.Library("fusedfire_before", "DEF")
