@@ -3,7 +3,8 @@
     info    device, versions and the backends `fusedfire.backends(device)` lists
     check   every available backend against fusedfire.reference.fire_reference in fp64 on a few shapes,
             forward and gradients; exit code 1 on any mismatch
-    bench   the benchmark report (bench/report.py of a source checkout; its options pass through)
+    bench   the benchmark report (bench/report.py of a source checkout; its options pass through); an installed
+            wheel has no benchmarks: then it prints the command to run in a checkout
 """
 import argparse
 import os
@@ -15,8 +16,9 @@ import torch
 import fusedfire
 from fusedfire.ops import triton_interpreted
 from fusedfire.reference import fire_reference
+from fusedfire.testing import fire_params, lowp_bound, max_error
 
-TOLERANCE_FACTOR = 2.0  # flash-attn rule: our error at most 2× PyTorch's own error in the same dtype (+ atol)
+# The atol of the low-precision rule (fusedfire.testing), relative to the largest |value| when that passes 1.
 ATOL = {torch.float64: 1e-12, torch.float32: 1e-5, torch.float16: 1e-3, torch.bfloat16: 1e-2}
 # (N, Cin, S, E1, E3, H, W): awkward odd sizes, a real SqueezeNet Fire (1_1.features.10) at a small batch, a
 # Fire whose E1 != E3, and one large enough for the cpu backend's Winograd 3×3 expand (odd 27×27, both layouts).
@@ -68,13 +70,6 @@ def info(_args=None) -> int:
 
 # ------------------------------------------------------------------------------------------------ check
 
-def _params(cin, s, e1, e3, generator):
-    def rand(*shape, fan_in):
-        return (torch.rand(shape, dtype=torch.float64, generator=generator) * 2 - 1) * (3.0 / fan_in) ** 0.5
-    return [rand(s, cin, 1, 1, fan_in=cin), rand(s, fan_in=cin), rand(e1, s, 1, 1, fan_in=s), rand(e1, fan_in=s),
-            rand(e3, s, 3, 3, fan_in=9 * s), rand(e3, fan_in=9 * s)]
-
-
 def _run(fn, x, params, grad_out):
     """(out, grads of x and every parameter) of fn at these inputs."""
     x = x.detach().requires_grad_(True)
@@ -90,7 +85,7 @@ def check_case(fn, shape, dtype, device, layout, seed=0):
     N, cin, s, e1, e3, H, W = shape
     g = torch.Generator().manual_seed(seed)
     x64 = torch.rand(N, cin, H, W, dtype=torch.float64, generator=g) + 1e-3
-    params64 = _params(cin, s, e1, e3, g)
+    params64 = fire_params(cin, s, e1, e3, dtype=torch.float64, generator=g)
     grad64 = torch.randn(N, e1 + e3, H, W, dtype=torch.float64, generator=g)
 
     def cast(t):
@@ -107,9 +102,8 @@ def check_case(fn, shape, dtype, device, layout, seed=0):
         if o.shape != ref.shape or o.dtype != dtype:
             results.append((name, float("inf"), 0.0))
             continue
-        err = (o.double().cpu() - ref).abs().max().item()  # NaN compares false below: a failure
-        bound = TOLERANCE_FACTOR * (t.double().cpu() - ref).abs().max().item() + ATOL[dtype] * max(
-            1.0, ref.abs().max().item())
+        err = max_error(o, ref)  # NaN compares false below: a failure
+        bound = lowp_bound(max_error(t, ref), ATOL[dtype] * max(1.0, ref.abs().max().item()))
         results.append((name, err, bound))
     return results
 
@@ -150,12 +144,25 @@ def check(args) -> int:
     return 1 if failures or not total else 0
 
 
-def bench(argv) -> int:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    script = os.path.join(root, "bench", "report.py")
-    if not os.path.exists(script):
-        print("fusedfire bench: bench/report.py not found; run it from a source checkout of fusedfire",
-              file=sys.stderr)
+def _report_script(roots):
+    """bench/report.py of the first source checkout among `roots`, or None."""
+    for root in roots:
+        script = os.path.join(root, "bench", "report.py")
+        if os.path.exists(script) and os.path.exists(os.path.join(root, "bench", "firebench.py")):
+            return script
+    return None
+
+
+def bench(argv, roots=None) -> int:
+    """Runs bench/report.py of the source checkout this package is installed from (editable), else of the current
+    directory; an installed wheel carries no benchmarks, so then it says what to run instead."""
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = _report_script(roots if roots is not None else [package_root, os.getcwd()])
+    if script is None:
+        print("fusedfire bench: the benchmarks (bench/) are not part of an installed fusedfire; from a source "
+              "checkout of fusedfire run\n"
+              f"    python bench/report.py {' '.join(argv)}".rstrip() + "\n"
+              "or `python -m fusedfire bench` in the checkout's root folder.", file=sys.stderr)
         return 2
     import runpy
     sys.argv = [script] + argv

@@ -29,6 +29,21 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from . import eager, native
+from ._layout import empty, memory_format, out_shape, s_shape
+from .reference import fire_reference
+
+# Without triton installed, `import fusedfire` still works (backends "reference", "cpu", "cuda"); with it, an import
+# error in our kernels is not masked.
+try:
+    _TRITON_INSTALLED = importlib.util.find_spec("triton") is not None
+except (ImportError, ValueError):  # ValueError: sys.modules["triton"] is None, i.e. blocked
+    _TRITON_INSTALLED = False
+if _TRITON_INSTALLED:
+    from . import triton as _triton
+else:
+    _triton = None
+
 BACKEND_ENV = "FUSEDFIRE_BACKEND"
 # Preference order of "auto", per device type: the first available wins.
 AUTO_ORDER = {"cuda": ("cuda", "triton", "reference"), "cpu": ("cpu", "reference")}
@@ -98,19 +113,11 @@ def _impl(backend: str, device):
     if backend == "triton":
         return _triton
     if backend == "reference":
-        from . import reference
-        return reference
+        return eager
     return native
 
 
 # ------------------------------------------------------------------------------------------------ checks
-
-def memory_format(x: Tensor) -> torch.memory_format:
-    """The layout of everything derived from x: channels_last when x's channel stride is 1 and that is not
-    also NCHW (C = 1 or H·W = 1 are ambiguous and stay NCHW), else contiguous NCHW."""
-    N, C, H, W = x.shape
-    return torch.channels_last if x.stride(1) == 1 and C > 1 and H * W > 1 else torch.contiguous_format
-
 
 def _check_tensors(args):
     for name, t in zip(_NAMES, args):
@@ -159,15 +166,6 @@ def check_inputs(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bi
             raise ValueError(f"fusedfire.fire: {name} is on {t.device} but x is on {x.device}")
 
 
-def _out_shape(x, expand1x1_weight, expand3x3_weight):
-    N, _, H, W = x.shape
-    return N, expand1x1_weight.shape[0] + expand3x3_weight.shape[0], H, W
-
-
-def _empty(shape, like: Tensor, fmt=torch.contiguous_format):
-    return torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=fmt)
-
-
 # --------------------------------------------------------------------------------------------------- ops
 
 @torch.library.custom_op("fusedfire::fire", mutates_args=())
@@ -183,7 +181,7 @@ def _fire_fake(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias
       backend):
     check_inputs(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight,
                  expand3x3_bias)
-    return _empty(_out_shape(x, expand1x1_weight, expand3x3_weight), x, memory_format(x))
+    return empty(out_shape(x, expand1x1_weight, expand3x3_weight), x, memory_format(x))
 
 
 @torch.library.custom_op("fusedfire::fire_fwd", mutates_args=())
@@ -201,9 +199,7 @@ def _fire_fwd_fake(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_
     check_inputs(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight,
                  expand3x3_bias)
     fmt = memory_format(x)
-    N, _, H, W = x.shape
-    return (_empty(_out_shape(x, expand1x1_weight, expand3x3_weight), x, fmt),
-            _empty((N, squeeze_weight.shape[0], H, W), x, fmt))
+    return (empty(out_shape(x, expand1x1_weight, expand3x3_weight), x, fmt), empty(s_shape(x, squeeze_weight), x, fmt))
 
 
 @torch.library.custom_op("fusedfire::fire_bwd", mutates_args=())
@@ -216,9 +212,9 @@ def fire_bwd_op(grad_out: Tensor, x: Tensor, s: Tensor, out: Tensor, squeeze_wei
 @fire_bwd_op.register_fake
 def _fire_bwd_fake(grad_out, x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight, backend):
     w = squeeze_weight
-    return (_empty(x.shape, x, memory_format(x)), _empty(w.shape, w), _empty(w.shape[:1], w),
-            _empty(expand1x1_weight.shape, w), _empty(expand1x1_weight.shape[:1], w),
-            _empty(expand3x3_weight.shape, w), _empty(expand3x3_weight.shape[:1], w))
+    return (empty(x.shape, x, memory_format(x)), empty(w.shape, w), empty(w.shape[:1], w),
+            empty(expand1x1_weight.shape, w), empty(expand1x1_weight.shape[:1], w),
+            empty(expand3x3_weight.shape, w), empty(expand3x3_weight.shape[:1], w))
 
 
 # Schemas of the compiled kernels in csrc/: `TORCH_LIBRARY_IMPL(fusedfire, CUDA|CPU, m)` implements them, and the
@@ -272,7 +268,6 @@ def _differentiable_vjp(inputs, needs, grad_out):
     composition is recomputed from the inputs and differentiated by torch.func.vjp, so that grad-of-grad (gradient
     penalties, Hessian-vector products) is exact. A plain first-order backward never comes here; this costs an eager
     forward and backward."""
-    from .reference import fire_reference
     _, vjp = torch.func.vjp(fire_reference, *inputs)
     return tuple(g if need else None for g, need in zip(vjp(grad_out), needs))
 
@@ -351,7 +346,6 @@ def fire(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expa
     if torch.jit.is_tracing() or torch.compiler.is_compiling():  # NOTE: eager calls skip the ONNX check (3 µs)
         if torch.onnx.is_in_onnx_export():  # both exporters: the eager composition, standard Conv/Relu/Concat
             check_inputs(*args)
-            from .reference import fire_reference
             return fire_reference(*args)
         if torch.jit.is_tracing():  # one graph in any grad mode (trace's check reruns under no_grad)
             resolve_backend(backend, x.device)  # checked now; "auto" stays "auto", resolved where the trace runs
@@ -385,18 +379,3 @@ def fire_scripted(x: Tensor, squeeze_weight: Tensor, squeeze_bias: Optional[Tens
     return torch.ops.fusedfire.fire(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias,
                                     expand3x3_weight, expand3x3_bias, backend)
 
-
-# Last, so that fusedfire.triton can import this module's helpers. Without triton installed, `import fusedfire`
-# still works (backends "reference", "cpu", "cuda"); with it, an import error in our kernels is not masked.
-def _triton_installed() -> bool:
-    try:
-        return importlib.util.find_spec("triton") is not None
-    except (ImportError, ValueError):  # ValueError: sys.modules["triton"] is None, i.e. blocked
-        return False
-
-
-from . import native  # noqa: E402
-
-_triton = None
-if _triton_installed():
-    from . import triton as _triton

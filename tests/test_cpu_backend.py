@@ -8,12 +8,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fusedfire
+from fusedfire._layout import memory_format
 from fusedfire.configs import SQUEEZENET_FIRES
 from fusedfire.native import cpu_isas, cpu_options
-from fusedfire.ops import _NAMES, memory_format
+from fusedfire.ops import _NAMES
 from fusedfire.reference import fire_reference
-
-from .utils import assert_close, assert_close_lowp, fire_params, reference64
+from fusedfire.testing import assert_close, assert_close_lowp, fire_params, reference64
 
 pytestmark = pytest.mark.skipif(not fusedfire.native.available("cpu"),
                                 reason=f"fusedfire._cpu not built: {fusedfire.native.LOAD_ERRORS.get('cpu')}")

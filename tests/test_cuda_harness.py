@@ -16,13 +16,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fusedfire.ops import memory_format
-from fusedfire.reference import _conv_bwd
-
-try:
-    from .utils import assert_close, assert_close_lowp, fire_params
-except ImportError:  # tests/ is not a package
-    from utils import assert_close, assert_close_lowp, fire_params
+from fusedfire._layout import memory_format
+from fusedfire.eager import conv_bwd
+from fusedfire.testing import assert_close, assert_close_lowp, fire_params
 
 ROOT = Path(__file__).resolve().parents[1]
 SIMT = ROOT / "tests" / "simt"
@@ -161,10 +157,10 @@ def bwd_model(g, x, s, out, wq, w1, w3, op=lambda t: t.double(), res=lambda t: t
     every conv result (fp64 truth: op = double, res = identity)."""
     E1 = w1.shape[0]
     G = op(g) * (out > 0)
-    gs1, gw1, gb1 = (res(t) for t in _conv_bwd(G[:, :E1], op(s), op(w1), 0))
-    gs3, gw3, gb3 = (res(t) for t in _conv_bwd(G[:, E1:], op(s), op(w3), 1))
+    gs1, gw1, gb1 = (res(t) for t in conv_bwd(G[:, :E1], op(s), op(w1), 0))
+    gs3, gw3, gb3 = (res(t) for t in conv_bwd(G[:, E1:], op(s), op(w3), 1))
     grad_s = res(gs1.double() + gs3.double()) * (s > 0)
-    gx, gwq, gbq = (res(t) for t in _conv_bwd(op(grad_s), op(x), op(wq), 0))
+    gx, gwq, gbq = (res(t) for t in conv_bwd(op(grad_s), op(x), op(wq), 0))
     return grad_s, gx, gwq, gbq, gw1, gb1, gw3, gb3
 
 

@@ -7,8 +7,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 import fusedfire
-
-from .utils import assert_close
+from fusedfire.testing import assert_close
 
 
 def _model():

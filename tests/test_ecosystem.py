@@ -15,8 +15,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 import fusedfire
 from fusedfire import FusedFire, convert
 from fusedfire.reference import Fire
-
-from .utils import fire_params
+from fusedfire.testing import fire_params
 
 
 def _pair(name="squeezenet1_1"):

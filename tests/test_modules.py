@@ -8,9 +8,9 @@ from torchvision.models.squeezenet import Fire
 
 import fusedfire
 from fusedfire import FusedFire, convert
+from fusedfire.testing import assert_close
 
 from .conftest import DEVICE
-from .utils import assert_close
 
 BACKENDS = fusedfire.backends(DEVICE)
 

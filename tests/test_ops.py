@@ -9,9 +9,9 @@ import torch
 
 import fusedfire
 from fusedfire.reference import fire_reference
+from fusedfire.testing import assert_close, assert_close_lowp, fire_params, reference64
 
 from .conftest import DEVICE
-from .utils import assert_close, assert_close_lowp, fire_params, reference64
 
 BACKENDS = fusedfire.backends(DEVICE)
 ODD = (5, 3, 7, 9)  # Cin, S, E1, E3

@@ -5,9 +5,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fusedfire
+from fusedfire.testing import assert_close, fire_params, reference64
 
 from .conftest import DEVICE
-from .utils import assert_close, fire_params, reference64
 
 shapes = st.fixed_dictionaries({
     "n": st.integers(1, 3), "cin": st.integers(1, 20), "s": st.integers(1, 18), "e1": st.integers(1, 20),

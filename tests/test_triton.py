@@ -1,7 +1,7 @@
 """Backend "triton", kernel by kernel and through the public API, against the fp64 reference.
 
 Forward: `out` and `s` against fp64 eager convs. Backward: all seven gradients against fp64 autograd of the
-reference (fp32/fp64), or, for fp16/bf16, against the reference VJP (fusedfire.reference.fire_bwd) evaluated at
+reference (fp32/fp64), or, for fp16/bf16, against the VJP of backend "reference" (fusedfire.eager.fire_bwd) at
 *our* saved `s` and `out`: in fp64 for the truth, and in the same dtype for PyTorch's own error (flash-attn 2×
 rule). NOTE: the lowp backward is compared at the same saved tensors because a pre-activation within one lowp
 rounding of 0 flips its ReLU mask and moves a gradient by O(|grad_out·W|); ours and eager's flip different ones.
@@ -19,10 +19,12 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 import fusedfire
 from fusedfire import reference
+from fusedfire._layout import memory_format
 from fusedfire.configs import KERNELBENCH_FIRE, SQUEEZENET_FIRES
+from fusedfire.eager import fire_bwd as eager_fire_bwd
+from fusedfire.testing import assert_close, assert_close_lowp, fire_params
 
 from .conftest import DEVICE
-from .utils import assert_close, assert_close_lowp, fire_params
 
 if "triton" not in fusedfire.backends(DEVICE):
     pytest.skip(f"backend 'triton' is not available on {DEVICE}", allow_module_level=True)
@@ -84,7 +86,7 @@ def _check_forward(x, params, out, s):
         lowp = dict(s=F.relu(F.conv2d(xc, pc[0], pc[1])), out=reference.fire_reference(xc, *pc))
     _check("s", s, s64, x.dtype, lowp.get("s"))
     _check("out", out, reference.fire_reference(x64, *p64), x.dtype, lowp.get("out"))
-    fmt = fusedfire.ops.memory_format(x)
+    fmt = memory_format(x)
     assert out.is_contiguous(memory_format=fmt) and s.is_contiguous(memory_format=fmt)
 
 
@@ -93,8 +95,8 @@ def _check_backward(x, params, s, out, grad_out, grads):
     assert len(grads) == 7
     if x.dtype in LOWP:
         weights = (params[0], params[2], params[4])
-        want = reference.fire_bwd(_d(grad_out), _d(x), _d(s), _d(out), *(_d(w) for w in weights))
-        eager = reference.fire_bwd(*(t.detach().cpu() for t in (grad_out, x, s, out, *weights)))
+        want = eager_fire_bwd(_d(grad_out), _d(x), _d(s), _d(out), *(_d(w) for w in weights))
+        eager = eager_fire_bwd(*(t.detach().cpu() for t in (grad_out, x, s, out, *weights)))
     else:
         x64 = _d(x).requires_grad_()
         p64 = [_d(p).requires_grad_() for p in params]
@@ -103,7 +105,7 @@ def _check_backward(x, params, s, out, grad_out, grads):
     for name, got, w, e, like in zip(NAMES, grads, want, eager, (x, *params)):
         assert got.dtype == like.dtype and got.shape == like.shape, (name, got.dtype, got.shape)
         _check(f"grad {name}", got, w, x.dtype, e, rtol=1e-4, atol=1e-4)
-    fmt = fusedfire.ops.memory_format(x)
+    fmt = memory_format(x)
     assert grads[0].is_contiguous(memory_format=fmt)
     assert all(g.is_contiguous() for g in grads[1:])
 

@@ -1,5 +1,5 @@
 """Launchers of the Fire kernels: backend "triton" (`fire`, `fire_fwd`, `fire_bwd`, same contracts as
-fusedfire/reference.py), and one launcher per kernel (`squeeze`, `expand`, `grad_s`, `wgrad`) taking `config=`.
+fusedfire/eager.py), and one launcher per kernel (`squeeze`, `expand`, `grad_s`, `wgrad`) taking `config=`.
 
 Inputs arrive checked by fusedfire.ops.check_inputs. `out`, `s` and `grad_x` are allocated in
 `memory_format(x)`; weight/bias gradients are contiguous in the weights' dtype; no activation is copied.
@@ -9,7 +9,7 @@ import contextlib
 import torch
 import triton
 
-from ..ops import memory_format
+from .._layout import empty, memory_format, out_shape, s_shape
 from . import kernels, tuning
 from . import INTERPRETED
 
@@ -163,10 +163,8 @@ def fire_fwd(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, 
     """(out, s): the squeeze kernel writes s, the dual expand kernel writes both halves of out."""
     configs = configs or {}
     fmt = memory_format(x)
-    N, _, H, W = x.shape
-    S, E1, E3 = squeeze_weight.shape[0], expand1x1_weight.shape[0], expand3x3_weight.shape[0]
-    s = torch.empty((N, S, H, W), dtype=x.dtype, device=x.device, memory_format=fmt)
-    out = torch.empty((N, E1 + E3, H, W), dtype=x.dtype, device=x.device, memory_format=fmt)
+    s = empty(s_shape(x, squeeze_weight), x, fmt)
+    out = empty(out_shape(x, expand1x1_weight, expand3x3_weight), x, fmt)
     squeeze(x, squeeze_weight[:, :, 0, 0], squeeze_bias, s, relu=True, config=configs.get("squeeze"))
     expand(s, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias, out, config=configs.get("expand"))
     return out, s
