@@ -1,6 +1,6 @@
 """What the Fire benchmarks share: the case matrix, the providers, timing, memory, and the results CSV.
 
-Imported by bench/conftest.py, bench/test_fire.py and bench/report.py (bench/ is on sys.path for all three).
+Imported by bench/conftest.py, bench/test_fire.py and the report (report.py, stats.py; bench/ is on sys.path).
 The cost formulas are not here: they live in fusedfire/roofline.py, once.
 """
 import collections
@@ -32,7 +32,7 @@ MATRIX = {"cuda": dict(batches=(1, 32, 256), dtypes=("fp32", "fp16", "bf16")),
           "cpu": dict(batches=(1, 8), dtypes=("fp32",))}
 QUICK = {"cuda": dict(N=32, dtype="fp16", layout="cl"), "cpu": dict(N=8, dtype="fp32", layout="nchw")}
 # `cpufwd` (bench/report.py --subset cpu-fwd): CPU fp32 inference in both layouts, every Fire config and whole
-# network. The CPU targets are judged over the faster of eager NCHW and eager channels_last (report.layout_best).
+# network. The CPU targets are judged over the faster of eager NCHW and eager channels_last (stats.layout_best).
 CPU_FWD = dict(batches=(1, 8), dtype="fp32", mode="fwd")
 # Providers left out of `quick` (they run in the full matrix): max-autotune compiles for minutes per shape, and
 # on CUDA the reference backend is the eager composition again (the GPU check has ~4 minutes for the headline).

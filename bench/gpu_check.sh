@@ -70,8 +70,8 @@ if [ $DRY = 1 ]; then
   if command -v shellcheck >/dev/null; then step "self:shellcheck" 30 0 shellcheck "${BASH_SOURCE[0]}"
   else skip "self:shellcheck" "shellcheck not installed"
   fi
-  step "self:py_compile" 30 0 "$PY" -m py_compile bench/conftest.py bench/firebench.py bench/report.py \
-    bench/sanitize_fire.py bench/test_fire.py fusedfire/__main__.py fusedfire/roofline.py
+  step "self:py_compile" 30 0 "$PY" -m py_compile bench/conftest.py bench/firebench.py bench/report.py bench/runner.py \
+    bench/stats.py bench/render.py bench/sanitize_fire.py bench/test_fire.py fusedfire/__main__.py fusedfire/roofline.py
 fi
 
 # ---- 1 info
