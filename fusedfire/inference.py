@@ -19,7 +19,7 @@ def optimize(model: nn.Module, *, backend: str = "auto") -> nn.Module:
     snapshot = copy.deepcopy(model)
     snapshot = convert(snapshot, backend=backend)
     snapshot.eval().requires_grad_(False)
-    snapshot.to(memory_format=torch.channels_last)  # NOTE: eager channels_last 1.6-1.9× NCHW (issue 13 table)
+    snapshot.to(memory_format=torch.channels_last)  # NOTE: eager channels_last 1.6-1.9× NCHW (bench/results/NOTES.md)
     snapshot.register_forward_pre_hook(_channels_last_input)
     if not any(isinstance(m, FusedFire) for m in snapshot.modules()):
         raise ValueError(f"fusedfire.optimize: {type(model).__name__} has no Fire module to fuse")
