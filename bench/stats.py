@@ -14,6 +14,8 @@ import firebench
 
 MODE_TITLE = {"fwd": "forward (inference, no_grad)", "fwdbwd": "forward + backward"}
 BEST_EAGER = "best eager"  # the pseudo-provider of a best-layout block: the faster of eager's layouts
+# What a CPU user would run for inference instead: fusedfire's ×best-anchor is the fastest of them that ran.
+ANCHORS = ("compile-freezing", "onnxruntime", "openvino")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,8 +122,9 @@ def layout_best(rows):
     every layout, Fire configs first (by N), networks last. Columns: µs per provider and layout, best eager µs
     (the faster eager layout), and per other provider P the ratios best eager / P's NCHW, channels_last and
     faster-layout medians (×nchw, ×cl, ×best-eager), and for fusedfire providers compile's faster layout / P's
-    (×best-compile). Rates: each fusedfire provider's GFLOP/s at its faster layout and its % of the matmul FLOP/s
-    measured in the run (both from the row: FLOPs by fusedfire/roofline.py)."""
+    (×best-compile) and the fastest anchor's (ANCHORS: ×best-anchor). Rates: each fusedfire provider's GFLOP/s at
+    its faster layout and its % of the matmul FLOP/s measured in the run (both from the row: FLOPs by
+    fusedfire/roofline.py)."""
     layouts = tuple(firebench.LAYOUTS)
     providers = provider_order(rows)
     pairs = collections.OrderedDict()
@@ -148,6 +151,9 @@ def layout_best(rows):
             if p.startswith("fusedfire-"):
                 if "compile" in providers:
                     cols[Col(p, "×best-compile")] = _fastest(pair, "compile") / fastest
+                anchors = [t for t in (_fastest(pair, a) for a in ANCHORS if a in providers) if not math.isnan(t)]
+                if anchors:
+                    cols[Col(p, "×best-anchor")] = min(anchors) / fastest
                 if not math.isnan(fastest):
                     row = min((group[p] for group in pair.values()), key=lambda r: value(r, "median_us"))
                     rates[Col(p, "GFLOP/s")] = value(row, "tflops") * 1e3

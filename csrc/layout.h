@@ -1,6 +1,6 @@
-// The layout of everything a Fire call derives from x, once for both extensions: fusedfire.ops.memory_format's rule,
-// channels_last where x's channel stride is 1 and that is not also NCHW (C = 1 or H·W = 1 are ambiguous and stay
-// NCHW), else contiguous NCHW.
+// The layout of everything a Fire call derives from x, once for both extensions (fusedfire._layout.memory_format's
+// rule): channels_last where x's channel stride is 1 and that is not also NCHW (C = 1 or H·W = 1 are ambiguous and
+// stay NCHW), else contiguous NCHW.
 #pragma once
 #include <torch/csrc/stable/tensor.h>
 #include <torch/headeronly/core/MemoryFormat.h>

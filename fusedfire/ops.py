@@ -217,8 +217,8 @@ def _fire_bwd_fake(grad_out, x, s, out, squeeze_weight, expand1x1_weight, expand
             empty(expand3x3_weight.shape, w), empty(expand3x3_weight.shape[:1], w))
 
 
-# Schemas of the compiled kernels in csrc/: `TORCH_LIBRARY_IMPL(fusedfire, CUDA|CPU, m)` implements them, and the
-# tensors' device picks which; backend "cuda" means these ops on CUDA tensors, backend "cpu" on CPU tensors.
+# Schemas of the compiled kernels in csrc/: `STABLE_TORCH_LIBRARY_IMPL(fusedfire, CUDA|CPU, m)` implements them, and
+# the tensors' device picks which; backend "cuda" means these ops on CUDA tensors, backend "cpu" on CPU tensors.
 _native = torch.library.Library("fusedfire", "FRAGMENT")
 _WEIGHTS = "Tensor squeeze_weight, Tensor squeeze_bias, Tensor expand1x1_weight, Tensor expand1x1_bias, " \
            "Tensor expand3x3_weight, Tensor expand3x3_bias"

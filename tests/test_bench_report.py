@@ -139,3 +139,16 @@ def test_paired_takes_the_median_of_each_passes_ratio(tmp_path):
     assert "Paired, over the 3 passes" in text and "×best-eager 1.91× (1.91×, 1_0.features.3)" in text
     runner.clear(csv_path)
     assert not os.path.exists(csv_path) and runner.pass_paths(csv_path) == []
+
+
+def test_best_anchor_is_the_fastest_engine_in_its_faster_layout(tmp_path):
+    medians = {"eager": (100, 80), "onnxruntime": (50, 70), "openvino": (60, 55), "fusedfire-cpu": (45, 40)}
+    csv_path = str(tmp_path / "cpu.csv")
+    for layout_index, layout in enumerate(("nchw", "cl")):
+        for provider, us in medians.items():
+            row = _synthetic_row("1_1.features.3", 1, layout, provider, us[layout_index], 1e6)
+            firebench.append_row(csv_path, row)
+    [(_, [entry])] = stats.layout_best([r for r in firebench.read_rows(csv_path) if r.get("median_us")])
+    cols = _by_header(entry.cols)
+    assert cols["fusedfire-cpu ×best-anchor"] == 50 / 40  # onnxruntime's NCHW, fusedfire's channels_last
+    assert "onnxruntime ×best-anchor" not in cols and "fusedfire-cpu ×best-compile" not in cols
