@@ -136,7 +136,9 @@ def write_markdown(rows, path, extra_notes=(), passes=()):
         parts += [f"## {title}", "",
                   "Every case measured in both layouts. best eager = the faster of eager NCHW and eager "
                   "channels_last; ×nchw, ×cl, ×best-eager = best eager µs / the provider's NCHW, channels_last, "
-                  "faster-layout µs (higher is faster); ×best-compile = compile's faster layout / the provider's. "
+                  "faster-layout µs (higher is faster); ×best-compile = compile's faster layout / the provider's; "
+                  "×best-anchor = the fastest of compile-freezing, ONNX Runtime and OpenVINO (each in its faster "
+                  "layout; a channels_last input is copied to NCHW for the last two) / the provider's. "
                   "Geomeans over the Fire configs (networks excluded); GFLOP/s = FLOPs / median at the provider's "
                   "faster layout, %matmul = that over the matmul FLOP/s measured in the run.", "",
                   layout_table(entries), ""]
