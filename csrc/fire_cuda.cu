@@ -39,22 +39,9 @@ constexpr int64_t kInt32 = int64_t{1} << 31;
 void check_weights(const Tensor& x, const Tensor& squeeze_weight, const Tensor& expand1x1_weight,
                    const Tensor& expand3x3_weight) {
   CHECK_CUDA(x);
-  CHECK_DIM(x, 4);
-  CHECK_FLOATING(x);
+  fusedfire::check_fire_weights(x, squeeze_weight, expand1x1_weight, expand3x3_weight);
   FF_CHECK(x.size(0) * x.size(2) * x.size(3) < kInt32, "x has N·H·W = ", x.size(0) * x.size(2) * x.size(3),
            " pixels; the kernels take < 2^31");
-  CHECK_DIM(squeeze_weight, 4);
-  CHECK_DIM(expand1x1_weight, 4);
-  CHECK_DIM(expand3x3_weight, 4);
-  const int64_t Cin = x.size(1), S = squeeze_weight.size(0), E1 = expand1x1_weight.size(0);
-  const int64_t E3 = expand3x3_weight.size(0);
-  FF_CHECK(S >= 1 && E1 >= 1 && E3 >= 1, "S, E1 and E3 must be >= 1, got ", S, ", ", E1, ", ", E3);
-  CHECK_SHAPE(squeeze_weight, S, Cin, 1, 1);
-  CHECK_SHAPE(expand1x1_weight, E1, S, 1, 1);
-  CHECK_SHAPE(expand3x3_weight, E3, S, 3, 3);
-  CHECK_LIKE(squeeze_weight, x);
-  CHECK_LIKE(expand1x1_weight, x);
-  CHECK_LIKE(expand3x3_weight, x);
   for (const Tensor* w : {&squeeze_weight, &expand1x1_weight, &expand3x3_weight})
     FF_CHECK(w->numel() < kInt32, "a weight has ", w->numel(), " elements; the kernels take < 2^31");
 }

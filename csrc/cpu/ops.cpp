@@ -40,51 +40,30 @@ static Options& thread_options() {
 static void check_forward(const Tensor& x, const Tensor& squeeze_weight, const Tensor& squeeze_bias,
                           const Tensor& expand1x1_weight, const Tensor& expand1x1_bias,
                           const Tensor& expand3x3_weight, const Tensor& expand3x3_bias) {
-  CHECK_DIM(x, 4);
-  CHECK_FLOATING(x);
   CHECK_CPU(x);
-  CHECK_DIM(squeeze_weight, 4);
-  CHECK_DIM(expand1x1_weight, 4);
-  CHECK_DIM(expand3x3_weight, 4);
-  const int64_t Cin = x.size(1), S = squeeze_weight.size(0), E1 = expand1x1_weight.size(0);
-  const int64_t E3 = expand3x3_weight.size(0);
-  CHECK_SHAPE(squeeze_weight, S, Cin, 1, 1);
+  fusedfire::check_fire_weights(x, squeeze_weight, expand1x1_weight, expand3x3_weight);
+  const int64_t S = squeeze_weight.size(0), E1 = expand1x1_weight.size(0), E3 = expand3x3_weight.size(0);
   CHECK_SHAPE(squeeze_bias, S);
-  CHECK_SHAPE(expand1x1_weight, E1, S, 1, 1);
   CHECK_SHAPE(expand1x1_bias, E1);
-  CHECK_SHAPE(expand3x3_weight, E3, S, 3, 3);
   CHECK_SHAPE(expand3x3_bias, E3);
-  CHECK_LIKE(squeeze_weight, x);
   CHECK_LIKE(squeeze_bias, x);
-  CHECK_LIKE(expand1x1_weight, x);
   CHECK_LIKE(expand1x1_bias, x);
-  CHECK_LIKE(expand3x3_weight, x);
   CHECK_LIKE(expand3x3_bias, x);
 }
 
 static void check_backward(const Tensor& grad_out, const Tensor& x, const Tensor& s, const Tensor& out,
                            const Tensor& squeeze_weight, const Tensor& expand1x1_weight,
                            const Tensor& expand3x3_weight) {
-  CHECK_DIM(x, 4);
-  CHECK_FLOATING(x);
   CHECK_CPU(x);
-  CHECK_DIM(squeeze_weight, 4);
-  CHECK_DIM(expand1x1_weight, 4);
-  CHECK_DIM(expand3x3_weight, 4);
-  const int64_t N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3), S = squeeze_weight.size(0);
+  fusedfire::check_fire_weights(x, squeeze_weight, expand1x1_weight, expand3x3_weight);
+  const int64_t N = x.size(0), H = x.size(2), W = x.size(3), S = squeeze_weight.size(0);
   const int64_t E1 = expand1x1_weight.size(0), E3 = expand3x3_weight.size(0);
-  CHECK_SHAPE(squeeze_weight, S, Cin, 1, 1);
-  CHECK_SHAPE(expand1x1_weight, E1, S, 1, 1);
-  CHECK_SHAPE(expand3x3_weight, E3, S, 3, 3);
   CHECK_SHAPE(s, N, S, H, W);
   CHECK_SHAPE(out, N, E1 + E3, H, W);
   CHECK_SHAPE(grad_out, N, E1 + E3, H, W);
   CHECK_LIKE(grad_out, x);
   CHECK_LIKE(s, x);
   CHECK_LIKE(out, x);
-  CHECK_LIKE(squeeze_weight, x);
-  CHECK_LIKE(expand1x1_weight, x);
-  CHECK_LIKE(expand3x3_weight, x);
 }
 
 static Tensor native_fire(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1, const Tensor& b1,
