@@ -371,7 +371,7 @@ def test_nan_and_inf_propagate_as_eager(layout, winograd, value, where, isa):
 
 
 def test_nan_bias_gradient_passes_as_eager():
-    """The issue's reproducer: a NaN expand1x1 bias; its gradient is the sum of grad_out over the NaN channel."""
+    """A NaN expand1x1 bias (issue 12's reproducer): its gradient is the sum of grad_out over the NaN channel."""
     params = fire_params(3, 2, 3, 2, requires_grad=True)
     with torch.no_grad():
         params[3][1] = float("nan")
