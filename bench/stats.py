@@ -14,8 +14,6 @@ import firebench
 
 MODE_TITLE = {"fwd": "forward (inference, no_grad)", "fwdbwd": "forward + backward"}
 BEST_EAGER = "best eager"  # the pseudo-provider of a best-layout block: the faster of eager's layouts
-# What a CPU user would run for inference instead: fusedfire's ×best-anchor is the fastest of them that ran.
-ANCHORS = ("compile-freezing", "onnxruntime", "openvino")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,8 +120,8 @@ def layout_best(rows):
     every layout, Fire configs first (by N), networks last. Columns: µs per provider and layout, best eager µs
     (the faster eager layout), and per other provider P the ratios best eager / P's NCHW, channels_last and
     faster-layout medians (×nchw, ×cl, ×best-eager), and for fusedfire providers compile's faster layout / P's
-    (×best-compile) and the fastest anchor's (ANCHORS: ×best-anchor). Rates: each fusedfire provider's GFLOP/s at
-    its faster layout and its % of the matmul FLOP/s measured in the run (both from the row: FLOPs by
+    (×best-compile) and the fastest anchor's (firebench.ANCHORS: ×best-anchor). Rates: each fusedfire provider's
+    GFLOP/s at its faster layout and its % of the matmul FLOP/s measured in the run (both from the row: FLOPs by
     fusedfire/roofline.py)."""
     layouts = tuple(firebench.LAYOUTS)
     providers = provider_order(rows)
@@ -151,7 +149,8 @@ def layout_best(rows):
             if p.startswith("fusedfire-"):
                 if "compile" in providers:
                     cols[Col(p, "×best-compile")] = _fastest(pair, "compile") / fastest
-                anchors = [t for t in (_fastest(pair, a) for a in ANCHORS if a in providers) if not math.isnan(t)]
+                anchors = [_fastest(pair, a) for a in firebench.ANCHORS if a in providers]
+                anchors = [t for t in anchors if not math.isnan(t)]
                 if anchors:
                     cols[Col(p, "×best-anchor")] = min(anchors) / fastest
                 if not math.isnan(fastest):

@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from .ops import BACKENDS, fire, fire_scripted
+from .ops import check_backend_name, fire, fire_scripted
 from .reference import Fire
 
 
@@ -16,7 +16,7 @@ class FusedFire(Fire):
     def __init__(self, inplanes: int, squeeze_planes: int, expand1x1_planes: int, expand3x3_planes: int, *,
                  backend: str = "auto"):
         super().__init__(inplanes, squeeze_planes, expand1x1_planes, expand3x3_planes)
-        self.backend = _check_backend(backend)
+        self.backend = check_backend_name(backend, "FusedFire")
 
     @classmethod
     def from_fire(cls, fire_module: nn.Module, *, backend: str = "auto") -> "FusedFire":
@@ -31,7 +31,7 @@ class FusedFire(Fire):
         for name in ("squeeze", "squeeze_activation", "expand1x1", "expand1x1_activation", "expand3x3",
                      "expand3x3_activation"):  # the convs shared; the (stateless) ReLUs fresh
             setattr(self, name, nn.ReLU(inplace=True) if name in _ACTIVATIONS else getattr(fire_module, name))
-        self.backend = _check_backend(backend)
+        self.backend = check_backend_name(backend, "FusedFire")
         self.train(fire_module.training)
         return self
 
@@ -48,13 +48,6 @@ class FusedFire(Fire):
 
     def extra_repr(self) -> str:
         return f"backend={self.backend!r}"
-
-
-def _check_backend(backend: str) -> str:
-    """Validates the name now; whether it can run is checked per device at forward time."""
-    if backend != "auto" and backend not in BACKENDS:
-        raise ValueError(f"FusedFire: unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
-    return backend
 
 
 def _conv_problem(conv, name: str, kernel: int, padding: int):

@@ -86,14 +86,21 @@ def resolve_backend(backend: str, device) -> str:
 _RESOLVED = {}  # NOTE: 5 µs a call unremembered; availability is fixed at import. A dict, which Dynamo traces.
 
 
+def check_backend_name(backend: str, who: str = "fusedfire") -> str:
+    """`backend` if it is "auto" or one of BACKENDS, else a ValueError (whether it runs here is _resolve's
+    question)."""
+    if backend != "auto" and backend not in BACKENDS:
+        raise ValueError(f"{who}: unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
+    return backend
+
+
 def _resolve(backend: str, device: torch.device, env: str) -> str:
     if backend == "auto":
         backend = env
     available = backends(device)
     if backend == "auto":
         return next(b for b in AUTO_ORDER.get(device.type, ("reference",)) if b in available)
-    if backend not in BACKENDS:
-        raise ValueError(f"fusedfire: unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
+    check_backend_name(backend)
     if backend not in available:
         hint = ""
         if backend == "triton" and _triton is None:
@@ -252,12 +259,15 @@ def _setup_context(ctx, inputs, output):
 
 
 def _backward(ctx, grad_out, grad_s):
-    x, s, squeeze_weight, expand1x1_weight, expand3x3_weight, *biases = ctx.saved_tensors
-    inputs = (x, squeeze_weight, biases[0], expand1x1_weight, biases[1], expand3x3_weight, biases[2])
+    x, s, squeeze_weight, expand1x1_weight, expand3x3_weight, bsq, b1, b3, *saved_out = ctx.saved_tensors
+    inputs = (x, squeeze_weight, bsq, expand1x1_weight, b1, expand3x3_weight, b3)
     if torch.is_grad_enabled():  # backward(create_graph=True): these gradients must be differentiable themselves
         return _differentiable_vjp(inputs, ctx.needs_input_grad[:7], grad_out) + (None,)
-    out = biases[3] if ctx.out is None else ctx.out
-    if ctx.out is not None and out._version != ctx.out_version:  # changed in place since: one more forward
+    if saved_out:  # through the saved-tensor hooks
+        (out,) = saved_out
+    elif ctx.out._version == ctx.out_version:
+        out = ctx.out
+    else:  # changed in place since: one more forward
         out = fire_fwd_op(*inputs, ctx.backend)[0]
     grads = fire_bwd_op(grad_out, x, s, out, squeeze_weight, expand1x1_weight, expand3x3_weight, ctx.backend)
     return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad)) + (None,)
