@@ -89,8 +89,8 @@ def main():
                      torch.randn(E1) * 0.1, torch.randn(E3, S, 3, 3) * 0.1, torch.randn(E3) * 0.1]
                 out, s = ops["after"].native_fire_fwd(x, *p)
                 g = torch.randn_like(out)
-                for name, o in ops.items():  # same answers
-                    torch.testing.assert_close(o.native_fire(x, *p), out)
+                for name, o in ops.items():  # same answers (up to a change of algorithm's rounding)
+                    torch.testing.assert_close(o.native_fire(x, *p), out, rtol=1e-4, atol=1e-4)
                 def fwd(o, x=x, p=p):
                     o.native_fire(x, *p)
                 def train(o, x=x, p=p, g=g):

@@ -5,8 +5,8 @@
 //   col[9S][R·W]       = im2col(sbuf)                              3×3 taps, zero padding at the borders
 //   out[:, E1:, band]  = relu(W3 · col + b3)                       one GEMM, K = 9S, straight into out
 //
-// or, where it pays (use_winograd), the 3×3 expand by Winograd F(2×2, 3×3) (winograd.h): the band's s transformed
-// tile by tile, 16 GEMMs with K = S, and the output transform (+ bias + ReLU) into out.
+// or, where it pays (use_winograd), the 3×3 expand by Winograd F(4×4, 3×3) (winograd4.h): the band's s transformed
+// tile by tile, 36 GEMMs with K = S, and the output transform (+ bias + ReLU) into out.
 //
 // NCHW and channels_last differ only in strides (channels_last: out[:, :E1] is a matrix with leading dimension
 // E1+E3), so one code path serves both and the concat is just where each GEMM writes: no intermediate expand
@@ -100,26 +100,28 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   // 0.982× the time in two runs; N=1 0.999×. (EPYC, AVX-512, 16 Fires, medians of 9) 0.993× at N=1, 0.985× at N=8.
   // (fp16 / bf16 x is first converted to fp32 in its own orientation.)
   const bool s_transposes = fp32 && xC == 1 && Cin > 1;
-  // The 3×3 expand by Winograd (use_winograd): bands are cut into blocks of TR tile rows (2 output rows each),
+  // The 3×3 expand by Winograd (use_winograd): bands are cut into blocks of TR tile rows (m = 4 output rows each),
   // whose input transforms queue up, over the bands of a work item, until the next would pass `cap` tiles
-  // (kWinogradTileCap); then 16 GEMMs over all of them and their output transforms. A band whose s holds a NaN or
-  // an inf takes im2col instead: a transform mixes 16 inputs into every point, so a NaN would reach outputs that
+  // (kWinogradTileCap); then the GEMMs over all of them and their output transforms. A band whose s holds a NaN or
+  // an inf takes im2col instead: a transform mixes 16 or 36 inputs into every point, so a NaN would reach outputs that
   // eager's convolution keeps finite (and inf - inf gives NaN where eager gives inf).
-  const int64_t TW = (W + 1) / 2;  // tiles per row
+  const WinogradTile tile = winograd4(k);  // winograd_plan.h
+  const int64_t m = tile.m, TW = (W + m - 1) / m;  // tiles per row
   const int64_t cap = std::max<int64_t>(kWinogradTileCap / std::max<int64_t>(E3, 1), TW);
-  const int64_t TR = std::clamp<int64_t>(cap / TW, 1, (R + 1) / 2);  // tile rows per block
+  const int64_t TR = std::clamp<int64_t>(cap / TW, 1, (R + m - 1) / m);  // tile rows per block
   bool wino = false;
   if constexpr (fp32) wino = use_winograd(opt, N * H * W, S, E3, out, W3, k);
   Fresh u_fresh;
   const float* U = nullptr;
   if constexpr (fp32) {
-    if (wino) U = winograd_weights(W3, E3, S, rc, rt, k, u_fresh);
+    if (wino) U = winograd_weights(W3, E3, S, rc, rt, tile, u_fresh);
   }
 
   parallel_items(N * chunks, [&](auto take) {
     const MklThreadsGuard one_mkl_thread(1);  // blas.h
     const int64_t s_ld = (R + 2) * W;         // sbuf channel stride: R+2 rows (1-row halo on each side)
-    const int64_t spw_n = wino ? S * (R + 3) * W : 0, v_n = wino ? 16 * cap * S : 0, m_n = wino ? 16 * cap * E3 : 0;
+    const int64_t spw_n = wino ? S * (R + m + 1) * W : 0, v_n = wino ? tile.points * cap * S : 0,
+                  m_n = wino ? tile.points * cap * E3 : 0;
     const int64_t xbuf_n = (lowp ? Cin : 0) * (R + 2) * W, spm_n = (s_transposes ? S : 0) * (R + 2) * W;
     const int64_t obuf_n = lowp || stream || (wino && oC != 1) ? std::max(E1, E3) * R * W : 0;
     const int64_t col_n = 9 * S * R * W;  // last: with Winograd only a non-finite band touches it
@@ -128,9 +130,9 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
     acc_t* xbuf = sbuf + S * s_ld;
     acc_t* spm = xbuf + xbuf_n;  // a band of s, pixel-major (see s_transposes)
     acc_t* obuf = spm + spm_n;
-    acc_t* spw = obuf + obuf_n;  // Winograd: the band's s pixel-major, one extra zero row
-    acc_t* V = spw + spw_n;      // transformed inputs, 16 × (tiles × S)
-    acc_t* Mw = V + v_n;         // transformed outputs, 16 × (tiles × E3)
+    acc_t* spw = obuf + obuf_n;  // Winograd: the band's s pixel-major, up to m - 1 extra zero rows
+    acc_t* V = spw + spw_n;      // transformed inputs, points × (tiles × S)
+    acc_t* Mw = V + v_n;         // transformed outputs, points × (tiles × E3)
     acc_t* col = Mw + m_n;
     struct Block {  // a queued Winograd block: its tile rows and output rows, where they go in out
       int64_t t0, tile_rows, rows;
@@ -138,22 +140,20 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
     };
     std::vector<Block> queue;
     int64_t queued = 0;  // tiles
-    auto flush = [&] {   // the 16 GEMMs over every queued tile, then each block's output transform
+    auto flush = [&] {   // the GEMMs (one per point) over every queued tile, then each block's output transform
       if constexpr (fp32) {
         if (queued == 0) return;
         // NOTE: M_ξ = U_ξ·V_ξ as 'NN' (U_ξ column-major, M_ξ(e, t) at t·E3 + e): (Xeon) MKL, one thread, the Fires'
         // shapes (E3 × 98–256 tiles × S): 67–150 GF/s, against 51–148 as 'TN' and 52–145 for Mᵀ (tiles × E3) in
         // either orientation; S = 16–32 gain most.
-        for (int xi = 0; xi < 16; ++xi)
+        for (int xi = 0; xi < tile.points; ++xi)
           gemm<float>(E3, queued, S, {U + xi * E3 * S, 1, E3}, {V + xi * cap * S, 1, S}, {Mw + xi * cap * E3, 1, E3});
         for (const Block& b : queue) {
           if (!lowp && oC == 1) {  // channels_last: each pixel's 3×3 half written as it comes (streamed if aligned)
-            k.winograd_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3,
-                              reinterpret_cast<float*>(b.out), oP,
-                              stream ? WinogradOut::bias_relu_stream : WinogradOut::bias_relu);
+            k.winograd4_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3,
+                               reinterpret_cast<float*>(b.out), oP, stream);
           } else {  // pixel-major through obuf, then into out: block transposes (NCHW) or conversions (fp16/bf16)
-            k.winograd_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3, obuf, E3,
-                              WinogradOut::bias_relu);
+            k.winograd4_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3, obuf, E3, false);
             copy2d(k, E3, b.rows * W, obuf, int64_t(1), E3, b.out, oC, oP);
           }
         }
@@ -198,8 +198,11 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
       };
 
       int64_t Rb = even_band_rows(c1 - c0, R);  // every band but the last: the halo move relies on it
-      // Winograd: even bands (whole tile rows) but the last, where R allows (R = 1: one-row bands, half-used tiles)
-      if (wino && Rb % 2 && Rb > 1 && Rb < c1 - c0) Rb += Rb < R ? 1 : -1;
+      // Winograd: bands of whole tile rows (multiples of m) but the last, where R allows (R < m: partly used tiles)
+      if (wino && Rb % m && Rb < c1 - c0) {
+        const int64_t up = (Rb + m - 1) / m * m, down = Rb / m * m;
+        Rb = up <= R ? up : down > 0 ? down : Rb;
+      }
       for (int64_t h0 = c0; h0 < c1; h0 += Rb) {
         const int64_t rb = std::min(Rb, c1 - h0), P = rb * W;
         if (h0 == c0) {
@@ -243,13 +246,13 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
         }
         if constexpr (fp32) {
           copy2d(k, S, (rb + 2) * W, sbuf, s_ld, int64_t(1), spw, int64_t(1), S);
-          if (rb & 1) std::fill_n(spw + (rb + 2) * W * S, W * S, 0.f);  // read by the last tile row's 4th row
-          const int64_t TH = (rb + 1) / 2;
+          const int64_t TH = (rb + m - 1) / m;  // the last tile row reads m·TH - rb rows past the band's: zeros
+          std::fill_n(spw + (rb + 2) * W * S, (m * TH - rb) * W * S, 0.f);
           for (int64_t ty0 = 0; ty0 < TH; ty0 += TR) {
             const int64_t ty1 = std::min(TH, ty0 + TR), nt = (ty1 - ty0) * TW;
             if (queued + nt > cap) flush();
-            k.winograd_input(S, W, TW, ty0, ty1, spw, S, V + queued * S, cap * S);
-            const int64_t r0 = 2 * ty0, r1 = std::min(rb, 2 * ty1);
+            k.winograd4_input(S, W, TW, ty0, ty1, spw, S, V + queued * S, cap * S);
+            const int64_t r0 = m * ty0, r1 = std::min(rb, m * ty1);
             queue.push_back({queued, ty1 - ty0, r1 - r0, O + n * oN + (h0 + r0) * W * oP + E1 * oC});
             queued += nt;
           }

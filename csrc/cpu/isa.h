@@ -1,4 +1,4 @@
-// What each isa_*.cpp compiles: simd.h and winograd.h for one ISA, inside a target region, and that ISA's table.
+// What each isa_*.cpp compiles: simd.h, winograd.h and winograd4.h for one ISA, inside a target region, and that ISA's table.
 // The including file defines FF_ISA (the namespace: avx512, avx2, baseline), one FUSEDFIRE_VEC_* (vec.h) and, except
 // for the baseline, FF_TARGET (the compiler's target string). Standard headers come first, outside the region, so
 // that no inline function they define is compiled for the ISA (the linker keeps one copy of each, maybe that one).
@@ -33,13 +33,15 @@ FF_PRAGMA(GCC diagnostic ignored "-Wmaybe-uninitialized")
 #include "vec.h"
 #include "simd.h"
 #include "winograd.h"
+#include "winograd4.h"
 
 namespace fusedfire_cpu::FF_ISA {
 // Constant-initialised: nothing of the ISA runs before kernels() has checked the CPU.
 inline const Kernels* table() {
   static const Kernels k{Isa::FF_ISA, kLanes, kStreams, bias_relu, copy, {widen<false>, widen<true>},
                          {narrow<false>, narrow<true>}, finite, winograd_weights, winograd_input, winograd_output,
-                         winograd_grad_output, winograd_weight_grad};
+                         winograd_grad_output, winograd_weight_grad, winograd4_weights, winograd4_input,
+                         winograd4_output};
   return &k;
 }
 }  // namespace fusedfire_cpu::FF_ISA
