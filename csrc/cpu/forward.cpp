@@ -101,13 +101,14 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   // (fp16 / bf16 x is first converted to fp32 in its own orientation.)
   const bool s_transposes = fp32 && xC == 1 && Cin > 1;
   // The 3×3 expand by Winograd (use_winograd): bands are cut into blocks of TR tile rows (m = 4 output rows each),
-  // whose input transforms queue up, over the bands of a work item, until the next would pass `cap` tiles
-  // (kWinogradTileCap); then the GEMMs over all of them and their output transforms. A band whose s holds a NaN or
-  // an inf takes im2col instead: a transform mixes 16 or 36 inputs into every point, so a NaN would reach outputs that
-  // eager's convolution keeps finite (and inf - inf gives NaN where eager gives inf).
+  // at most `cap` tiles (kWinogradBlockBytes of transformed input); each block's input transform, then its fused
+  // GEMMs and output transform (winograd4.h). A band whose s holds a NaN or an inf takes im2col instead: a transform
+  // mixes 36 inputs into every point, so a NaN would reach outputs that eager's convolution keeps finite (and inf -
+  // inf gives NaN where eager gives inf).
   const WinogradTile tile = winograd4(k);  // winograd_plan.h
   const int64_t m = tile.m, TW = (W + m - 1) / m;  // tiles per row
-  const int64_t cap = std::max<int64_t>(kWinogradTileCap / std::max<int64_t>(E3, 1), TW);
+  const int64_t tile_bytes = int64_t(sizeof(float)) * tile.points * std::max<int64_t>(S, 1);
+  const int64_t cap = std::max<int64_t>(kWinogradBlockBytes / tile_bytes, TW);
   const int64_t TR = std::clamp<int64_t>(cap / TW, 1, (R + m - 1) / m);  // tile rows per block
   bool wino = false;
   if constexpr (fp32) wino = use_winograd(opt, N * H * W, S, E3, out, W3, k);
@@ -120,51 +121,20 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   parallel_items(N * chunks, [&](auto take) {
     const MklThreadsGuard one_mkl_thread(1);  // blas.h
     const int64_t s_ld = (R + 2) * W;         // sbuf channel stride: R+2 rows (1-row halo on each side)
-    const int64_t spw_n = wino ? S * (R + m + 1) * W : 0, v_n = wino ? tile.points * cap * S : 0,
-                  m_n = wino ? tile.points * cap * E3 : 0;
+    const int64_t spw_n = wino ? S * (R + m + 1) * W : 0, v_n = wino ? tile.points * cap * S : 0;
     const int64_t xbuf_n = (lowp ? Cin : 0) * (R + 2) * W, spm_n = (s_transposes ? S : 0) * (R + 2) * W;
     const int64_t obuf_n = lowp || stream || (wino && oC != 1) ? std::max(E1, E3) * R * W : 0;
     const int64_t col_n = 9 * S * R * W;  // last: with Winograd only a non-finite band touches it
     Fresh fresh;  // heuristics.h, kMaxKeptScratch
-    acc_t* sbuf = thread_scratch<acc_t>(S * s_ld + xbuf_n + spm_n + obuf_n + spw_n + v_n + m_n + col_n, fresh);
+    acc_t* sbuf = thread_scratch<acc_t>(S * s_ld + xbuf_n + spm_n + obuf_n + spw_n + v_n + col_n, fresh);
     acc_t* xbuf = sbuf + S * s_ld;
     acc_t* spm = xbuf + xbuf_n;  // a band of s, pixel-major (see s_transposes)
     acc_t* obuf = spm + spm_n;
     acc_t* spw = obuf + obuf_n;  // Winograd: the band's s pixel-major, up to m - 1 extra zero rows
     acc_t* V = spw + spw_n;      // transformed inputs, points × (tiles × S)
-    acc_t* Mw = V + v_n;         // transformed outputs, points × (tiles × E3)
-    acc_t* col = Mw + m_n;
-    struct Block {  // a queued Winograd block: its tile rows and output rows, where they go in out
-      int64_t t0, tile_rows, rows;
-      scalar_t* out;
-    };
-    std::vector<Block> queue;
-    int64_t queued = 0;  // tiles
-    auto flush = [&] {   // the GEMMs (one per point) over every queued tile, then each block's output transform
-      if constexpr (fp32) {
-        if (queued == 0) return;
-        // NOTE: M_ξ = U_ξ·V_ξ as 'NN' (U_ξ column-major, M_ξ(e, t) at t·E3 + e): (Xeon) MKL, one thread, the Fires'
-        // shapes (E3 × 98–256 tiles × S): 67–150 GF/s, against 51–148 as 'TN' and 52–145 for Mᵀ (tiles × E3) in
-        // either orientation; S = 16–32 gain most.
-        for (int xi = 0; xi < tile.points; ++xi)
-          gemm<float>(E3, queued, S, {U + xi * E3 * S, 1, E3}, {V + xi * cap * S, 1, S}, {Mw + xi * cap * E3, 1, E3});
-        for (const Block& b : queue) {
-          if (!lowp && oC == 1) {  // channels_last: each pixel's 3×3 half written as it comes (streamed if aligned)
-            k.winograd4_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3,
-                               reinterpret_cast<float*>(b.out), oP, stream);
-          } else {  // pixel-major through obuf, then into out: block transposes (NCHW) or conversions (fp16/bf16)
-            k.winograd4_output(E3, W, TW, b.tile_rows, b.rows, Mw + b.t0 * E3, cap * E3, B3, obuf, E3, false);
-            copy2d(k, E3, b.rows * W, obuf, int64_t(1), E3, b.out, oC, oP);
-          }
-        }
-        queue.clear();
-        queued = 0;
-      }
-    };
+    acc_t* col = V + v_n;
 
-    // NOTE: an item's Winograd blocks are flushed at its end, not whenever a thread's queue fills: which items a
-    // thread takes varies from call to call, and the result must not.
-    for (int64_t item; (item = take()) >= 0; flush()) {
+    for (int64_t item; (item = take()) >= 0;) {
       const int64_t n = item / chunks, chunk = item % chunks;
       const int64_t c0 = H * chunk / chunks, c1 = H * (chunk + 1) / chunks;  // output rows [c0, c1)
       const scalar_t* Xn = X + n * xN;
@@ -249,12 +219,16 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
           const int64_t TH = (rb + m - 1) / m;  // the last tile row reads m·TH - rb rows past the band's: zeros
           std::fill_n(spw + (rb + 2) * W * S, (m * TH - rb) * W * S, 0.f);
           for (int64_t ty0 = 0; ty0 < TH; ty0 += TR) {
-            const int64_t ty1 = std::min(TH, ty0 + TR), nt = (ty1 - ty0) * TW;
-            if (queued + nt > cap) flush();
-            k.winograd4_input(S, W, TW, ty0, ty1, spw, S, V + queued * S, cap * S);
-            const int64_t r0 = m * ty0, r1 = std::min(rb, m * ty1);
-            queue.push_back({queued, ty1 - ty0, r1 - r0, O + n * oN + (h0 + r0) * W * oP + E1 * oC});
-            queued += nt;
+            const int64_t ty1 = std::min(TH, ty0 + TR), r0 = m * ty0, r1 = std::min(rb, m * ty1);
+            k.winograd4_input(S, W, TW, ty0, ty1, spw, S, V, cap * S);
+            scalar_t* Oc = O + n * oN + (h0 + r0) * W * oP + E1 * oC;
+            if (!lowp && oC == 1) {  // channels_last: each pixel's 3×3 half written as it comes (streamed if aligned)
+              k.winograd4_expand(S, E3, W, TW, ty1 - ty0, r1 - r0, V, cap * S, U, B3, reinterpret_cast<float*>(Oc),
+                                 oP, stream);
+            } else {  // pixel-major through obuf, then into out: block transposes (NCHW) or conversions (fp16/bf16)
+              k.winograd4_expand(S, E3, W, TW, ty1 - ty0, r1 - r0, V, cap * S, U, B3, obuf, E3, false);
+              copy2d(k, E3, (r1 - r0) * W, obuf, int64_t(1), E3, Oc, oC, oP);
+            }
           }
         }
       }

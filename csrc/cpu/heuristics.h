@@ -46,11 +46,10 @@ constexpr int64_t kDefaultL2 = int64_t(1) << 20;  // where the C library does no
 constexpr int64_t kWinogradChannels = 16;
 constexpr int64_t kWinogradPixelsPerThread = 160;
 
-// Winograd tiles queue up over the bands of a work item until the next block would pass kWinogradTileCap / E3
-// tiles (128 KB of transformed output per point ξ, 2 MB for all 16, past L2); then 16 GEMMs over all of them.
-// NOTE: (Xeon) MKL's GEMMs gain more from the wider N than the output transform loses: A/B, N=8, channels_last,
-// geomean best eager / fusedfire over the 16 Fires: 8192: 1.26, 16384: 1.41, 32768: 1.43, whole bands: 1.34.
-constexpr int64_t kWinogradTileCap = 32768;
+// The forward's Winograd F(4×4, 3×3) runs a band in blocks of whole tile rows whose transformed input (36 points ×
+// S channels per tile) fits kWinogradBlockBytes, re-read from L2 by every pair of output-channel vectors.
+// NOTE: TODO measure
+constexpr int64_t kWinogradBlockBytes = int64_t(256) << 10;
 
 // The backward's Winograd (backward.cpp) for the 3×3 expand's grad_s and weight gradient: from
 // kWinogradBackwardPixelsPerThread output pixels per thread, in blocks of at most kWinogradBackwardTiles tiles (whole

@@ -41,7 +41,7 @@ inline const Kernels* table() {
   static const Kernels k{Isa::FF_ISA, kLanes, kStreams, bias_relu, copy, {widen<false>, widen<true>},
                          {narrow<false>, narrow<true>}, finite, winograd_weights, winograd_input, winograd_output,
                          winograd_grad_output, winograd_weight_grad, winograd4_weights, winograd4_input,
-                         winograd4_output};
+                         winograd4_expand};
   return &k;
 }
 }  // namespace fusedfire_cpu::FF_ISA

@@ -47,13 +47,14 @@ struct Kernels {
   void (*winograd_grad_output)(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* g,
                                int64_t ldg, float* Gh, int64_t ldh);
   void (*winograd_weight_grad)(const float* dU, int64_t n, float* dg, int64_t i0, int64_t i1);
-  // Winograd F(4×4, 3×3), the forward's: weight, input and output (+ bias, ReLU; streamed where aligned) transforms
-  // (winograd4.h).
+  // Winograd F(4×4, 3×3), the forward's: weight and input transforms, and the GEMMs + output transform (+ bias,
+  // ReLU; streamed where aligned) fused (winograd4.h).
   void (*winograd4_weights)(const float* g, int64_t n, float* U, int64_t i0, int64_t i1);
   void (*winograd4_input)(int64_t S, int64_t W, int64_t TW, int64_t ty0, int64_t ty1, const float* s, int64_t lds,
                           float* V, int64_t ldv);
-  void (*winograd4_output)(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* M,
-                           int64_t ldm, const float* bias, float* dst, int64_t ldp, bool stream);
+  void (*winograd4_expand)(int64_t S, int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows,
+                           const float* V, int64_t ldv, const float* U, const float* bias, float* dst, int64_t ldp,
+                           bool stream);
 };
 
 // The table of an ISA, or null where this build or this CPU lacks it (dispatch.cpp).

@@ -10,7 +10,10 @@
 // Vec is a value of `kLanes` floats: load/store (whole, first n lanes, non-temporal), + - *, relu, an in-register
 // kLanes × kLanes transpose, and conversions from/to IEEE fp16 and bf16 (round to nearest even, as c10::Half and
 // c10::BFloat16; a NaN stays a NaN). relu(v) keeps a NaN v, as torch.relu does.
-// No FMA anywhere: the kernels are additions and scalings, so every ISA gives the same bits (tested).
+// mul_add(a, b, c) = a·b + c, fused (one rounding) where the ISA has FMA (AVX-512, AVX2, NEON; plain C++ through
+// std::fma), two roundings on SSE2. Only the Winograd GEMM (winograd4.h) uses it; everything else is additions and
+// scalings, so AVX-512, AVX2 and NEON give the same bits, and SSE2 too outside that GEMM (tested).
+// kRegisters: the vector registers the ISA has (register blocking).
 #pragma once
 #include "kernels.h"  // FF_X86, FF_NEON
 
@@ -63,6 +66,7 @@ inline float relu(float v) { return v < 0.f ? 0.f : v; }  // a NaN stays
 // ============================================================================================= AVX-512
 #if defined(FUSEDFIRE_VEC_AVX512)
 constexpr int kLanes = 16;
+constexpr int kRegisters = 32;
 constexpr bool kStreams = true;  // non-temporal stores of whole aligned vectors
 struct Vec {
   __m512 v;
@@ -79,6 +83,7 @@ inline void stream_fence() { _mm_sfence(); }
 inline Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
 inline Vec operator-(Vec a, Vec b) { return {_mm512_sub_ps(a.v, b.v)}; }
 inline Vec operator*(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
+inline Vec mul_add(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
 // maxps returns its second operand when either is NaN
 inline Vec relu(Vec a) { return {_mm512_max_ps(_mm512_setzero_ps(), a.v)}; }
 inline void transpose(Vec (&r)[kLanes]) {
@@ -125,6 +130,7 @@ inline void store_bf16(uint16_t* p, Vec a) {
 // ================================================================================================ AVX2
 #elif defined(FUSEDFIRE_VEC_AVX2)
 constexpr int kLanes = 8;
+constexpr int kRegisters = 16;
 constexpr bool kStreams = true;
 struct Vec {
   __m256 v;
@@ -141,6 +147,7 @@ inline void stream_fence() { _mm_sfence(); }
 inline Vec operator+(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
 inline Vec operator-(Vec a, Vec b) { return {_mm256_sub_ps(a.v, b.v)}; }
 inline Vec operator*(Vec a, Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }
+inline Vec mul_add(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 inline Vec relu(Vec a) { return {_mm256_max_ps(_mm256_setzero_ps(), a.v)}; }  // NaN: the second operand
 inline void transpose(Vec (&r)[kLanes]) {
   __m256 t[8], u[8];
@@ -178,6 +185,7 @@ inline void store_bf16(uint16_t* p, Vec a) {
 // ======================================================================================= baseline: SSE2
 #elif defined(FF_X86)
 constexpr int kLanes = 4;
+constexpr int kRegisters = 16;
 constexpr bool kStreams = true;
 struct Vec {
   __m128 v;
@@ -191,6 +199,7 @@ inline void stream_fence() { _mm_sfence(); }
 inline Vec operator+(Vec a, Vec b) { return {_mm_add_ps(a.v, b.v)}; }
 inline Vec operator-(Vec a, Vec b) { return {_mm_sub_ps(a.v, b.v)}; }
 inline Vec operator*(Vec a, Vec b) { return {_mm_mul_ps(a.v, b.v)}; }
+inline Vec mul_add(Vec a, Vec b, Vec c) { return {_mm_add_ps(_mm_mul_ps(a.v, b.v), c.v)}; }  // SSE2 has no FMA
 inline Vec relu(Vec a) { return {_mm_max_ps(_mm_setzero_ps(), a.v)}; }  // NaN: the second operand
 inline void transpose(Vec (&r)[kLanes]) { _MM_TRANSPOSE4_PS(r[0].v, r[1].v, r[2].v, r[3].v); }
 inline Vec load_bf16(const uint16_t* p) {
@@ -210,6 +219,7 @@ inline void store_bf16(uint16_t* p, Vec a) {
 // ======================================================================================= baseline: NEON
 #elif defined(FF_NEON)
 constexpr int kLanes = 4;
+constexpr int kRegisters = 32;
 constexpr bool kStreams = false;  // no non-temporal store intrinsic: stream() is a plain store
 struct Vec {
   float32x4_t v;
@@ -223,6 +233,7 @@ inline void stream_fence() {}
 inline Vec operator+(Vec a, Vec b) { return {vaddq_f32(a.v, b.v)}; }
 inline Vec operator-(Vec a, Vec b) { return {vsubq_f32(a.v, b.v)}; }
 inline Vec operator*(Vec a, Vec b) { return {vmulq_f32(a.v, b.v)}; }
+inline Vec mul_add(Vec a, Vec b, Vec c) { return {vfmaq_f32(c.v, a.v, b.v)}; }
 inline Vec relu(Vec a) { return {vmaxq_f32(a.v, vdupq_n_f32(0.f))}; }  // FMAX returns NaN if either is NaN
 inline void transpose(Vec (&r)[kLanes]) {
   const float32x4x2_t a = vtrnq_f32(r[0].v, r[1].v), b = vtrnq_f32(r[2].v, r[3].v);
@@ -244,6 +255,7 @@ inline void store_bf16(uint16_t* p, Vec a) {
 // ================================================================================ baseline: plain C++
 #else
 constexpr int kLanes = 4;
+constexpr int kRegisters = 16;
 constexpr bool kStreams = false;
 struct Vec {
   float v[kLanes];
@@ -267,6 +279,10 @@ FF_LANEWISE(+)
 FF_LANEWISE(-)
 FF_LANEWISE(*)
 #undef FF_LANEWISE
+inline Vec mul_add(Vec a, Vec b, Vec c) {
+  for (int i = 0; i < kLanes; ++i) a.v[i] = std::fma(a.v[i], b.v[i], c.v[i]);
+  return a;
+}
 inline Vec relu(Vec a) {
   for (float& v : a.v) v = relu(v);
   return a;

@@ -6,8 +6,8 @@
 //   G  = [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙; 1/24 1/12 ⅙; 1/24 -1/12 ⅙; 0 0 1]
 //   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
 // The transforms scale by 2, 4, 8 and ¼, ⅙, 1/24 (rounded): fp32 errors ~10× direct summation's, ~5e-6 of the
-// output's scale at S = 64 (tests hold them to the fp32 tolerance). Multiplications and additions, no FMA: every ISA
-// gives the same bits. The backward keeps F(2×2, 3×3).
+// output's scale at S = 64 (tests hold them to the fp32 tolerance). The transforms are multiplications and additions
+// (the same bits on every ISA); the GEMM uses FMA where the ISA has one (vec.h). The backward keeps F(2×2, 3×3).
 #pragma once
 
 namespace fusedfire_cpu::FF_ISA {
@@ -90,43 +90,97 @@ void winograd4_weights(const float* g, int64_t n, float* U, int64_t i0, int64_t 
   }
 }
 
-// Output transform of `tiles` tile rows (TW tiles each) whose output rows are [0, rows) of dst, + bias and ReLU:
-// M[ξ·ldm + t·E + e] -> dst[(r·W + w)·ldp + e] for r < rows, w < W (a tile's pixels past either edge are dropped).
-// dst is pixel-major (a channels_last out, or a buffer); stream: non-temporal stores where dst and ldp keep every
-// vector aligned (plain ones elsewhere).
-void winograd4_output(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* M, int64_t ldm,
-                      const float* bias, float* dst, int64_t ldp, bool stream) {
+// Tiles per register block of the GEMM below: 2 vectors of output channels × kGroup tiles of accumulators, 2 vectors
+// of U and one broadcast of V beside them.
+constexpr int kGroup = kRegisters >= 32 ? 12 : 6;
+
+// Mb[j·2L + i·L + lane] = Σ_c U[c·E + i·L + lane] · V[j·S + c] for the NT tiles j and MR vectors i of one block:
+// the products of one point ξ, accumulated in registers (FMA where the ISA has it).
+template <int MR, int NT>
+inline void winograd4_gemm(int64_t S, int64_t E, const float* U, const float* V, float* Mb) {
+  Vec acc[MR][NT];
+  for (auto& row : acc)
+    for (Vec& a : row) a = zero();
+  for (int64_t c = 0; c < S; ++c) {
+    Vec u[MR];
+    for (int i = 0; i < MR; ++i) u[i] = load(U + c * E + i * L);
+    for (int j = 0; j < NT; ++j) {
+      const Vec v = set1(V[j * S + c]);
+      for (int i = 0; i < MR; ++i) acc[i][j] = mul_add(u[i], v, acc[i][j]);
+    }
+  }
+  for (int j = 0; j < NT; ++j)
+    for (int i = 0; i < MR; ++i) store(Mb + j * 2 * L + i * L, acc[i][j]);
+}
+
+// winograd4_gemm for nt <= NT tiles (a group's tail)
+template <int MR, int NT = kGroup>
+inline void winograd4_gemm_n(int nt, int64_t S, int64_t E, const float* U, const float* V, float* Mb) {
+  if constexpr (NT > 1) {
+    if (nt < NT) return winograd4_gemm_n<MR, NT - 1>(nt, S, E, U, V, Mb);
+  }
+  winograd4_gemm<MR, NT>(S, E, U, V, Mb);
+}
+
+// The 3×3 expand of `tiles` tile rows (TW tiles each) whose output rows are [0, rows) of dst, from their transformed
+// inputs V[ξ·ldv + t·S + c] and the transformed weights U[ξ·E·S + c·E + e] (U_ξ column-major): per pair of
+// output-channel vectors and group of kGroup tiles, the 36 products M_ξ = U_ξ·V_ξ (K = S) into a buffer that stays in
+// L1, then their output transform + bias, ReLU, into dst[(r·W + w)·ldp + e] for r < rows, w < W (a tile's pixels
+// past either edge are dropped). dst is pixel-major (a channels_last out, or a buffer); stream: non-temporal stores
+// where dst and ldp keep every vector aligned (plain ones elsewhere).
+// NOTE: fused, not 36 BLAS GEMMs between transforms: M (36 values per tile and channel) never goes through memory,
+// and nothing is packed or zeroed for the GEMM; (EPYC, AVX-512) A/B, the forward of the 8 squeezenet1_0 Fires,
+// 2 threads, time: see heuristics.h kWinogradBlockBytes.
+void winograd4_expand(int64_t S, int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* V,
+                      int64_t ldv, const float* U, const float* bias, float* dst, int64_t ldp, bool stream) {
   stream = stream && kStreams && aligned(dst) && ldp % L == 0;
-  for (int64_t ty = 0; ty < tiles; ++ty)
-    for (int64_t tx = 0; tx < TW; ++tx) {
-      const int64_t t = ty * TW + tx;
-      const int nr = int(std::min<int64_t>(4, rows - 4 * ty)), nc = int(std::min<int64_t>(4, W - 4 * tx));
-      float* d0 = dst + (4 * ty * W + 4 * tx) * ldp;
-      for (int64_t e = 0; e < E; e += L) {
-        const float* m = M + t * E + e;
-        Vec q[4][6];  // Aᵀ·M
-        for (int j = 0; j < 6; ++j) {
-          const Vec col[6] = {load(m + j * ldm), load(m + (6 + j) * ldm), load(m + (12 + j) * ldm),
-                              load(m + (18 + j) * ldm), load(m + (24 + j) * ldm), load(m + (30 + j) * ldm)};
-          Vec y[4];
-          winograd4_at(col, y);
-          for (int i = 0; i < 4; ++i) q[i][j] = y[i];
+  alignas(64) float Mb[36 * kGroup * 2 * L];  // [ξ][tile j][2 vectors]
+  const int64_t T = tiles * TW, n = E * S;
+  for (int64_t e0 = 0; e0 < E; e0 += 2 * L) {
+    const int mr = E - e0 >= 2 * L ? 2 : 1;
+    Vec b[2] = {load(bias + e0), mr == 2 ? load(bias + e0 + L) : zero()};
+    for (int64_t t0 = 0; t0 < T; t0 += kGroup) {
+      const int nt = int(std::min<int64_t>(kGroup, T - t0));
+      for (int xi = 0; xi < 36; ++xi) {
+        const float *u = U + xi * n + e0, *v = V + xi * ldv + t0 * S;
+        float* mb = Mb + xi * kGroup * 2 * L;
+        if (mr == 2) {
+          winograd4_gemm_n<2>(nt, S, E, u, v, mb);
+        } else {
+          winograd4_gemm_n<1>(nt, S, E, u, v, mb);
         }
-        const Vec b = load(bias + e);
-        for (int i = 0; i < nr; ++i) {  // (Aᵀ·M)·A + bias, ReLU
-          Vec o[4];
-          winograd4_at(q[i], o);
-          float* d = d0 + i * W * ldp + e;
-          for (int j = 0; j < nc; ++j) {
-            if (stream) {
-              FF_ISA::stream(d + j * ldp, relu(o[j] + b));
-            } else {
-              store(d + j * ldp, relu(o[j] + b));
+      }
+      for (int j = 0; j < nt; ++j) {  // output transform of tile t0 + j
+        const int64_t ty = (t0 + j) / TW, tx = (t0 + j) % TW;
+        const int nr = int(std::min<int64_t>(4, rows - 4 * ty)), nc = int(std::min<int64_t>(4, W - 4 * tx));
+        float* d0 = dst + (4 * ty * W + 4 * tx) * ldp + e0;
+        for (int i = 0; i < mr; ++i) {
+          const float* m = Mb + j * 2 * L + i * L;
+          const int64_t ldm = kGroup * 2 * L;
+          Vec q[4][6];  // Aᵀ·M
+          for (int c = 0; c < 6; ++c) {
+            const Vec col[6] = {load(m + c * ldm), load(m + (6 + c) * ldm), load(m + (12 + c) * ldm),
+                                load(m + (18 + c) * ldm), load(m + (24 + c) * ldm), load(m + (30 + c) * ldm)};
+            Vec y[4];
+            winograd4_at(col, y);
+            for (int r = 0; r < 4; ++r) q[r][c] = y[r];
+          }
+          for (int r = 0; r < nr; ++r) {  // (Aᵀ·M)·A + bias, ReLU
+            Vec o[4];
+            winograd4_at(q[r], o);
+            float* d = d0 + r * W * ldp + i * L;
+            for (int c = 0; c < nc; ++c) {
+              if (stream) {
+                FF_ISA::stream(d + c * ldp, relu(o[c] + b[i]));
+              } else {
+                store(d + c * ldp, relu(o[c] + b[i]));
+              }
             }
           }
         }
       }
     }
+  }
   if (stream) stream_fence();
 }
 

@@ -3,8 +3,9 @@
 // machine and, where Debian's cross compiler and qemu-user are installed, for aarch64 (NEON) under qemu.
 // Prints one "ok <isa>" line per table; any mismatch prints what and where, and the exit code is 1.
 // `kernels_check planted`: the test of this test, on the baseline table with a relu that drops NaN, a copy that
-// loses one element and a Winograd output transform off by 10⁻³ at one element: exit code 0 only if all three are
-// caught. Which tables the CPU runs: csrc/cpu/dispatch.cpp, as in the extension.
+// loses one element, and a Winograd output transform and a fused F(4×4, 3×3) expand each off by 10⁻³ at one
+// element: exit code 0 only if all four are caught. The fused expand's GEMM uses FMA where the ISA has it (not on
+// SSE2), so its output is held to the reference alone, not to the baseline's bits. Which tables the CPU runs: csrc/cpu/dispatch.cpp, as in the extension.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -177,6 +178,26 @@ static std::vector<float> run_all(const Kernels& k, const char* name) {
     all.insert(all.end(), V.begin(), V.end());
     all.insert(all.end(), out.begin(), out.end());
 
+    // ---- Winograd F(4×4, 3×3): the weight and input transforms and the fused GEMMs + output transform against
+    // the same direct convolution, 3 tile rows (one partial) and a partial last tile column
+    const int64_t TW4 = (W + 3) / 4, TH4 = (rows + 3) / 4, T4 = TH4 * TW4;
+    std::vector<float> s4((4 * TH4 + 2) * W * S, 0.f), U4(36 * E * S), V4(36 * T4 * S), out4(rows * W * E, -1.f);
+    std::copy(s.begin(), s.begin() + (rows + 2) * W * S, s4.begin());  // the band, then zero rows
+    std::vector<float> taps4(9 * E * S);  // U_ξ column-major, as the fused GEMM reads it: [tap][c·E + e]
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t c = 0; c < S; ++c)
+        for (int t = 0; t < 9; ++t) taps4[t * E * S + c * E + e] = g[(e * S + c) * 9 + t];
+    k.winograd4_weights(taps4.data(), E * S, U4.data(), 0, E * S);
+    k.winograd4_input(S, W, TW4, 0, TH4, s4.data(), S, V4.data(), T4 * S);
+    k.winograd4_expand(S, E, W, TW4, TH4, rows, V4.data(), T4 * S, U4.data(), bias.data(), out4.data(), E, false);
+    for (int64_t i = 0; i < rows * W * E; ++i) {
+      const float want = out[i];  // F(2×2, 3×3)'s, checked above against the direct convolution
+      EXPECT(std::fabs(out4[i] - want) <= 1e-4f * (1 + std::fabs(want)), "%s winograd4 (pixel %ld, %ld): %g, want %g",
+             name, long(i / E), long(i % E), out4[i], want);
+    }
+    all.insert(all.end(), U4.begin(), U4.end());
+    all.insert(all.end(), V4.begin(), V4.end());
+
     // The backward's two: the weight gradient Gᵀ[Σ_t (A gy Aᵀ) ⊙ V_t]G, and grad_s through U with its points
     // permuted (the flipped, transposed kernel), plain output; gy: E channels of the band's output gradient.
     std::vector<float> gy = randn(rows * W * E), Gh(16 * T * E), dU(16 * E * S, 0.f), dg(9 * E * S);
@@ -257,20 +278,27 @@ static void output_off(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t 
   dst[ldp + 1] += 1e-3f;
 }
 
+static void expand_off(int64_t S, int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* V,
+                       int64_t ldv, const float* U, const float* bias, float* dst, int64_t ldp, bool stream) {
+  real->winograd4_expand(S, E, W, TW, tiles, rows, V, ldv, U, bias, dst, ldp, stream);
+  dst[ldp + 1] += 1e-3f;
+}
+
 static int planted() {
   real = kernels(Isa::baseline);
   int caught = 0;
-  for (int bug = 0; bug < 3; ++bug) {
+  for (int bug = 0; bug < 4; ++bug) {
     Kernels k = *real;
     if (bug == 0) k.bias_relu = relu_drops_nan;
     if (bug == 1) k.copy = copy_loses_one;
     if (bug == 2) k.winograd_output = output_off;
+    if (bug == 3) k.winograd4_expand = expand_off;
     failures = 0;
     run_all(k, "planted");
     caught += failures > 0;
     std::printf("planted bug %d: %d failures\n", bug, failures);
   }
-  return caught == 3 ? 0 : 1;
+  return caught == 4 ? 0 : 1;
 }
 
 int main(int argc, char** argv) {
