@@ -78,7 +78,7 @@ def cpu_isas() -> list:
 def cpu_options(*, isa: str = None, winograd: str = None, band_pixels: int = None):
     """Private, for tests and benchmarks: inside the block, the cpu backend's calls from this thread run with
     isa: one of cpu_isas() (a lower one than the default tests that path on a CPU that has a better one);
-    winograd: how the 3×3 expand runs, 'auto' (by Winograd F(2×2, 3×3) where it pays), 'on' (wherever it can:
+    winograd: how the 3×3 expand runs, 'auto' (by Winograd where it pays), 'on' (wherever it can:
         S and E3 multiples of 16) or 'off' (im2col);
     band_pixels: output pixels per band (default 512).
     Unset ones keep their value; a bad one is a ValueError (a TypeError for a wrong type) naming it. Users never

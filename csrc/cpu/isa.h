@@ -1,4 +1,5 @@
-// What each isa_*.cpp compiles: simd.h, winograd.h and winograd4.h for one ISA, inside a target region, and that ISA's table.
+// What each isa_*.cpp compiles: simd.h, winograd.h and winograd4.h for one ISA, inside a target region, and that
+// ISA's table.
 // The including file defines FF_ISA (the namespace: avx512, avx2, baseline), one FUSEDFIRE_VEC_* (vec.h) and, except
 // for the baseline, FF_TARGET (the compiler's target string). Standard headers come first, outside the region, so
 // that no inline function they define is compiled for the ISA (the linker keeps one copy of each, maybe that one).

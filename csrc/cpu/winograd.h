@@ -1,12 +1,12 @@
-// Winograd F(2×2, 3×3) for the 3×3 expand (Lavin & Gray 2016), written once over Vec (vec.h) and compiled per ISA
-// (isa.h); forward.cpp drives it. A 2×2 output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A, with d the 4×4 input patch around
+// Winograd F(2×2, 3×3) for the backward's 3×3 expand (Lavin & Gray 2016; the forward's is F(4×4, 3×3),
+// winograd4.h), written once over Vec (vec.h) and compiled per ISA (isa.h). A 2×2 output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A, with d the 4×4 input patch around
 // it, so the 3×3 convolution becomes 16 GEMMs with K = S (one per point ξ of the 4×4 transformed tile):
 // M_ξ (E × tiles) = U_ξ (E × S) · V_ξ (S × tiles), 16·S multiply-adds per output pair against 36·S for 2×2 outputs
 // directly. The transforms are additions and halvings only (Bᵀ and Aᵀ hold 0 and ±1):
 //   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]   Aᵀ = [1 1 1 0; 0 1 -1 -1]
-// Channels go L at a time: S and E must be multiples of L (forward.cpp's use_winograd asks for multiples of 16).
+// Channels go L at a time: S and E must be multiples of L (winograd_can asks for multiples of 16).
 //
-// The backward (backward.cpp) uses the same transforms: grad_s of the 3×3 expand is a 3×3 convolution of G3 with the
+// The backward (backward.cpp) runs the forward's transforms too: grad_s of the 3×3 expand is a 3×3 convolution of G3 with the
 // flipped, transposed kernel, whose transform is U's with the points ξ = 4i + j permuted (i, j: 0 <-> 3); and the
 // weight gradient is Gᵀ [Σ_tiles (A gy Aᵀ) ⊙ (Bᵀ d B)] G, with gy a tile's 2×2 output gradient (winograd_grad_output
 // and winograd_weight_grad below, the transposes of the output and weight transforms).

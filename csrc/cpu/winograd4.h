@@ -129,8 +129,8 @@ inline void winograd4_gemm_n(int nt, int64_t S, int64_t E, const float* U, const
 // past either edge are dropped). dst is pixel-major (a channels_last out, or a buffer); stream: non-temporal stores
 // where dst and ldp keep every vector aligned (plain ones elsewhere).
 // NOTE: fused, not 36 BLAS GEMMs between transforms: M (36 values per tile and channel) never goes through memory,
-// and nothing is packed or zeroed for the GEMM; (EPYC, AVX-512) A/B, the forward of the 8 squeezenet1_0 Fires,
-// 2 threads, time: see heuristics.h kWinogradBlockBytes.
+// and nothing is packed or zeroed for the GEMM: (EPYC, AVX-512) 0.77-0.74× the forward's time (heuristics.h,
+// kWinogradBlockBytes).
 void winograd4_expand(int64_t S, int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* V,
                       int64_t ldv, const float* U, const float* bias, float* dst, int64_t ldp, bool stream) {
   stream = stream && kStreams && aligned(dst) && ldp % L == 0;

@@ -1,4 +1,4 @@
-// What the forward and backward share of Winograd F(2×2, 3×3) (winograd.h): where it can run, and the transformed
+// What the forward and backward share of Winograd (winograd.h, winograd4.h): where it can run, and the transformed
 // weights of a call.
 #pragma once
 #include <torch/csrc/stable/ops.h>
