@@ -6,7 +6,7 @@ alternating per round (each sample: the fastest of 3 calls). Prints per case the
 median samples, and the paired ratio (median over rounds of the ratio within a round), and their geomeans. Ratios,
 not times, are the result on a shared machine.
 
-    python scripts/ab_cpu_builds.py REV [--rounds 15] [--threads 2]      # e.g. REV = main
+    python scripts/ab_cpu_builds.py REV [--rounds 15] [--threads 2] [--layout channels_last]  # e.g. REV = main
 """
 import argparse
 import glob
@@ -71,6 +71,7 @@ def main():
     ap.add_argument("rev")
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--layout", choices=["nchw", "channels_last"], default="nchw", help="of x (and so of out)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     # one thread: its CPU time (what the call computes, whoever else runs); more: wall time
@@ -84,6 +85,8 @@ def main():
         for cfg in SQUEEZENET_FIRES[:8]:
             for n in (1, 8):
                 x = torch.randn(n, cfg.inplanes, cfg.size, cfg.size)
+                if args.layout == "channels_last":
+                    x = x.contiguous(memory_format=torch.channels_last)
                 S, E1, E3 = cfg.squeeze_planes, cfg.expand1x1_planes, cfg.expand3x3_planes
                 p = [torch.randn(S, cfg.inplanes, 1, 1) * 0.1, torch.randn(S) * 0.1, torch.randn(E1, S, 1, 1) * 0.1,
                      torch.randn(E1) * 0.1, torch.randn(E3, S, 3, 3) * 0.1, torch.randn(E3) * 0.1]

@@ -318,10 +318,10 @@ def test_band_sizes(band_pixels):
 @pytest.mark.parametrize("winograd", ["on", "off"])
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_every_isa_gives_the_same_bits(layout, winograd, dtype, isa):
-    """The vector kernels do additions and scalings, and the forward's Winograd GEMM FMAs where the ISA has them
-    (vec.h): every ISA gives the default ISA's bits, forward (streamed out, odd sizes, Winograd) and backward (from
-    the same saved tensors); SSE2 (no FMA) rounds that GEMM its own way, so its Winograd out is held to the fp32
-    Winograd tolerance instead."""
+    """The vector kernels do additions and scalings, and the forward's own GEMMs (Winograd's, the channels_last 1×1
+    convolutions) FMAs where the ISA has them (vec.h): every ISA gives the default ISA's bits, forward (streamed out,
+    odd sizes, Winograd) and backward (from the same saved tensors); SSE2 (no FMA) rounds those GEMMs its own way,
+    so its forward is held to the fp32 Winograd tolerance instead."""
     cfg = (40, 16, 17, 48)
     sse2 = isa == "baseline" and platform.machine().lower() in ("x86_64", "amd64")
     pixels = (4 << 20) * torch.get_num_threads() // (4 * (cfg[2] + cfg[3])) + 1  # streamed: over any L2
@@ -335,7 +335,7 @@ def test_every_isa_gives_the_same_bits(layout, winograd, dtype, isa):
             got = torch.ops.fusedfire.native_fire_fwd(x, *params)
             got += torch.ops.fusedfire.native_fire_bwd(g, x, want[1], want[0], *params[::2])
         for name, a, b in zip(["out", "s", *_NAMES], got, want):
-            if name == "out" and sse2 and winograd == "on":
+            if name in ("out", "s") and sse2:
                 tol = WINOGRAD_FP32 if dtype == torch.float32 else {}  # fp16/bf16: torch's own for the dtype
                 torch.testing.assert_close(a, b, **tol)
                 continue

@@ -1,5 +1,5 @@
-// What each isa_*.cpp compiles: simd.h, winograd.h and winograd4.h for one ISA, inside a target region, and that
-// ISA's table.
+// What each isa_*.cpp compiles: simd.h, winograd.h, winograd4.h and conv1x1.h for one ISA, inside a target region,
+// and that ISA's table.
 // The including file defines FF_ISA (the namespace: avx512, avx2, baseline), one FUSEDFIRE_VEC_* (vec.h) and, except
 // for the baseline, FF_TARGET (the compiler's target string). Standard headers come first, outside the region, so
 // that no inline function they define is compiled for the ISA (the linker keeps one copy of each, maybe that one).
@@ -35,6 +35,7 @@ FF_PRAGMA(GCC diagnostic ignored "-Wmaybe-uninitialized")
 #include "simd.h"
 #include "winograd.h"
 #include "winograd4.h"
+#include "conv1x1.h"
 
 namespace fusedfire_cpu::FF_ISA {
 // Constant-initialised: nothing of the ISA runs before kernels() has checked the CPU.
@@ -42,7 +43,7 @@ inline const Kernels* table() {
   static const Kernels k{Isa::FF_ISA, kLanes, kStreams, bias_relu, copy, {widen<false>, widen<true>},
                          {narrow<false>, narrow<true>}, finite, winograd_weights, winograd_input, winograd_output,
                          winograd_grad_output, winograd_weight_grad, winograd4_weights, winograd4_input,
-                         winograd4_expand};
+                         winograd4_expand, conv1x1};
   return &k;
 }
 }  // namespace fusedfire_cpu::FF_ISA

@@ -55,6 +55,9 @@ struct Kernels {
   void (*winograd4_expand)(int64_t S, int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows,
                            const float* V, int64_t ldv, const float* U, const float* bias, float* dst, int64_t ldp,
                            bool stream);
+  // The forward's 1×1 convolutions into a pixel-major dst, + bias and ReLU (conv1x1.h).
+  void (*conv1x1)(int64_t M, int64_t P, int64_t K, const float* A, int64_t lda, const float* src, int64_t sp,
+                  int64_t sc, const float* bias, float* dst, int64_t ldd, bool stream);
 };
 
 // The table of an ISA, or null where this build or this CPU lacks it (dispatch.cpp).

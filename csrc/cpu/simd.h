@@ -6,6 +6,10 @@ namespace fusedfire_cpu::FF_ISA {
 
 constexpr int64_t L = kLanes;
 
+// Pixels (or Winograd tiles) per register block of the FMA GEMMs (conv1x1.h, winograd4.h): 2 vectors of output
+// channels × kGroup of accumulators, 2 vectors of weights and one broadcast beside them.
+constexpr int kGroup = kRegisters >= 32 ? 12 : 6;
+
 // A 64-byte (or vector-size) boundary: where non-temporal stores may start.
 inline bool aligned(const float* p) { return reinterpret_cast<uintptr_t>(p) % (L * sizeof(float)) == 0; }
 

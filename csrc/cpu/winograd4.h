@@ -90,10 +90,6 @@ void winograd4_weights(const float* g, int64_t n, float* U, int64_t i0, int64_t 
   }
 }
 
-// Tiles per register block of the GEMM below: 2 vectors of output channels × kGroup tiles of accumulators, 2 vectors
-// of U and one broadcast of V beside them.
-constexpr int kGroup = kRegisters >= 32 ? 12 : 6;
-
 // Mb[j·2L + i·L + lane] = Σ_c U[c·E + i·L + lane] · V[j·S + c] for the NT tiles j and MR vectors i of one block:
 // the products of one point ξ, accumulated in registers (FMA where the ISA has it).
 template <int MR, int NT>

@@ -3,9 +3,10 @@
 // machine and, where Debian's cross compiler and qemu-user are installed, for aarch64 (NEON) under qemu.
 // Prints one "ok <isa>" line per table; any mismatch prints what and where, and the exit code is 1.
 // `kernels_check planted`: the test of this test, on the baseline table with a relu that drops NaN, a copy that
-// loses one element, and a Winograd output transform and a fused F(4×4, 3×3) expand each off by 10⁻³ at one
-// element: exit code 0 only if all four are caught. The fused expand's GEMM uses FMA where the ISA has it (not on
-// SSE2), so its output is held to the reference alone, not to the baseline's bits. Which tables the CPU runs: csrc/cpu/dispatch.cpp, as in the extension.
+// loses one element, and a Winograd output transform, a fused F(4×4, 3×3) expand and a 1×1 convolution each off by
+// 10⁻³ of its value at one element: exit code 0 only if all five are caught. The last two's GEMMs use FMA where the
+// ISA has it (not on SSE2), so their outputs are held to the references alone, not to the baseline's bits. Which
+// tables the CPU runs: csrc/cpu/dispatch.cpp, as in the extension.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -46,6 +47,28 @@ static float relu_ref(float v) { return v < 0.f ? 0.f : v; }
 static std::vector<float> run_all(const Kernels& k, const char* name) {
   rng.seed(1234);  // the same inputs for every ISA
   std::vector<float> all;
+  // ---- conv1x1: M = 23 (a partial last vector), pixel groups with a tail, src pixel-major and channel-major, dst
+  // with a pixel stride past M (its gaps untouched); against a double reference (FMA where the ISA has it: not
+  // bit-compared with the baseline)
+  for (const bool pixel_major : {true, false}) {
+    const int64_t M = 23, P = 29, K = 13, lda = (M + k.lanes - 1) / k.lanes * k.lanes, ldd = 31;
+    const std::vector<float> w = randn(M * K), b = randn(M), src = randn(P * K);
+    std::vector<float> A((K + 1) * lda, 0.f), dst(P * ldd, -7.f);
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t c = 0; c < K; ++c) A[c * lda + m] = w[m * K + c];
+      A[K * lda + m] = b[m];
+    }
+    const int64_t sp = pixel_major ? K : 1, sc = pixel_major ? 1 : P;
+    k.conv1x1(M, P, K, A.data(), lda, src.data(), sp, sc, A.data() + K * lda, dst.data(), ldd, false);
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t m = 0; m < ldd; ++m) {
+        double acc = m < M ? b[m] : -7.0;
+        for (int64_t c = 0; m < M && c < K; ++c) acc += double(w[m * K + c]) * src[p * sp + c * sc];
+        const float want = m < M && acc < 0 ? 0.f : float(acc), got = dst[p * ldd + m];
+        EXPECT(std::fabs(got - want) <= 1e-5f * (1 + std::fabs(want)), "%s conv1x1 (pixel %ld, channel %ld): %g, "
+               "want %g", name, long(p), long(m), got, want);
+      }
+  }
   // ---- bias_relu: channel-major and pixel-major, odd sizes, NaN/inf in, streamed from an unaligned start
   for (const bool channel_major : {true, false})
     for (const bool stream : {false, true}) {
@@ -275,30 +298,37 @@ static void copy_loses_one(int64_t rows, int64_t cols, const float* src, int64_t
 static void output_off(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* M, int64_t ldm,
                        const float* bias, float* dst, int64_t ldp, WinogradOut mode) {
   real->winograd_output(E, W, TW, tiles, rows, M, ldm, bias, dst, ldp, mode);
-  dst[ldp + 1] += 1e-3f;
+  dst[ldp + 1] += 1e-3f * (1 + std::fabs(dst[ldp + 1]));  // past the checks' relative 1e-4
 }
 
 static void expand_off(int64_t S, int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* V,
                        int64_t ldv, const float* U, const float* bias, float* dst, int64_t ldp, bool stream) {
   real->winograd4_expand(S, E, W, TW, tiles, rows, V, ldv, U, bias, dst, ldp, stream);
-  dst[ldp + 1] += 1e-3f;
+  dst[ldp + 1] += 1e-3f * (1 + std::fabs(dst[ldp + 1]));  // past the checks' relative 1e-4
+}
+
+static void conv1x1_off(int64_t M, int64_t P, int64_t K, const float* A, int64_t lda, const float* src, int64_t sp,
+                        int64_t sc, const float* bias, float* dst, int64_t ldd, bool stream) {
+  real->conv1x1(M, P, K, A, lda, src, sp, sc, bias, dst, ldd, stream);
+  dst[ldd + 1] += 1e-3f * (1 + std::fabs(dst[ldd + 1]));
 }
 
 static int planted() {
   real = kernels(Isa::baseline);
   int caught = 0;
-  for (int bug = 0; bug < 4; ++bug) {
+  for (int bug = 0; bug < 5; ++bug) {
     Kernels k = *real;
     if (bug == 0) k.bias_relu = relu_drops_nan;
     if (bug == 1) k.copy = copy_loses_one;
     if (bug == 2) k.winograd_output = output_off;
     if (bug == 3) k.winograd4_expand = expand_off;
+    if (bug == 4) k.conv1x1 = conv1x1_off;
     failures = 0;
     run_all(k, "planted");
     caught += failures > 0;
     std::printf("planted bug %d: %d failures\n", bug, failures);
   }
-  return caught == 4 ? 0 : 1;
+  return caught == 5 ? 0 : 1;
 }
 
 int main(int argc, char** argv) {
