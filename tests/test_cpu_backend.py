@@ -164,6 +164,13 @@ def test_non_contiguous_weights():
     params = [p.contiguous(memory_format=torch.channels_last) if p.dim() == 4 else p for p in fire_params(*ODD)]
     assert not params[4].is_contiguous()
     _check_forward(_x(2, ODD[0], 5, 6, layout="channels_last"), params)
+    # and through Winograd (S, E3 multiples of 16), whose weight transform gathers the taps in either layout
+    for layout in ("nchw", "channels_last"):
+        params = fire_params(24, 32, 20, 48)
+        if layout == "channels_last":
+            params = [p.contiguous(memory_format=torch.channels_last) if p.dim() == 4 else p for p in params]
+        with cpu_options(winograd="on"):
+            _check_forward(_x(2, 24, 9, 11, layout="channels_last"), params, **WINOGRAD_FP32)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])

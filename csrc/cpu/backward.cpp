@@ -72,7 +72,7 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
   Fresh u_fresh;
   const float* U = nullptr;
   if constexpr (fp32) {
-    if (wino) U = winograd_weights(W3, E3, S, 9, 1, winograd2(k), u_fresh);
+    if (wino) U = winograd_weights(W3, E3, S, 9, 1, winograd2(k), k, u_fresh);
   }
 
   acc_t* const acc0 = wacc.mutable_data_ptr<acc_t>();

@@ -142,7 +142,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   Fresh u_fresh;
   const float* U = nullptr;
   if constexpr (fp32) {
-    if (wino) U = winograd_weights(W3, E3, S, rc, rt, tile, u_fresh);
+    if (wino) U = winograd_weights(W3, E3, S, rc, rt, tile, k, u_fresh);
   }
   // The 1×1 convolutions into pixel-major destinations (the squeeze of a channels_last x, expand1x1 into a
   // channels_last out) by k.conv1x1 (conv1x1.h), their weights transposed and padded once per call.

@@ -25,26 +25,32 @@ inline WinogradTile winograd2(const Kernels& k) { return {2, 16, k.winograd_weig
 inline WinogradTile winograd4(const Kernels& k) { return {4, 36, k.winograd4_weights}; }
 
 // Winograd weights U[ξ][c·E + e] (U_ξ column-major, see the GEMMs) of an fp32 w3 (E × 9S, element (e, c, tap) at
-// e·9S + c·rc + tap·rt) in the calling thread's kept scratch (slot 1; past kMaxKeptScratch in `fresh`), the input
-// channels split over the threads.
-// NOTE: per call, so made cheap: the taps gathered by a plain loop straight into the layout U takes ([tap][c·E + e]),
-// so that the vector transform writes U in place: (EPYC, AVX2) the gather by block transposes per output channel
-// and U transposed afterwards took 29% of a 13×13 Fire at N=1 (1_1.features.11, perf). Kept scratch, not a fresh
-// tensor ((Xeon) page faults of a new 1 MB took ~2.5% of a 13×13 Fire at N=8), and split over the threads (one
-// thread transforming while the other waited was ~8% of a 13×13 Fire at N=2).
+// e·9S + c·rc + tap·rt: rc = 9, rt = 1 for PyTorch's layout, rc = 1, rt = S for channels_last) in the calling
+// thread's kept scratch (slot 1; past kMaxKeptScratch in `fresh`), the input channels split over the threads.
+// NOTE: per call, so made cheap: the taps gathered by block transposes (k.copy) into the layout U takes
+// ([tap][c·E + e]; PyTorch's layout through one more transposed buffer, whose rows are then copied), so that the
+// vector transform writes U in place: (EPYC, AVX-512) an element-wise gather took 30% of a 13×13 Fire at N=1
+// (1_0.features.12, 1 thread, perf). Kept scratch, not a fresh tensor ((Xeon) page faults of a new 1 MB took ~2.5% of
+// a 13×13 Fire at N=8), and split over the threads (one thread transforming while the other waited was ~8% of a
+// 13×13 Fire at N=2).
 inline const float* winograd_weights(const float* w3, int64_t E, int64_t S, int64_t rc, int64_t rt,
-                                     const WinogradTile& tile, Fresh& fresh) {
+                                     const WinogradTile& tile, const Kernels& k, Fresh& fresh) {
   const int64_t n = E * S;
-  float* taps = thread_scratch<float, 1>((9 + tile.points) * n, fresh);  // taps, then U
+  float* taps = thread_scratch<float, 1>((18 + tile.points) * n, fresh);  // taps, U, then the transposed w3
+  float* U = taps + 9 * n;
+  float* wt = U + tile.points * n;  // PyTorch's layout transposed: wt[(c·9 + tap)·E + e]
   torch::stable::parallel_for(0, S, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c)
-      for (int64_t e = 0; e < E; ++e) {
-        const float* w = w3 + e * 9 * S + c * rc;
-        for (int64_t tap = 0; tap < 9; ++tap) taps[tap * n + c * E + e] = w[tap * rt];
-      }
-    tile.weights(taps, n, taps + 9 * n, c0 * E, c1 * E);
+    if (rc == 1) {  // channels_last: column tap·S + c of w3 is row (tap, c) of taps
+      for (int64_t tap = 0; tap < 9; ++tap)
+        k.copy(E, c1 - c0, w3 + tap * rt + c0, 9 * S, 1, taps + tap * n + c0 * E, 1, E);
+    } else {
+      k.copy(E, 9 * (c1 - c0), w3 + c0 * rc, 9 * S, 1, wt + c0 * 9 * E, 1, E);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t tap = 0; tap < 9; ++tap) std::copy_n(wt + (c * 9 + tap) * E, E, taps + tap * n + c * E);
+    }
+    tile.weights(taps, n, U, c0 * E, c1 * E);
   });
-  return taps + 9 * n;
+  return U;
 }
 
 }  // namespace fusedfire_cpu
