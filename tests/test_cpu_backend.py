@@ -153,6 +153,23 @@ def test_non_contiguous_inputs(view):
     _check_forward(x, params)
 
 
+def test_weights_changed_in_place_are_seen():
+    """The Winograd weight transform is memoized on the weights' bytes (weight_memo.h): the same weights changed in
+    place (as by an optimizer step), or other weights of the same size, must give their own answer, never the
+    memoized one."""
+    x = _x(2, 24, 9, 11, layout="channels_last")
+    params = fire_params(24, 32, 20, 48)
+    with cpu_options(winograd="on"):
+        for step in range(3):
+            _check_forward(x, params, **WINOGRAD_FP32)
+            _check_forward(x, params, **WINOGRAD_FP32)  # a hit
+            params[4].mul_(-1.5)[3, 5, 1, 2] += 1  # in place, same storage
+        _check_forward(x, params, **WINOGRAD_FP32)  # memoized as it is now
+        swapped = fire_params(24, 16, 20, 96)  # E3·S as before: a transform of the same size
+        swapped[4].copy_(params[4].reshape(96, 16, 3, 3))  # of byte for byte the same w3, read as other kernels
+        _check_forward(_x(2, 24, 9, 11, layout="channels_last"), swapped, **WINOGRAD_FP32)
+
+
 @pytest.mark.usefixtures("fp32_kernel")
 def test_non_contiguous_weights():
     params = list(fire_params(*ODD))

@@ -20,6 +20,12 @@ constexpr int64_t kBandPixels = 512;
 // N=8); kept: backward 0.945× (N=1) / 0.98× (N=8) the time, forward 0.957× / 0.977× (N=1), 0.993× (N=8).
 constexpr int64_t kMaxKeptScratch = int64_t(16) << 20;
 
+// Weights derived per call (the Winograd transforms) kept for the next call with the same weights (weight_memo.h),
+// per calling thread, up to this many bytes of sources and results.
+// NOTE: every Fire of squeezenet1_0 (the largest torchvision Fires) needs 11 MB in all (the F(4×4, 3×3) transform
+// of w3, 36·S·E3 floats, and w3 itself).
+constexpr int64_t kWeightMemoBytes = int64_t(32) << 20;
+
 // MKL's 'TT' sgemm collapses where C is narrow (a channels_last Fire on a tiny image): below this many columns B
 // is copied column-major first (blas.h).
 // NOTE: (Xeon) one thread, sgemm_ through ctypes, medians: m = 256, k = 576, n = 4 at 2.3 GF/s against 91 as 'TN';

@@ -6,6 +6,7 @@
 #include "bands.h"
 #include "heuristics.h"
 #include "kernels.h"
+#include "weight_memo.h"
 
 namespace fusedfire_cpu {
 
@@ -25,32 +26,33 @@ inline WinogradTile winograd2(const Kernels& k) { return {2, 16, k.winograd_weig
 inline WinogradTile winograd4(const Kernels& k) { return {4, 36, k.winograd4_weights}; }
 
 // Winograd weights U[ξ][c·E + e] (U_ξ column-major, see the GEMMs) of an fp32 w3 (E × 9S, element (e, c, tap) at
-// e·9S + c·rc + tap·rt: rc = 9, rt = 1 for PyTorch's layout, rc = 1, rt = S for channels_last) in the calling
-// thread's kept scratch (slot 1; past kMaxKeptScratch in `fresh`), the input channels split over the threads.
+// e·9S + c·rc + tap·rt: rc = 9, rt = 1 for PyTorch's layout, rc = 1, rt = S for channels_last), memoized on w3's
+// bytes (weight_memo.h), the input channels split over the threads.
 // NOTE: per call, so made cheap: the taps gathered by block transposes (k.copy) into the layout U takes
 // ([tap][c·E + e]; PyTorch's layout through one more transposed buffer, whose rows are then copied), so that the
 // vector transform writes U in place: (EPYC, AVX-512) an element-wise gather took 30% of a 13×13 Fire at N=1
-// (1_0.features.12, 1 thread, perf). Kept scratch, not a fresh tensor ((Xeon) page faults of a new 1 MB took ~2.5% of
-// a 13×13 Fire at N=8), and split over the threads (one thread transforming while the other waited was ~8% of a
-// 13×13 Fire at N=2).
+// (1_0.features.12, 1 thread, perf). Taps in kept scratch (slot 1), not a fresh tensor ((Xeon) page faults of a new
+// 1 MB took ~2.5% of a 13×13 Fire at N=8), and split over the threads (one thread transforming while the other
+// waited was ~8% of a 13×13 Fire at N=2).
 inline const float* winograd_weights(const float* w3, int64_t E, int64_t S, int64_t rc, int64_t rt,
                                      const WinogradTile& tile, const Kernels& k, Fresh& fresh) {
-  const int64_t n = E * S;
-  float* taps = thread_scratch<float, 1>((18 + tile.points) * n, fresh);  // taps, U, then the transposed w3
-  float* U = taps + 9 * n;
-  float* wt = U + tile.points * n;  // PyTorch's layout transposed: wt[(c·9 + tap)·E + e]
-  torch::stable::parallel_for(0, S, 1, [&](int64_t c0, int64_t c1) {
-    if (rc == 1) {  // channels_last: column tap·S + c of w3 is row (tap, c) of taps
-      for (int64_t tap = 0; tap < 9; ++tap)
-        k.copy(E, c1 - c0, w3 + tap * rt + c0, 9 * S, 1, taps + tap * n + c0 * E, 1, E);
-    } else {
-      k.copy(E, 9 * (c1 - c0), w3 + c0 * rc, 9 * S, 1, wt + c0 * 9 * E, 1, E);
-      for (int64_t c = c0; c < c1; ++c)
-        for (int64_t tap = 0; tap < 9; ++tap) std::copy_n(wt + (c * 9 + tap) * E, E, taps + tap * n + c * E);
-    }
-    tile.weights(taps, n, U, c0 * E, c1 * E);
+  const int64_t n = E * S, tag = (E * 8 + tile.m) * 16 + rc;  // E, the tile and w3's layout
+  return weight_memo(tag, w3, 9 * n, tile.points * n, fresh, [&](float* U) {
+    Fresh taps_fresh;
+    float* taps = thread_scratch<float, 1>(18 * n, taps_fresh);  // taps, then the transposed w3
+    float* wt = taps + 9 * n;  // PyTorch's layout transposed: wt[(c·9 + tap)·E + e]
+    torch::stable::parallel_for(0, S, 1, [&](int64_t c0, int64_t c1) {
+      if (rc == 1) {  // channels_last: column tap·S + c of w3 is row (tap, c) of taps
+        for (int64_t tap = 0; tap < 9; ++tap)
+          k.copy(E, c1 - c0, w3 + tap * rt + c0, 9 * S, 1, taps + tap * n + c0 * E, 1, E);
+      } else {
+        k.copy(E, 9 * (c1 - c0), w3 + c0 * rc, 9 * S, 1, wt + c0 * 9 * E, 1, E);
+        for (int64_t c = c0; c < c1; ++c)
+          for (int64_t tap = 0; tap < 9; ++tap) std::copy_n(wt + (c * 9 + tap) * E, E, taps + tap * n + c * E);
+      }
+      tile.weights(taps, n, U, c0 * E, c1 * E);
+    });
   });
-  return U;
 }
 
 }  // namespace fusedfire_cpu
