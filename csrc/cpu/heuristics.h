@@ -42,15 +42,14 @@ constexpr int64_t kDefaultL2 = int64_t(1) << 20;  // where the C library does no
 
 // Winograd for the 3×3 expand (forward.cpp, use_winograd: F(4×4, 3×3)) where it pays:
 // - S and E3 multiples of kWinogradChannels (the transforms' vectors; every SqueezeNet Fire's are);
-// - at least kWinogradPixelsPerThread output pixels per thread: below, the per-call weight transform and GEMMs over
-//   a few tiles eat the gain.
-// NOTE: (EPYC) A/B against im2col, time, medians of 9, 16 Fires × 2 layouts, in AVX2 (MKL, fusedfire) / AVX-512:
-// N=8 NCHW 0.79 / 0.80, channels_last 0.80 / 0.79 (geomeans; every Fire faster, S = 16 too: 0.81–0.96); N=1 27×27
-// and 54×54 (364–1512 pixels a thread) 0.77–0.95 / 0.72–1.01; 13×13 (85 a thread) 1.02–1.38 / 1.11–1.28 (one
-// 0.76). (Xeon) the same rule, where NCHW outputs with S = 16 and 32 lost (1.17–1.23× and 0.96–1.08×, N=8), so it
-// took NCHW only from S = 48 on; N=2 13×13 (169 a thread) 0.92–1.03×.
+// - at least kWinogradPixelsPerThread output pixels per thread: below, the weight transform (once per weights,
+//   weight_memo.h) and the partly used 4×4 tiles eat the gain.
+// NOTE: (EPYC, AVX-512) F(4×4, 3×3) fused against im2col, 1 thread (CPU time), the 16 Fires' channels × 2 layouts on
+// one image of a thread's share, weights memoized, medians of 7, time: 14×27 (378 px) 0.53× geomean (0.46-0.61),
+// 7×13 (91 px) 0.59× (0.52-0.65), 4×13 (52 px) 0.66× (0.59-0.73), 2×13 (26 px) 0.84× (0.68-0.99). (F(2×2, 3×3)
+// through MKL, session 6: 13×13 at 85 a thread 1.02-1.38×, hence 160 then.)
 constexpr int64_t kWinogradChannels = 16;
-constexpr int64_t kWinogradPixelsPerThread = 160;
+constexpr int64_t kWinogradPixelsPerThread = 24;
 
 // The forward's Winograd F(4×4, 3×3) runs a band in blocks of whole tile rows whose transformed input (36 points ×
 // S channels per tile) fits kWinogradBlockBytes, re-read from L2 by every pair of output-channel vectors.
