@@ -1,50 +1,10 @@
 // The forward's 1×1 convolutions (squeeze, expand1x1) into a pixel-major destination, + bias and ReLU, written once
 // over Vec (vec.h) and compiled per ISA (isa.h); forward.cpp drives them where the destination is pixel-major
-// (channels_last). Register-blocked as the Winograd GEMM (winograd4.h): 2 vectors of output channels × kGroup
-// pixels of accumulators, FMA where the ISA has one (vec.h), the epilogue on the accumulators.
+// (channels_last). Register-blocked (simd.h, gemm_block): 2 vectors of output channels × kGroup pixels of
+// accumulators, FMA where the ISA has one (vec.h), the epilogue on the accumulators.
 #pragma once
 
 namespace fusedfire_cpu::FF_ISA {
-
-// NT pixels × MR vectors of channels: dst[j·ldd + i·L + lane] = relu(bias + Σ_c A[c·lda + i·L + lane] ·
-// src[j·sp + c·sc]); the last vector stores its first `last` lanes only.
-template <int MR, int NT>
-inline void conv1x1_block(int64_t K, const float* A, int64_t lda, const float* src, int64_t sp, int64_t sc,
-                          const Vec (&b)[2], float* dst, int64_t ldd, int last, bool stream) {
-  Vec acc[MR][NT];
-  for (auto& row : acc)
-    for (Vec& a : row) a = zero();
-  for (int64_t c = 0; c < K; ++c) {
-    Vec u[MR];
-    for (int i = 0; i < MR; ++i) u[i] = load(A + c * lda + i * L);
-    for (int j = 0; j < NT; ++j) {
-      const Vec v = set1(src[j * sp + c * sc]);
-      for (int i = 0; i < MR; ++i) acc[i][j] = mul_add(u[i], v, acc[i][j]);
-    }
-  }
-  for (int j = 0; j < NT; ++j)
-    for (int i = 0; i < MR; ++i) {
-      const Vec o = relu(acc[i][j] + b[i]);
-      float* d = dst + j * ldd + i * L;
-      if (i == MR - 1 && last < L) {
-        store_n(d, o, last);
-      } else if (stream) {
-        FF_ISA::stream(d, o);
-      } else {
-        store(d, o);
-      }
-    }
-}
-
-// conv1x1_block for nt <= NT pixels (a group's tail)
-template <int MR, int NT = kGroup>
-inline void conv1x1_n(int nt, int64_t K, const float* A, int64_t lda, const float* src, int64_t sp, int64_t sc,
-                      const Vec (&b)[2], float* dst, int64_t ldd, int last, bool stream) {
-  if constexpr (NT > 1) {
-    if (nt < NT) return conv1x1_n<MR, NT - 1>(nt, K, A, lda, src, sp, sc, b, dst, ldd, last, stream);
-  }
-  conv1x1_block<MR, NT>(K, A, lda, src, sp, sc, b, dst, ldd, last, stream);
-}
 
 // dst[p·ldd + e] = relu(bias[e] + Σ_c A[c·lda + e] · src[p·sp + c·sc]) for channels e < M, pixels p < P, c < K. A
 // is the weight transposed (K × M) with its rows zero-padded to lda, a multiple of L, and bias padded alike: every
@@ -60,13 +20,18 @@ void conv1x1(int64_t M, int64_t P, int64_t K, const float* A, int64_t lda, const
       const int64_t rem = M - e0;
       const int mr = rem > L ? 2 : 1, last = int(std::min<int64_t>(L, rem - (mr - 1) * L));
       const Vec b[2] = {load(bias + e0), mr == 2 ? load(bias + e0 + L) : zero()};
-      const float *a = A + e0, *s = src + p0 * sp;
-      float* d = dst + p0 * ldd + e0;
-      if (mr == 2) {
-        conv1x1_n<2>(nt, K, a, lda, s, sp, sc, b, d, ldd, last, stream);
-      } else {
-        conv1x1_n<1>(nt, K, a, lda, s, sp, sc, b, d, ldd, last, stream);
-      }
+      float* d0 = dst + p0 * ldd + e0;
+      gemm_block_n(mr, nt, K, A + e0, lda, src + p0 * sp, sp, sc, [&](int i, int j, Vec acc) {
+        const Vec o = relu(acc + b[i]);
+        float* d = d0 + j * ldd + i * L;
+        if (i == mr - 1 && last < L) {
+          store_n(d, o, last);
+        } else if (stream) {
+          FF_ISA::stream(d, o);
+        } else {
+          store(d, o);
+        }
+      });
     }
   }
   if (stream) stream_fence();

@@ -12,6 +12,39 @@ constexpr int64_t L = kLanes;
 // registers) spilled two to the stack, 19.2 ms; 5: 15.8 ms; 4: 17.6 ms; the c loop unrolled by 4 on top: 16.0 ms.
 constexpr int kGroup = kRegisters >= 32 ? 12 : 5;
 
+// The register block of those GEMMs: acc[i][j] = Σ_{c < K} A[c·lda + i·L + lane] · B[j·bj + c·bc] for MR vectors i
+// and NT columns j, accumulated in registers (FMA where the ISA has it, vec.h), then put(i, j, acc[i][j]).
+template <int MR, int NT, typename Put>
+inline void gemm_block(int64_t K, const float* A, int64_t lda, const float* B, int64_t bj, int64_t bc, const Put& put) {
+  Vec acc[MR][NT];
+  for (auto& row : acc)
+    for (Vec& a : row) a = zero();
+  for (int64_t c = 0; c < K; ++c) {
+    Vec u[MR];
+    for (int i = 0; i < MR; ++i) u[i] = load(A + c * lda + i * L);
+    for (int j = 0; j < NT; ++j) {
+      const Vec v = set1(B[j * bj + c * bc]);
+      for (int i = 0; i < MR; ++i) acc[i][j] = mul_add(u[i], v, acc[i][j]);
+    }
+  }
+  for (int j = 0; j < NT; ++j)
+    for (int i = 0; i < MR; ++i) put(i, j, acc[i][j]);
+}
+
+// gemm_block for nt <= NT columns (a group's tail), MR = 1 or 2 vectors (mr)
+template <int NT = kGroup, typename Put>
+inline void gemm_block_n(int mr, int nt, int64_t K, const float* A, int64_t lda, const float* B, int64_t bj,
+                         int64_t bc, const Put& put) {
+  if constexpr (NT > 1) {
+    if (nt < NT) return gemm_block_n<NT - 1>(mr, nt, K, A, lda, B, bj, bc, put);
+  }
+  if (mr == 2) {
+    gemm_block<2, NT>(K, A, lda, B, bj, bc, put);
+  } else {
+    gemm_block<1, NT>(K, A, lda, B, bj, bc, put);
+  }
+}
+
 // A 64-byte (or vector-size) boundary: where non-temporal stores may start.
 inline bool aligned(const float* p) { return reinterpret_cast<uintptr_t>(p) % (L * sizeof(float)) == 0; }
 

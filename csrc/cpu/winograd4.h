@@ -90,34 +90,6 @@ void winograd4_weights(const float* g, int64_t n, float* U, int64_t i0, int64_t 
   }
 }
 
-// Mb[j·2L + i·L + lane] = Σ_c U[c·E + i·L + lane] · V[j·S + c] for the NT tiles j and MR vectors i of one block:
-// the products of one point ξ, accumulated in registers (FMA where the ISA has it).
-template <int MR, int NT>
-inline void winograd4_gemm(int64_t S, int64_t E, const float* U, const float* V, float* Mb) {
-  Vec acc[MR][NT];
-  for (auto& row : acc)
-    for (Vec& a : row) a = zero();
-  for (int64_t c = 0; c < S; ++c) {
-    Vec u[MR];
-    for (int i = 0; i < MR; ++i) u[i] = load(U + c * E + i * L);
-    for (int j = 0; j < NT; ++j) {
-      const Vec v = set1(V[j * S + c]);
-      for (int i = 0; i < MR; ++i) acc[i][j] = mul_add(u[i], v, acc[i][j]);
-    }
-  }
-  for (int j = 0; j < NT; ++j)
-    for (int i = 0; i < MR; ++i) store(Mb + j * 2 * L + i * L, acc[i][j]);
-}
-
-// winograd4_gemm for nt <= NT tiles (a group's tail)
-template <int MR, int NT = kGroup>
-inline void winograd4_gemm_n(int nt, int64_t S, int64_t E, const float* U, const float* V, float* Mb) {
-  if constexpr (NT > 1) {
-    if (nt < NT) return winograd4_gemm_n<MR, NT - 1>(nt, S, E, U, V, Mb);
-  }
-  winograd4_gemm<MR, NT>(S, E, U, V, Mb);
-}
-
 // The 3×3 expand of `tiles` tile rows (TW tiles each) whose output rows are [0, rows) of dst, from their transformed
 // inputs V[ξ·ldv + t·S + c] and the transformed weights U[ξ·E·S + c·E + e] (U_ξ column-major): per pair of
 // output-channel vectors and group of kGroup tiles, the 36 products M_ξ = U_ξ·V_ξ (K = S) into a buffer that stays in
@@ -138,13 +110,9 @@ void winograd4_expand(int64_t S, int64_t E, int64_t W, int64_t TW, int64_t tiles
     for (int64_t t0 = 0; t0 < T; t0 += kGroup) {
       const int nt = int(std::min<int64_t>(kGroup, T - t0));
       for (int xi = 0; xi < 36; ++xi) {
-        const float *u = U + xi * n + e0, *v = V + xi * ldv + t0 * S;
-        float* mb = Mb + xi * kGroup * 2 * L;
-        if (mr == 2) {
-          winograd4_gemm_n<2>(nt, S, E, u, v, mb);
-        } else {
-          winograd4_gemm_n<1>(nt, S, E, u, v, mb);
-        }
+        float* mb = Mb + xi * kGroup * 2 * L;  // M_ξ of tile j, vector i at mb[j·2L + i·L]
+        gemm_block_n(mr, nt, S, U + xi * n + e0, E, V + xi * ldv + t0 * S, S, 1,
+                     [mb](int i, int j, Vec m) { store(mb + j * 2 * L + i * L, m); });
       }
       for (int j = 0; j < nt; ++j) {  // output transform of tile t0 + j
         const int64_t ty = (t0 + j) / TW, tx = (t0 + j) % TW;
