@@ -3,8 +3,10 @@
     python bench/layers.py squeezenet1_1 --N 1 --threads 2      # Markdown table on stdout
 
 Each layer (stem conv, ReLU, pools, every Fire, the classifier's conv, ReLU and pool) is timed on the input it sees
-inside the network, layer by layer, the models' rounds interleaved; medians. The whole-network row times the model
-as one call (it includes the Python between layers). Shows where the time goes, so that the next step is visible.
+inside the network, layer by layer, the models' rounds interleaved; medians. The classifier is also timed as one call
+(optimize runs it as one GEMM, which its layers one by one would not show: "—" there). The whole-network row times
+the model as one call (it includes the Python between layers). Shows where the time goes, so that the next step is
+visible.
 """
 import argparse
 import copy
@@ -16,13 +18,18 @@ import torchvision
 from torch import nn
 
 import fusedfire
+from fusedfire.frozen import PooledClassifier
 
 
 def layers(model: nn.Module) -> list:
-    """(name, module) of the top-level layers of a torchvision SqueezeNet, in order, then Flatten."""
+    """(name, module) of the top-level layers of a torchvision SqueezeNet, in order: the features', the classifier's
+    one by one, the classifier as one call (on the features' output), then Flatten (on the classifier's)."""
     named = [(f"features.{i}", m) for i, m in enumerate(model.features)]
     named += [(f"classifier.{i}", m) for i, m in enumerate(model.classifier)]
-    return named + [("flatten", nn.Flatten(1))]
+    return named + [(CLASSIFIER, model.classifier), ("flatten", nn.Flatten(1))]
+
+
+CLASSIFIER = "classifier"
 
 
 def _label(name: str, module: nn.Module) -> str:
@@ -45,7 +52,14 @@ def measure(net: str, N: int, rounds: int) -> list:
         for r in range(rounds + 2):  # the first two rounds warm up
             for name, model in models.items():
                 h = inputs[name]
-                for i, (_, layer) in enumerate(layers(model)):
+                for i, (layer_name, layer) in enumerate(layers(model)):
+                    if layer_name == "classifier.0":
+                        features = h
+                    if layer_name == CLASSIFIER:
+                        h = features
+                    if layer_name.startswith("classifier.") and isinstance(model.classifier, PooledClassifier):
+                        times[name][i].append(float("nan"))  # its layers do not run one by one
+                        continue
                     t = time.perf_counter()
                     h = layer(h)
                     times[name][i].append(time.perf_counter() - t)
@@ -54,7 +68,8 @@ def measure(net: str, N: int, rounds: int) -> list:
                 times[name][-1].append(time.perf_counter() - t)
     rows = []
     for i, (layer_name, layer) in enumerate(layers(base) + [("network", base)]):
-        label = "whole network (one call)" if layer_name == "network" else _label(layer_name, layer)
+        label = {"network": "whole network (one call)", CLASSIFIER: "classifier (one call)"}.get(
+            layer_name, _label(layer_name, layer))
         rows.append((label, {name: statistics.median(t[i][2:]) * 1e6 for name, t in times.items()}))
     return rows
 
@@ -66,8 +81,9 @@ def render(rows, net, N) -> str:
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, t in rows:
         best = min(t["eager NCHW"], t["eager channels_last"])
-        lines.append("| " + " | ".join([label] + [f"{t[n]:.0f}" for n in names] +
-                                       [f"{best / t['fusedfire.optimize']:.2f}×"]) + " |")
+        ratio = best / t["fusedfire.optimize"]
+        lines.append("| " + " | ".join([label] + [f"{t[n]:.0f}" if t[n] == t[n] else "—" for n in names] +
+                                       [f"{ratio:.2f}×" if ratio == ratio else "—"]) + " |")
     return "\n".join(lines)
 
 

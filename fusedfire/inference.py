@@ -4,6 +4,7 @@ import copy
 import torch
 from torch import nn
 
+from .frozen import FrozenFire, PooledClassifier, classifier_problem
 from .modules import FusedFire, convert
 
 
@@ -18,12 +19,26 @@ def optimize(model: nn.Module, *, backend: str = "auto") -> nn.Module:
         raise TypeError(f"fusedfire.optimize: model must be an nn.Module, got {type(model).__name__}")
     snapshot = copy.deepcopy(model)
     snapshot = convert(snapshot, backend=backend)
+    if isinstance(snapshot, FusedFire):  # a Fire given alone
+        snapshot = FrozenFire.from_fire(snapshot, backend=snapshot.backend)
+    _freeze_children(snapshot)
     snapshot.eval().requires_grad_(False)
     snapshot.to(memory_format=torch.channels_last)  # NOTE: eager channels_last 1.6-1.9× NCHW (bench/results/NOTES.md)
     snapshot.register_forward_pre_hook(_channels_last_input)
     if not any(isinstance(m, FusedFire) for m in snapshot.modules()):
         raise ValueError(f"fusedfire.optimize: {type(model).__name__} has no Fire module to fuse")
     return snapshot
+
+
+def _freeze_children(model: nn.Module):
+    """Swaps, in place, each FusedFire for a FrozenFire and each SqueezeNet classifier for a PooledClassifier; both
+    share the replaced module's children (hence its Parameters and state_dict keys)."""
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, FusedFire) and not isinstance(child, FrozenFire):
+                setattr(parent, name, FrozenFire.from_fire(child, backend=child.backend))
+            elif classifier_problem(child) is None:
+                setattr(parent, name, PooledClassifier.from_sequential(child))
 
 
 def _channels_last_input(module, args):

@@ -1,0 +1,100 @@
+"""The inference-only modules `optimize` puts in its snapshot. Each keeps the children, hence the state_dict keys, of
+the module it replaces and only changes `forward`: less Python per call (FrozenFire) or fewer, larger ops
+(PooledClassifier). Anything their fast path does not cover (grad, tracing, compile, autocast, another device, a
+bad input) takes the general path, with its checks and messages."""
+from collections import OrderedDict
+
+import torch
+from torch import Tensor, nn
+
+from .modules import FusedFire
+from .ops import resolve_backend
+
+_NATIVE_FIRE = torch.ops.fusedfire.native_fire.default  # the overload: the packet's overload lookup skipped
+
+
+class FrozenFire(FusedFire):
+    """A FusedFire whose inference call on CPU goes straight to the cpu backend's op.
+
+    The backend is resolved once, when it is built (FUSEDFIRE_BACKEND included): a snapshot, like optimize's. Per call
+    it checks only what the op's own C++ checks would report less clearly (x a Tensor, 4-D, with Cin channels and the
+    weights' dtype) and the states that need the general path; the op checks the rest (shapes, device, dtype)."""
+
+    @classmethod
+    def from_fire(cls, fire_module: nn.Module, *, backend: str = "auto") -> "FrozenFire":
+        self = super().from_fire(fire_module, backend=backend)
+        try:
+            self._native_cpu = resolve_backend(backend, "cpu") == "cpu"
+        except ValueError:  # a backend that cannot run on CPU: the general path says so when called
+            self._native_cpu = False
+        return self
+
+    @torch.jit.unused
+    def _fire(self, x):
+        # NOTE: ~1.5 µs of Python a call against ~25 µs through FusedFire._fire (13 µs of it the parameters'
+        # nn.Module.__getattr__, 7 µs check_inputs), 1 thread, /tmp-free bench in frozen's tests' docstring.
+        m = self._modules
+        sq, e1, e3 = m["squeeze"]._parameters, m["expand1x1"]._parameters, m["expand3x3"]._parameters
+        w = sq["weight"]
+        if (self._native_cpu and type(x) is Tensor and x.is_cpu and x.dim() == 4 and x.shape[1] == w.shape[1]
+                and x.dtype == w.dtype and not _special_mode()
+                and not (torch.is_grad_enabled() and _any_requires_grad(x, sq, e1, e3))):
+            return _NATIVE_FIRE(x, w, sq["bias"], e1["weight"], e1["bias"], e3["weight"], e3["bias"])
+        return super()._fire(x)
+
+
+def _special_mode() -> bool:
+    """Tracing (jit.trace, the TorchScript ONNX exporter), torch.compile/export, torch.func or CPU autocast."""
+    return (torch._C._is_tracing() or torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()
+            or torch.is_autocast_enabled("cpu"))
+
+
+def _any_requires_grad(x, *params) -> bool:
+    return x.requires_grad or any(p["weight"].requires_grad or p["bias"].requires_grad for p in params)
+
+
+class PooledClassifier(nn.Sequential):
+    """SqueezeNet's classifier, Sequential(Dropout, Conv2d 1×1, ReLU, AdaptiveAvgPool2d(1)), in eval as one GEMM:
+    the activation viewed as (N·H·W, C) (no copy in channels_last), times the conv's weight as (C, K), plus its bias
+    (addmm), ReLU in place, then the mean over each image's pixels: (N, K, 1, 1) as the eager classifier returns.
+    Same children and keys as the Sequential it replaces; in training mode (Dropout) or for an input it does not
+    take it runs them one by one."""
+
+    @classmethod
+    def from_sequential(cls, classifier: nn.Sequential) -> "PooledClassifier":
+        problem = classifier_problem(classifier)
+        if problem:
+            raise ValueError(f"PooledClassifier.from_sequential: not a SqueezeNet classifier: {problem}")
+        self = cls(OrderedDict(classifier.named_children()))  # the children's names: the state_dict keys
+        self._conv = list(classifier._modules)[1]  # the Conv2d's name ("1" in torchvision)
+        self.train(classifier.training)
+        return self
+
+    def forward(self, x):
+        conv = self._modules[self._conv]._parameters
+        w, b = conv["weight"], conv["bias"]
+        if self.training or type(x) is not Tensor or x.dim() != 4 or x.shape[1] != w.shape[1]:
+            return super().forward(x)  # dropout, or the eager layers' own errors
+        N, C, H, W = x.shape
+        pixels = x.permute(0, 2, 3, 1).reshape(N * H * W, C)
+        K = w.shape[0]
+        weight = w.reshape(K, C).t()
+        y = torch.addmm(b, pixels, weight) if b is not None else pixels @ weight
+        return y.relu_().view(N, H * W, K).mean(1).view(N, K, 1, 1)
+
+
+def classifier_problem(module: nn.Module):
+    """None if `module` is exactly nn.Sequential(Dropout, Conv2d 1×1 stride 1 unpadded ungrouped, ReLU,
+    AdaptiveAvgPool2d(1)), else what differs."""
+    if type(module) is not nn.Sequential:
+        return f"{type(module).__name__} is not an nn.Sequential"
+    kinds = [type(m) for m in module]
+    if kinds != [nn.Dropout, nn.Conv2d, nn.ReLU, nn.AdaptiveAvgPool2d]:
+        return f"its layers are {[k.__name__ for k in kinds]}, not Dropout, Conv2d, ReLU, AdaptiveAvgPool2d"
+    conv, pool = module[1], module[3]
+    for attr, value in dict(kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1).items():
+        if getattr(conv, attr) != value:
+            return f"its Conv2d's {attr} is {getattr(conv, attr)}, expected {value}"
+    if pool.output_size not in (1, (1, 1)):
+        return f"its AdaptiveAvgPool2d's output_size is {pool.output_size}, expected 1"
+    return None
