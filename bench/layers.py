@@ -67,9 +67,13 @@ def measure(net: str, N: int, rounds: int) -> list:
                 model(inputs[name])
                 times[name][-1].append(time.perf_counter() - t)
     rows = []
+    optimized = layers(models["fusedfire.optimize"])
     for i, (layer_name, layer) in enumerate(layers(base) + [("network", base)]):
         label = {"network": "whole network (one call)", CLASSIFIER: "classifier (one call)"}.get(
             layer_name, _label(layer_name, layer))
+        if layer_name.startswith("features.") and not hasattr(layer, "squeeze") and \
+                type(optimized[i][1]) is not type(layer):  # optimize reordered it (ReLU after the pool)
+            label += f" (optimize: {type(optimized[i][1]).__name__})"
         rows.append((label, {name: statistics.median(t[i][2:]) * 1e6 for name, t in times.items()}))
     return rows
 
