@@ -1,23 +1,83 @@
 """fusedfire.optimize: a whole SqueezeNet for inference, a snapshot with the original's state_dict keys."""
+import copy
+
 import pytest
 import torch
 import torchvision
 from torch import nn
+from torchvision.models.squeezenet import Fire
 
 import fusedfire
 from fusedfire import FusedFire, optimize
+from fusedfire.frozen import FrozenFire, PooledClassifier
+from fusedfire.testing import assert_close
 
 
 @pytest.mark.parametrize("name", ["squeezenet1_0", "squeezenet1_1"])
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last], ids=["nchw", "cl"])
-def test_matches_eager(name, layout):
+@pytest.mark.parametrize("N", [1, 3])
+def test_matches_eager(name, layout, N):
+    """Against the eager model in fp64, with its 1000 classes (the classifier's real GEMM) on fresh random data."""
     torch.manual_seed(0)
-    model = getattr(torchvision.models, name)(num_classes=20).eval()
+    model = getattr(torchvision.models, name)().eval()
     fast = optimize(model)
-    x = torch.randn(2, 3, 96, 80).contiguous(memory_format=layout)
+    x = torch.randn(N, 3, 99, 87).contiguous(memory_format=layout)
     with torch.no_grad():
-        torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-5)
-    assert fast(x).grad_fn is None  # nothing to differentiate: no graph is recorded even with grad enabled
+        expected = copy.deepcopy(model).double()(x.double())
+    out = fast(x)  # with grad enabled, as a user may call it
+    assert out.grad_fn is None  # nothing to differentiate: no graph is recorded even with grad enabled
+    assert_close(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_matches_eager_tolerance_catches_a_planted_bug():
+    """Test of the test: the last Fire's expand3x3 bias off by 1e-3 fails the comparison above."""
+    model = torchvision.models.squeezenet1_1().eval()
+    fast = optimize(model)
+    with torch.no_grad():
+        fast.features[12].expand3x3.bias.add_(1e-3)
+    x = torch.randn(1, 3, 99, 87)
+    with torch.no_grad(), pytest.raises(AssertionError, match="worst error"):
+        assert_close(fast(x), model.double()(x.double()), rtol=1e-4, atol=1e-5)
+
+
+def test_what_it_swaps():
+    """Fires → FrozenFire, the classifier → PooledClassifier, the stem's ReLU after its pool; the keys stay."""
+    model = torchvision.models.squeezenet1_1()
+    fast = optimize(model)
+    assert [type(m) for m in fast.features[:3]] == [nn.Conv2d, nn.MaxPool2d, nn.ReLU]
+    assert sum(isinstance(m, FrozenFire) for m in fast.modules()) == 8
+    assert type(fast.classifier) is PooledClassifier
+    assert list(fast.state_dict()) == list(model.state_dict())
+    assert isinstance(optimize(Fire(8, 3, 4, 5)), FrozenFire)  # a Fire alone
+
+
+def test_leaves_what_it_does_not_know():
+    """A classifier of another shape stays an nn.Sequential; a ReLU then a pool with padding is still swapped
+    (max and ReLU commute there too), one returning indices is not."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, padding=1), Fire(16, 4, 8, 8),
+                          nn.Sequential(nn.Dropout(), nn.Conv2d(16, 10, 1), nn.ReLU(inplace=True),
+                                        nn.AdaptiveAvgPool2d(2)), nn.Flatten()).eval()
+    fast = optimize(model)
+    assert type(fast[1]) is nn.MaxPool2d and type(fast[2]) is nn.ReLU and type(fast[4]) is nn.Sequential
+    x = torch.randn(3, 3, 21, 18)
+    with torch.no_grad():
+        assert_close(fast(x), model.double()(x.double()), rtol=1e-4, atol=1e-5)
+    indices = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2, return_indices=True))
+    fast = optimize(nn.Sequential(Fire(4, 2, 2, 2), indices))
+    assert type(fast[1][0]) is nn.ReLU
+
+
+def test_traces_to_standard_ops():
+    """jit.trace (and the TorchScript ONNX exporter, which traces) sees standard ops: no oneDNN or native op."""
+    model = torchvision.models.squeezenet1_1(num_classes=10).eval()
+    fast = optimize(model)
+    x = torch.randn(2, 3, 64, 64)
+    traced = torch.jit.trace(fast, x, check_trace=False)
+    graph = str(traced.graph)
+    assert "mkldnn" not in graph and "native_fire" not in graph
+    with torch.no_grad():
+        assert_close(traced(x), model.double()(x.double()), rtol=1e-4, atol=1e-5)
 
 
 def test_is_a_snapshot_with_the_same_keys():

@@ -1,0 +1,206 @@
+"""The modules optimize puts in its snapshot (fusedfire/frozen.py): FrozenFire's direct call of the cpu op and every
+way it falls back to the general path, its errors for bad inputs; PooledClassifier against the eager classifier."""
+from collections import OrderedDict
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import fusedfire
+from fusedfire import FusedFire, frozen
+from fusedfire.frozen import FrozenFire, PooledClassifier, classifier_problem
+from fusedfire.testing import assert_close, reference64
+
+CPU_NATIVE = "cpu" in fusedfire.backends("cpu")
+needs_cpu_backend = pytest.mark.skipif(not CPU_NATIVE, reason="fusedfire._cpu is not built")
+LAYOUTS = pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last], ids=["nchw", "cl"])
+
+
+@pytest.fixture
+def op_calls(monkeypatch):
+    """The calls FrozenFire makes to the cpu op directly (its fast path)."""
+    calls = []
+    real = frozen._NATIVE_FIRE
+    monkeypatch.setattr(frozen, "_NATIVE_FIRE", lambda *args: calls.append(args) or real(*args))
+    return calls
+
+
+def _frozen_fire(backend="auto"):
+    fire = FrozenFire.from_fire(FusedFire(24, 8, 12, 20), backend=backend)
+    return fire.eval().requires_grad_(False)
+
+
+def _params(fire):
+    return (fire.squeeze.weight, fire.squeeze.bias, fire.expand1x1.weight, fire.expand1x1.bias,
+            fire.expand3x3.weight, fire.expand3x3.bias)
+
+
+# ------------------------------------------------------------------------------------------------ FrozenFire
+
+@needs_cpu_backend
+@LAYOUTS
+@pytest.mark.parametrize("grad_enabled", [False, True], ids=["no_grad", "grad"])
+def test_frozen_fire_calls_the_op_directly(op_calls, layout, grad_enabled):
+    fire = _frozen_fire()
+    x = torch.randn(3, 24, 7, 5).contiguous(memory_format=layout)
+    with torch.set_grad_enabled(grad_enabled):
+        out = fire(x)
+    assert len(op_calls) == 1 and out.grad_fn is None
+    assert_close(out, reference64(x, _params(fire)))
+
+
+@needs_cpu_backend
+def test_frozen_fire_follows_its_weights(op_calls):
+    """load_state_dict and a dtype change reach the direct call (it looks the parameters up per call)."""
+    fire, other = _frozen_fire(), FusedFire(24, 8, 12, 20)
+    fire.load_state_dict(other.state_dict())
+    x = torch.randn(2, 24, 6, 6)
+    assert_close(fire(x), reference64(x, _params(other)))
+    fire.double()
+    out = fire(x.double())
+    assert out.dtype == torch.float64 and len(op_calls) == 2
+    assert_close(out, reference64(x, _params(other)), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["x_requires_grad", "params_require_grad", "autocast", "jit_trace", "backend_arg",
+                                  "backend_env"])
+def test_frozen_fire_takes_the_general_path(op_calls, monkeypatch, case):
+    """Whatever the direct call does not cover runs fusedfire.fire, as FusedFire does."""
+    if case == "backend_env":
+        monkeypatch.setenv(fusedfire.ops.BACKEND_ENV, "reference")  # read once, when the FrozenFire is built
+    fire = _frozen_fire(backend="reference" if case == "backend_arg" else "auto")
+    monkeypatch.delenv(fusedfire.ops.BACKEND_ENV, raising=False)
+    x = torch.randn(2, 24, 5, 5)
+    if case == "x_requires_grad":
+        x.requires_grad_()
+    if case == "params_require_grad":
+        fire.requires_grad_(True)
+    if case == "autocast":
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = fire(x)
+        assert out.dtype == torch.bfloat16
+    elif case == "jit_trace":
+        traced = torch.jit.trace(fire, x, check_trace=False)
+        assert "native_fire" not in str(traced.graph)  # the general path's op, resolved where the trace runs
+        out = traced(x)
+    else:
+        out = fire(x)
+    assert op_calls == []
+    if case in ("x_requires_grad", "params_require_grad"):
+        out.sum().backward()  # a graph was recorded
+    if case != "autocast":
+        assert_close(out, reference64(x, _params(fire)))
+
+
+@pytest.mark.parametrize("x, error, message", [
+    (torch.randn(2, 23, 5, 5), ValueError, r"squeeze_weight must have shape .* given x with Cin=23 channels"),
+    (torch.randn(2, 24, 5, 5, dtype=torch.float64), TypeError,
+     "squeeze_weight has dtype torch.float32 but x has torch.float64"),
+    (torch.randn(24, 5, 5), ValueError, r"x must be 4-D \(N, C, H, W\), got 3-D"),
+    (torch.ones(2, 24, 5, 5, dtype=torch.int32), TypeError, "x must be float16, bfloat16, float32 or float64"),
+    ([[1.0]], TypeError, "x must be a Tensor, got list"),
+    (torch.randn(2, 24, 5, 5, device="meta"), ValueError, "squeeze_weight is on cpu but x is on meta"),
+], ids=["channels", "dtype", "3d", "int", "list", "device"])
+def test_frozen_fire_names_what_is_wrong(op_calls, x, error, message):
+    with pytest.raises(error, match=message):
+        _frozen_fire()(x)
+    assert op_calls == []
+
+
+# ------------------------------------------------------------------------------------------ PooledClassifier
+
+def _classifier(cin=40, classes=30, bias=True):
+    return nn.Sequential(nn.Dropout(0.5), nn.Conv2d(cin, classes, 1, bias=bias), nn.ReLU(inplace=True),
+                         nn.AdaptiveAvgPool2d((1, 1))).eval()
+
+
+def _eager64(classifier, x):
+    """The eager classifier in fp64: the truth."""
+    with torch.no_grad():
+        return classifier.double()(x.double()).float()
+
+
+@LAYOUTS
+@pytest.mark.parametrize("N", [1, 3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+def test_pooled_classifier_matches_eager(layout, N, dtype, bias):
+    """SqueezeNet's real classifier size (512 → 1000 on 13×13) and an awkward one."""
+    for cin, classes, H, W in ((512, 1000, 13, 13), (40, 30, 7, 5)):
+        eager = _classifier(cin, classes, bias)
+        pooled = PooledClassifier.from_sequential(eager).to(dtype=dtype, memory_format=torch.channels_last)
+        x = torch.randn(N, cin, H, W).relu_().to(dtype=dtype).contiguous(memory_format=layout)
+        with torch.no_grad():
+            out = pooled(x)
+        assert out.shape == (N, classes, 1, 1) and out.dtype == dtype
+        assert_close(out, _eager64(eager, x), rtol=1e-4, atol=1e-5)
+
+
+def test_pooled_classifier_tolerance_catches_a_planted_bug():
+    """Test of the test: the mean taken before the ReLU (a plausible slip) fails the comparison above."""
+    eager = _classifier(512, 1000)
+    x = torch.randn(1, 512, 13, 13).relu_()
+    conv = eager[1]
+    with torch.no_grad():
+        planted = F.relu(F.conv2d(x.mean((2, 3), keepdim=True), conv.weight, conv.bias))
+    with pytest.raises(AssertionError, match="worst error"):
+        assert_close(planted, _eager64(eager, x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not frozen._MKLDNN, reason="torch built without oneDNN")
+def test_pooled_classifier_uses_onednn_for_fp32_inference_only(monkeypatch):
+    calls = []
+    real = frozen._LINEAR_POINTWISE
+    monkeypatch.setattr(frozen, "_LINEAR_POINTWISE", lambda *args: calls.append(args) or real(*args))
+    pooled = PooledClassifier.from_sequential(_classifier()).requires_grad_(False)
+    x = torch.randn(2, 40, 6, 6)
+    pooled(x)
+    assert len(calls) == 1
+    pooled.double()(x.double())  # fp64: addmm
+    pooled.float().requires_grad_(True)(x)  # autograd: addmm
+    assert len(calls) == 1
+
+
+def test_pooled_classifier_gradients_match_eager():
+    eager = _classifier()
+    pooled = PooledClassifier.from_sequential(_classifier())
+    pooled.load_state_dict(eager.state_dict())
+    x = torch.randn(3, 40, 6, 7, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_()
+    eager(x).square().sum().backward()
+    pooled(x2).square().sum().backward()
+    assert_close(x2.grad, x.grad, rtol=1e-4, atol=1e-6)
+    for (name, a), b in zip(eager.named_parameters(), pooled.parameters()):
+        assert_close(b.grad, a.grad, name=name, rtol=1e-4, atol=1e-6)
+
+
+def test_pooled_classifier_keeps_keys_children_and_training():
+    named = nn.Sequential(OrderedDict(drop=nn.Dropout(0.5), conv=nn.Conv2d(40, 30, 1), relu=nn.ReLU(),
+                                      pool=nn.AdaptiveAvgPool2d(1)))
+    pooled = PooledClassifier.from_sequential(named)
+    assert list(pooled.state_dict()) == ["conv.weight", "conv.bias"] == list(named.state_dict())
+    assert all(a is b for a, b in zip(pooled, named)) and pooled.training
+    x = torch.randn(2, 40, 5, 5)
+    torch.manual_seed(1)
+    dropped = pooled(x)  # training: Dropout runs, as in the eager Sequential
+    torch.manual_seed(1)
+    torch.testing.assert_close(dropped, named(x))
+    with pytest.raises(RuntimeError, match="to have 40 channels, but got 39"):
+        pooled.eval()(torch.randn(2, 39, 5, 5))
+
+
+@pytest.mark.parametrize("module, problem", [
+    (nn.Sequential(nn.Dropout(), nn.Conv2d(8, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1)), "kernel_size is"),
+    (nn.Sequential(nn.Dropout(), nn.Conv2d(8, 4, 1, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1)), "stride is"),
+    (nn.Sequential(nn.Dropout(), nn.Conv2d(8, 4, 1, groups=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1)), "groups is"),
+    (nn.Sequential(nn.Dropout(), nn.Conv2d(8, 4, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(2)), "output_size is 2"),
+    (nn.Sequential(nn.Conv2d(8, 4, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1)), "its layers are"),
+    (nn.Sequential(nn.Dropout(), nn.Conv2d(8, 4, 1), nn.ReLU6(), nn.AdaptiveAvgPool2d(1)), "ReLU6"),
+    (nn.ModuleList([nn.Dropout(), nn.Conv2d(8, 4, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1)]), "not an nn.Sequential"),
+])
+def test_classifier_problem_says_what_differs(module, problem):
+    assert problem in classifier_problem(module)
+    with pytest.raises(ValueError, match="not a SqueezeNet classifier"):
+        PooledClassifier.from_sequential(module)
+    assert classifier_problem(_classifier()) is None
