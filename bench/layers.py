@@ -3,10 +3,10 @@
     python bench/layers.py squeezenet1_1 --N 1 --threads 2      # Markdown table on stdout
 
 Each layer (stem conv, ReLU, pools, every Fire, the classifier's conv, ReLU and pool) is timed on the input it sees
-inside the network, layer by layer, the models' rounds interleaved; medians. The classifier is also timed as one call
-(optimize runs it as one GEMM, which its layers one by one would not show: "—" there). The whole-network row times
-the model as one call (it includes the Python between layers). Shows where the time goes, so that the next step is
-visible.
+inside the network, layer by layer, the models' rounds interleaved; medians. The stem (conv, ReLU, pool) and the
+classifier are also timed as one call each: optimize runs its stem's ReLU after the pool (no ratio on those two rows)
+and its classifier as one GEMM (whose layers do not run one by one: "—"). The whole-network row times the model as
+one call (it includes the Python between layers). Shows where the time goes, so that the next step is visible.
 """
 import argparse
 import copy
@@ -22,14 +22,17 @@ from fusedfire.frozen import PooledClassifier
 
 
 def layers(model: nn.Module) -> list:
-    """(name, module) of the top-level layers of a torchvision SqueezeNet, in order: the features', the classifier's
-    one by one, the classifier as one call (on the features' output), then Flatten (on the classifier's)."""
+    """(name, module) of the top-level layers of a torchvision SqueezeNet, in order, then Flatten."""
     named = [(f"features.{i}", m) for i, m in enumerate(model.features)]
     named += [(f"classifier.{i}", m) for i, m in enumerate(model.classifier)]
-    return named + [(CLASSIFIER, model.classifier), ("flatten", nn.Flatten(1))]
+    return named + [("flatten", nn.Flatten(1))]
 
 
-CLASSIFIER = "classifier"
+def groups(model: nn.Module) -> list:
+    """(label, module, the layer whose input it takes): parts timed as one call beside their layers, because
+    optimize changes what runs inside them (the stem's ReLU after its pool; the classifier as one GEMM)."""
+    return [("stem features.0-2 (one call)", model.features[:3], "features.0"),
+            ("classifier (one call)", model.classifier, "classifier.0")]
 
 
 def _label(name: str, module: nn.Module) -> str:
@@ -47,34 +50,37 @@ def measure(net: str, N: int, rounds: int) -> list:
     x = torch.randn(N, 3, 224, 224)
     x_cl = x.contiguous(memory_format=torch.channels_last)  # the layers are called one by one: optimize's hook skipped
     inputs = {"eager NCHW": x, "eager channels_last": x_cl, "fusedfire.optimize": x_cl}
-    times = {name: [[] for _ in range(len(layers(base)) + 1)] for name in models}
+    parts = {name: layers(model) + groups(model) for name, model in models.items()}
+    n_layers = len(layers(base))
+    times = {name: [[] for _ in range(len(parts[name]) + 1)] for name in models}
     with torch.no_grad():
         for r in range(rounds + 2):  # the first two rounds warm up
             for name, model in models.items():
-                h = inputs[name]
-                for i, (layer_name, layer) in enumerate(layers(model)):
-                    if layer_name == "classifier.0":
-                        features = h
-                    if layer_name == CLASSIFIER:
-                        h = features
+                h, seen = inputs[name], {}
+                for i, (layer_name, layer) in enumerate(parts[name][:n_layers]):
+                    seen[layer_name] = h
                     if layer_name.startswith("classifier.") and isinstance(model.classifier, PooledClassifier):
-                        times[name][i].append(float("nan"))  # its layers do not run one by one
+                        times[name][i].append(float("nan"))  # its layers do not run one by one: "—"
+                        h = model.classifier(h) if layer_name == "classifier.0" else h
                         continue
                     t = time.perf_counter()
                     h = layer(h)
+                    times[name][i].append(time.perf_counter() - t)
+                for i, (_, group, first) in enumerate(parts[name][n_layers:], n_layers):
+                    t = time.perf_counter()
+                    group(seen[first])
                     times[name][i].append(time.perf_counter() - t)
                 t = time.perf_counter()
                 model(inputs[name])
                 times[name][-1].append(time.perf_counter() - t)
     rows = []
-    optimized = layers(models["fusedfire.optimize"])
-    for i, (layer_name, layer) in enumerate(layers(base) + [("network", base)]):
-        label = {"network": "whole network (one call)", CLASSIFIER: "classifier (one call)"}.get(
-            layer_name, _label(layer_name, layer))
-        if layer_name.startswith("features.") and not hasattr(layer, "squeeze") and \
-                type(optimized[i][1]) is not type(layer):  # optimize reordered it (ReLU after the pool)
+    optimized = parts["fusedfire.optimize"]
+    for i, (layer_name, layer, *_) in enumerate(parts["eager NCHW"] + [("whole network (one call)", base)]):
+        label = _label(layer_name, layer) if i < n_layers else layer_name
+        reordered = i < n_layers and not hasattr(layer, "squeeze") and type(optimized[i][1]) is not type(layer)
+        if reordered:  # optimize runs another layer here (the ReLU after the pool): compare the stem's row
             label += f" (optimize: {type(optimized[i][1]).__name__})"
-        rows.append((label, {name: statistics.median(t[i][2:]) * 1e6 for name, t in times.items()}))
+        rows.append((label, {name: statistics.median(t[i][2:]) * 1e6 for name, t in times.items()}, reordered))
     return rows
 
 
@@ -83,9 +89,9 @@ def render(rows, net, N) -> str:
     head = ["layer"] + [f"{n} µs" for n in names] + ["eager best / optimize"]
     lines = [f"{net}, N={N}, fp32, {torch.get_num_threads()} threads", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for label, t in rows:
+    for label, t, reordered in rows:
         best = min(t["eager NCHW"], t["eager channels_last"])
-        ratio = best / t["fusedfire.optimize"]
+        ratio = float("nan") if reordered else best / t["fusedfire.optimize"]
         lines.append("| " + " | ".join([label] + [f"{t[n]:.0f}" if t[n] == t[n] else "—" for n in names] +
                                        [f"{ratio:.2f}×" if ratio == ratio else "—"]) + " |")
     return "\n".join(lines)
