@@ -42,13 +42,13 @@ def classifier(N: int):
     w_cl, w2, P = w.contiguous(memory_format=torch.channels_last), w.view(1000, 512), N * 169
     packed = torch.ops.mkl._mkl_reorder_linear_weight(w2, P)
     pixels = lambda: x.permute(0, 2, 3, 1).reshape(P, 512)  # noqa: E731
-    pool = lambda y: y.view(N, 169, 1000).mean(1)  # noqa: E731
+    pool = lambda y: y.view(N, 169, 1000).sum(1).div_(169)  # noqa: E731
     fns = {"eager channels_last": lambda: F.adaptive_avg_pool2d(F.relu(F.conv2d(x, w_cl, b)), 1).flatten(1),
            "eager NCHW": lambda: F.adaptive_avg_pool2d(F.relu(F.conv2d(x_nchw, w, b)), 1).flatten(1),
-           "addmm + relu_ + mean": lambda: pool(torch.addmm(b, pixels(), w2.t()).relu_()),
-           "mkl packed linear + relu_ + mean": lambda: pool(torch.ops.mkl._mkl_linear(pixels(), packed, w2, b,
+           "addmm + relu_ + pool": lambda: pool(torch.addmm(b, pixels(), w2.t()).relu_()),
+           "mkl packed linear + relu_ + pool": lambda: pool(torch.ops.mkl._mkl_linear(pixels(), packed, w2, b,
                                                                                      P).relu_()),
-           "oneDNN linear+ReLU + mean (optimize)": lambda: pool(torch.ops.mkldnn._linear_pointwise(
+           "oneDNN linear+ReLU + pool (optimize)": lambda: pool(torch.ops.mkldnn._linear_pointwise(
                pixels(), w2, b, "relu", [], ""))}
     expected = fns["eager NCHW"]()
     for fn in fns.values():

@@ -34,8 +34,9 @@ class FrozenFire(FusedFire):
 
     @torch.jit.unused
     def _fire(self, x):
-        # NOTE: ~1.5 µs of Python a call against ~25 µs through FusedFire._fire (13 µs of it the parameters'
-        # nn.Module.__getattr__, 7 µs check_inputs), 1 thread, /tmp-free bench in frozen's tests' docstring.
+        # NOTE: 3 µs over the op's own call against 23-27 through FusedFire (its parameters' nn.Module.__getattr__
+        # ~8 µs, check_inputs ~7): a 4×4 Fire 18.1-18.5 µs, FusedFire 38-42, the op 15 (2 threads, EPYC Zen 4,
+        # bench/outside_fires.py); a 13×13 512→64→256+256 Fire 462-464 against 488-494 µs, 5-7%.
         m = self._modules
         sq, e1, e3 = m["squeeze"]._parameters, m["expand1x1"]._parameters, m["expand3x3"]._parameters
         w = sq["weight"]
@@ -60,10 +61,10 @@ def _any_requires_grad(x, sq, e1, e3) -> bool:
 
 class PooledClassifier(nn.Sequential):
     """SqueezeNet's classifier, Sequential(Dropout, Conv2d 1×1, ReLU, AdaptiveAvgPool2d(1)), in eval as one GEMM:
-    the activation viewed as (N·H·W, C) (no copy in channels_last), times the conv's weight as (C, K), plus its bias
-    (addmm), ReLU in place, then the mean over each image's pixels: (N, K, 1, 1) as the eager classifier returns.
-    Same children and keys as the Sequential it replaces; in training mode (Dropout) or for an input it does not
-    take it runs them one by one."""
+    the activation viewed as (N·H·W, C) (no copy in channels_last) times the conv's weight as (C, K), plus its bias,
+    ReLU (fused in oneDNN's linear for fp32 inference on CPU; else addmm then relu_), then the mean over each image's
+    pixels: (N, K, 1, 1) as the eager classifier returns. Same children and keys as the Sequential it replaces; in
+    training mode (Dropout), under tracing or compile, or for an input it does not take it runs them one by one."""
 
     @classmethod
     def from_sequential(cls, classifier: nn.Sequential) -> "PooledClassifier":
@@ -87,12 +88,14 @@ class PooledClassifier(nn.Sequential):
         if (_MKLDNN and x.is_cpu and x.dtype == torch.float32 and w.dtype == torch.float32
                 and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or
                                                       (b is not None and b.requires_grad)))):
-            # NOTE: oneDNN's matmul with the ReLU fused, 972 µs against addmm + relu_ 1104-1158 µs, eager NCHW 1068,
-            # eager channels_last 1465 (N=1, 13×13, 2 threads, EPYC Zen 4); 7061 / 7237-7349 / 7659 / 7691 at N=8.
+            # NOTE: 912-945 µs against addmm + relu_ 1006-1043, eager NCHW 989-1023, eager channels_last 1340-1454
+            # (N=1, 512→1000 on 13×13, 2 threads, EPYC Zen 4, bench/outside_fires.py, 2 runs); N=8: 6767-7113
+            # against 6952-7258, 7108-7582, 7113-7736. MKL's packed linear (torch.compile's): as addmm.
             y = _LINEAR_POINTWISE(pixels, weight, b, "relu", [], "")
         else:  # autograd, other dtypes and devices
             y = (torch.addmm(b, pixels, weight.t()) if b is not None else pixels @ weight.t()).relu_()
-        return y.view(N, H * W, K).mean(1).view(N, K, 1, 1)
+        # NOTE: sum then divide, 60 against mean's 175 µs at N=8 (14 / 19 µs at N=1), 13×13×1000, 2 threads.
+        return y.view(N, H * W, K).sum(1).div_(H * W).view(N, K, 1, 1)
 
 
 def classifier_problem(module: nn.Module):

@@ -45,9 +45,9 @@ def _freeze_children(model: nn.Module):
 def _pool_before_relu(model: nn.Module):
     """Swaps, in place, each ReLU directly followed by a MaxPool2d in an nn.Sequential: max and ReLU commute, and the
     ReLU then runs on the pooled tensor, ~4× smaller after SqueezeNet's stem (3×3, stride 2)."""
-    # NOTE: the stem (conv, ReLU, pool) 1.03-1.36× faster so, 440 against 466-600 µs for squeezenet1_1 at N=1, 3.8
-    # against 4.0-4.3 ms at N=8 (2 threads, EPYC Zen 4). A conv with the ReLU fused (mkldnn._convolution_pointwise)
-    # measured 0.63-1.11× eager in the same runs: not used.
+    # NOTE: the stem (conv, ReLU, pool) 1.02-1.05× faster so at N=1 (squeezenet1_1 426-444 against 434-467 µs),
+    # 1.02-1.20× at N=8 (2 threads, EPYC Zen 4, bench/outside_fires.py, 2 runs). A conv with the ReLU fused
+    # (mkldnn._convolution_pointwise) measured 0.83-1.11× eager in the same runs: not used.
     for seq in model.modules():
         if type(seq) is not nn.Sequential:
             continue
