@@ -49,7 +49,8 @@ class FrozenFire(FusedFire):
 
 def _special_mode() -> bool:
     """Tracing (jit.trace, the TorchScript ONNX exporter), torch.compile/export, torch.func or CPU autocast."""
-    return (torch._C._is_tracing() or torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()
+    # is_compiling first: Dynamo folds it to True and never meets _is_tracing, which it cannot trace
+    return (torch.compiler.is_compiling() or torch._C._is_tracing() or torch._C._are_functorch_transforms_active()
             or torch.is_autocast_enabled("cpu"))
 
 

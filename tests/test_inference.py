@@ -10,6 +10,7 @@ from torchvision.models.squeezenet import Fire
 import fusedfire
 from fusedfire import FusedFire, optimize
 from fusedfire.frozen import FrozenFire, PooledClassifier
+from fusedfire.inference import _channels_last_input
 from fusedfire.testing import assert_close
 
 
@@ -104,3 +105,18 @@ def test_refuses_what_it_cannot_optimize():
     with pytest.raises(ValueError, match="Sequential has no Fire module to fuse"):
         optimize(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))
     assert "optimize" in fusedfire.__all__
+
+
+def test_compiles_as_the_converted_model_does():
+    """torch.compile traces the frozen modules' general paths: no graph break beyond the converted model's with the
+    same input hook (which Dynamo compiles apart: one break)."""
+    model = torchvision.models.squeezenet1_1(num_classes=10).eval()
+    x = torch.randn(2, 3, 64, 64)
+    fast = optimize(model)
+    converted = fusedfire.convert(copy.deepcopy(model)).to(memory_format=torch.channels_last)
+    converted.register_forward_pre_hook(_channels_last_input)
+    breaks = [torch._dynamo.explain(m)(x).graph_break_count for m in (fast, converted)]
+    assert breaks[0] <= breaks[1], breaks
+    torch._dynamo.reset()
+    with torch.no_grad():
+        assert_close(torch.compile(fast)(x), model.double()(x.double()), rtol=1e-4, atol=1e-5)
