@@ -1,5 +1,6 @@
 """fusedfire.optimize: a whole SqueezeNet for inference, a snapshot with the original's state_dict keys."""
 import copy
+import warnings
 
 import pytest
 import torch
@@ -120,3 +121,22 @@ def test_compiles_as_the_converted_model_does():
     torch._dynamo.reset()
     with torch.no_grad():
         assert_close(torch.compile(fast)(x), model.double()(x.double()), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_onnx_export_is_standard_and_runs_in_onnxruntime(dynamo, tmp_path):
+    """Both exporters see the frozen modules' standard ops (and the stem's ReLU after its pool)."""
+    onnx, onnxruntime = pytest.importorskip("onnx"), pytest.importorskip("onnxruntime")
+    model = torchvision.models.squeezenet1_1(num_classes=10).eval()
+    x = torch.randn(2, 3, 64, 64)
+    path = str(tmp_path / "model.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(optimize(model), (x,), path, dynamo=dynamo)
+    ops = {(node.domain or "ai.onnx", node.op_type) for node in onnx.load(path).graph.node}
+    assert {("ai.onnx", "Conv"), ("ai.onnx", "Relu"), ("ai.onnx", "Concat")} <= ops
+    assert all(domain == "ai.onnx" for domain, _ in ops), ops
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (y,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        assert_close(torch.from_numpy(y), model.double()(x.double()), rtol=1e-4, atol=1e-5)
