@@ -9,8 +9,10 @@ from .modules import FusedFire, convert
 
 
 def optimize(model: nn.Module, *, backend: str = "auto") -> nn.Module:
-    """A copy of `model` for inference: every Fire fused (`convert`), every weight in channels_last, the input
-    turned to channels_last on the way in (whatever layout it comes in), eval mode, no parameter requiring grad.
+    """A copy of `model` for inference: every Fire fused (`convert`) and frozen (`FrozenFire`: the cpu op called
+    with the least Python), SqueezeNet's classifier as one GEMM (`PooledClassifier`), each ReLU that precedes a
+    MaxPool2d moved after it, every weight in channels_last, the input turned to channels_last on the way in (whatever
+    layout it comes in), eval mode, no parameter requiring grad. Its state_dict keys are `model`'s.
 
     Like `torch.jit.freeze` or OpenVINO's compile, it is a snapshot: later changes to `model`'s weights do not
     reach it (its own weights may be replaced through `load_state_dict`, whose keys are `model`'s). `model` itself
