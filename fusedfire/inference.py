@@ -49,7 +49,9 @@ def _pool_before_relu(model: nn.Module):
     ReLU then runs on the pooled tensor, ~4× smaller after SqueezeNet's stem (3×3, stride 2)."""
     # NOTE: the stem (conv, ReLU, pool) 1.02-1.05× faster so at N=1 (squeezenet1_1 426-444 against 434-467 µs),
     # 1.02-1.20× at N=8 (2 threads, EPYC Zen 4, bench/outside_fires.py, 2 runs). A conv with the ReLU fused
-    # (mkldnn._convolution_pointwise) measured 0.83-1.11× eager in the same runs: not used.
+    # (mkldnn._convolution_pointwise) measured 0.83-1.11× eager in the same runs: not used. The pools stay ATen's
+    # channels_last kernel: four maxima of strided views ran 1.2-1.6× faster at N=1 but 0.4-0.9× at N=8, oneDNN's
+    # pooling needs a layout conversion each way (10× slower), x.unfold(...).amax 0.02-0.5×.
     for seq in model.modules():
         if type(seq) is not nn.Sequential:
             continue
