@@ -15,7 +15,6 @@
 // per band into fp32 buffers (fp32 accumulation); fp64 runs the same code in fp64.
 #include <unistd.h>
 
-#include <vector>
 
 #include "bands.h"
 #include "blas.h"
@@ -148,7 +147,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   // channels_last out) by k.conv1x1 (conv1x1.h), their weights transposed and padded once per call.
   // NOTE: (EPYC, AVX-512) A/B against BLAS GEMMs and their bias + ReLU pass, forward, the 8 squeezenet1_0 Fires
   // channels_last, 1 thread (CPU time), medians of 9: 0.91× the time at N=1 (0.84-0.97), 0.89× at N=8 (0.81-0.92).
-  const bool sq_pm = s_transposes, e1_pm = fp32 && oC == 1 && E1 > 1;
+  const bool sq_pm = s_transposes, e1_pm = fp32 && oC == 1;
   Fresh pm_fresh;
   const PaddedWeights pw = padded_weights(sq_pm ? Wsq : nullptr, Bsq, S, Cin, e1_pm ? W1 : nullptr, B1, E1, k,
                                           pm_fresh);
