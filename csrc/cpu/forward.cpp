@@ -15,7 +15,6 @@
 // per band into fp32 buffers (fp32 accumulation); fp64 runs the same code in fp64.
 #include <unistd.h>
 
-
 #include "bands.h"
 #include "blas.h"
 #include "elementwise.h"
