@@ -170,6 +170,16 @@ def test_weights_changed_in_place_are_seen():
         _check_forward(_x(2, 24, 9, 11, layout="channels_last"), swapped, **WINOGRAD_FP32)
 
 
+def test_winograd_weights_too_large_to_memoize():
+    """A weight transform past the memo's budget (weight_memo.h, kWeightMemoBytes = 32 MiB: here 45·S·E3 floats =
+    32.3 MiB) is used for its call only, and computed again for the next call, after the weights changed."""
+    x, params = _x(1, 8, 6, 5, layout="channels_last"), fire_params(8, 512, 16, 368)
+    with cpu_options(winograd="on"):
+        for _ in range(2):
+            _check_forward(x, params, **WINOGRAD_FP32)
+            params[4].mul_(-1)
+
+
 @pytest.mark.usefixtures("fp32_kernel")
 def test_non_contiguous_weights():
     params = list(fire_params(*ODD))
