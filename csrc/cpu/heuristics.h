@@ -12,7 +12,9 @@ namespace fusedfire_cpu {
 // NOTE: (Xeon) 1 thread, thread CPU time, geomean GF/s over the 16 Fires × 2 layouts at N=1, two runs: band pixels
 // 256: 69.7 / 70.2, 512: 95.5 / 72.5, 1024: 91.5 / 72.5, 4096: 89.7 / 72.1. The backward: 256 / 512 / 1024 took
 // 0.67 / 0.66 / 0.68 the time of ATen's backward. (EPYC, AVX-512) A/B, forward, 16 Fires × {N=1, 8} × 2 layouts,
-// medians of 7, time against 512: 256 0.98–1.01×, 1024 1.00×, 2048 1.01–1.03× (flat).
+// medians of 7, time against 512: 256 0.98–1.01×, 1024 1.00×, 2048 1.01–1.03× (flat). Session 8 (own FMA kernels,
+// fused F(4×4, 3×3)), the 8 squeezenet1_0 Fires channels_last, 1 thread, forward, N=1 / N=8: 256 1.04× / 1.03×,
+// 1024 0.98× / 1.00×.
 constexpr int64_t kBandPixels = 512;
 
 // Per-thread scratch kept between calls up to this many bytes; larger requests are fresh tensors (bands.h).
