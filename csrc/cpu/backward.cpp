@@ -181,8 +181,7 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
               gemm<float>(S, nt, E3, {U + p * E3 * S, E3, 1}, {Vg + xi * tiles * E3, 1, E3},
                           {Mg + xi * tiles * S, 1, S});
             }
-            k.winograd_output(S, W, TW, ty1 - ty0, rows, Mg, tiles * S, nullptr, gsp + r0 * W * S, S,
-                              WinogradOut::plain);
+            k.winograd_output(S, W, TW, ty1 - ty0, rows, Mg, tiles * S, gsp + r0 * W * S, S);
           }
           copy2d(k, S, rb * W, gsp, int64_t(1), S, gs + (h0 - c0) * W, gs_ld, int64_t(1));  // grad_s3, overwritten
         }

@@ -17,10 +17,6 @@ namespace fusedfire_cpu {
 enum class Isa : int { baseline, avx2, avx512 };  // baseline: SSE2 on x86-64, NEON on aarch64, else plain C++
 constexpr int kIsas = 3;
 
-// What the Winograd output transform does with its result: + bias, ReLU, stored (or streamed where aligned); or
-// stored as it is (the backward's grad_s).
-enum class WinogradOut { bias_relu, bias_relu_stream, plain };
-
 struct Kernels {
   Isa isa;
   int lanes;     // floats per vector
@@ -43,7 +39,7 @@ struct Kernels {
   void (*winograd_input)(int64_t S, int64_t W, int64_t TW, int64_t ty0, int64_t ty1, const float* s, int64_t lds,
                          float* V, int64_t ldv);
   void (*winograd_output)(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* M,
-                          int64_t ldm, const float* bias, float* dst, int64_t ldp, WinogradOut mode);
+                          int64_t ldm, float* dst, int64_t ldp);
   void (*winograd_grad_output)(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* g,
                                int64_t ldg, float* Gh, int64_t ldh);
   void (*winograd_weight_grad)(const float* dU, int64_t n, float* dg, int64_t i0, int64_t i1);

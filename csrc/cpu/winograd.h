@@ -71,22 +71,10 @@ void winograd_weights(const float* g, int64_t n, float* U, int64_t i0, int64_t i
 }
 
 // Output transform of `tiles` tile rows (TW tiles each) whose output rows are [0, rows) of dst: M[ξ·ldm + t·E + e]
-// -> dst[(r·W + w)·ldp + e] for r < rows, w < W (a tile's pixels past either edge are dropped). dst is pixel-major
-// (a channels_last out, or a buffer). mode (kernels.h, WinogradOut): + bias and ReLU, stored or streamed
-// (non-temporal stores where dst and ldp keep every vector aligned, plain ones elsewhere); or as it is (no bias).
+// -> dst[(r·W + w)·ldp + e] for r < rows, w < W (a tile's pixels past either edge are dropped), as it is (the
+// backward's grad_s; the forward's bias + ReLU are fused in winograd4.h). dst is pixel-major.
 void winograd_output(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* M, int64_t ldm,
-                     const float* bias, float* dst, int64_t ldp, WinogradOut mode) {
-  const bool stream = mode == WinogradOut::bias_relu_stream && kStreams && aligned(dst) && ldp % L == 0;
-  const bool plain = mode == WinogradOut::plain;
-  auto put = [stream, plain](float* p, Vec v) {
-    if (plain) {
-      store(p, v);
-    } else if (stream) {
-      FF_ISA::stream(p, relu(v));
-    } else {
-      store(p, relu(v));
-    }
-  };
+                     float* dst, int64_t ldp) {
   for (int64_t ty = 0; ty < tiles; ++ty)
     for (int64_t tx = 0; tx < TW; ++tx) {
       const int64_t t = ty * TW + tx;
@@ -101,15 +89,13 @@ void winograd_output(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t ro
           q[0][j] = m0 + m1 + m2;
           q[1][j] = m1 - m2 - m3;
         }
-        const Vec b = plain ? zero() : load(bias + e);
-        for (int i = 0; i < (two_rows ? 2 : 1); ++i) {  // (Aᵀ·M)·A (+ bias, ReLU)
+        for (int i = 0; i < (two_rows ? 2 : 1); ++i) {  // (Aᵀ·M)·A
           float* d = d0 + i * W * ldp + e;
-          put(d, plain ? q[i][0] + q[i][1] + q[i][2] : q[i][0] + q[i][1] + q[i][2] + b);
-          if (two_cols) put(d + ldp, plain ? q[i][1] - q[i][2] - q[i][3] : q[i][1] - q[i][2] - q[i][3] + b);
+          store(d, q[i][0] + q[i][1] + q[i][2]);
+          if (two_cols) store(d + ldp, q[i][1] - q[i][2] - q[i][3]);
         }
       }
     }
-  if (stream) stream_fence();
 }
 
 // The transpose of the output transform, for the weight gradient: Ĝ = A·gy·Aᵀ of the 2×2 output gradient gy of each
