@@ -62,17 +62,20 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
   const int64_t chunk_rows = (H + chunks - 1) / chunks;
   // G in out's orientation, so that the masking pass reads grad_out and out along their unit stride.
   const bool g_cm = os[3] == 1;
-  // Winograd (wino, see backward): per band, grad_s of the 3×3 expand as a Winograd convolution of G3 (its rows
-  // h0-1 .. h0+rb) and dU += Ĝ·V_sᵀ (Ĝ: the band's G3 through the transposed output transform, V_s: s through the
-  // input transform), in blocks of TR tile rows. A band whose G3 or s holds a NaN or an inf takes im2col (as the
-  // forward); so that the two mix, every band then gathers its own grad_s rows from G rows h0-1 .. h0+rb (the
-  // scatter of col2im limited to them), where without Winograd each G row is scattered once, by its own band.
-  const int64_t TW = (W + 1) / 2, TR = std::clamp<int64_t>(kWinogradBackwardTiles / TW, 1, (R + 1) / 2);
+  // Winograd F(4×4, 3×3) (wino, see backward; winograd4.h): per band, grad_s of the 3×3 expand as the forward's
+  // fused Winograd convolution of G3 (its rows h0-1 .. h0+rb) with the flipped, transposed weights U', and
+  // dU_ξ += Ĝ_ξ·V_sξᵀ (Ĝ: the band's G3 through the transposed output transform, V_s: s through the input transform),
+  // in blocks of TR tile rows. A band whose G3 or s holds a NaN or an inf takes im2col (as the forward); so that the
+  // two mix, every band then gathers its own grad_s rows from G rows h0-1 .. h0+rb (the scatter of col2im limited to
+  // them), where without Winograd each G row is scattered once, by its own band.
+  const WinogradTile tile = winograd4(k);  // winograd_plan.h
+  const int64_t m = tile.m, TW = (W + m - 1) / m;
+  const int64_t TR = std::clamp<int64_t>(kWinogradBackwardTiles / TW, 1, (R + m - 1) / m);
   const int64_t tiles = TR * TW;  // per block, at most
   Fresh u_fresh;
   const float* U = nullptr;
   if constexpr (fp32) {
-    if (wino) U = winograd_weights(W3, E3, S, 9, 1, winograd2(k), k, u_fresh);
+    if (wino) U = winograd_weights_flipped(W3, E3, S, tile, k, u_fresh);
   }
 
   acc_t* const acc0 = wacc.mutable_data_ptr<acc_t>();
@@ -88,10 +91,10 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
     const int64_t s_ld = (R + 2) * W, gs_ld = chunk_rows * W;
     const int64_t gbuf_n = E * (R + 2) * W, col_n = K3 * R * W, gcol_n = K3 * (R + 2) * W;
     const int64_t xbuf_n = lowp ? Cin * R * W : 0;
-    // Winograd: s and G3 pixel-major with their halo rows (+ a zero row), V_s, Ĝ, V_g (G3's transform), M (grad_s's
+    // Winograd: s and G3 pixel-major with their halo rows (+ up to m - 1 zero rows), V_s, Ĝ then V_g (G3's
     // transform), grad_s pixel-major
-    const int64_t spw_n = S * (R + 3) * W, gpw_n = E3 * (R + 3) * W;
-    const int64_t wino_n = wino ? spw_n + gpw_n + 16 * tiles * (2 * S + 2 * E3) + S * R * W : 0;
+    const int64_t spw_n = S * (R + m + 1) * W, gpw_n = E3 * (R + m + 1) * W;
+    const int64_t wino_n = wino ? spw_n + gpw_n + tile.points * tiles * (S + E3) + S * R * W : 0;
     const int64_t scratch_n = gbuf_n + S * s_ld + S * gs_ld + xbuf_n + R * W + wino_n + col_n + gcol_n;
     Fresh fresh;  // heuristics.h, kMaxKeptScratch
     acc_t* gbuf = thread_scratch<acc_t>(scratch_n, fresh);
@@ -102,10 +105,8 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
     acc_t* spw = ones + R * W;
     acc_t* gpw = spw + spw_n;
     acc_t* Vs = gpw + gpw_n;
-    acc_t* Gh = Vs + 16 * tiles * S;
-    acc_t* Vg = Gh + 16 * tiles * E3;
-    acc_t* Mg = Vg + 16 * tiles * E3;
-    acc_t* gsp = Mg + 16 * tiles * S;
+    acc_t* Gv = Vs + tile.points * tiles * S;  // Ĝ, then V_g
+    acc_t* gsp = Gv + tile.points * tiles * E3;
     acc_t* col = ones + R * W + wino_n;  // last: with Winograd only a non-finite band touches them
     acc_t* gcol = col + col_n;
     std::fill_n(ones, R * W, acc_t(1));
@@ -114,7 +115,7 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
       const int64_t n = item / chunks, chunk = item % chunks;
       const int64_t c0 = H * chunk / chunks, c1 = H * (chunk + 1) / chunks;  // rows [c0, c1)
       if (c0 == c1) continue;
-      const int64_t Rb = even_band_rows(c1 - c0, R);
+      const int64_t Rb = wino ? tile_band_rows(c1 - c0, R, m) : even_band_rows(c1 - c0, R);
       std::fill_n(gs, S * gs_ld, acc_t(0));
 
       // G rows [g0, g1) into gbuf (Pg = (g1 - g0)·W pixels), in out's orientation.
@@ -160,28 +161,20 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
       // and its halo, at rows g0 - h0 + 1 .. (row i: image row h0 - 1 + i), zeros around.
       auto winograd_band = [&](int64_t h0, int64_t rb, int64_t g0, int64_t g1, Mat<const acc_t> G3all) {
         if constexpr (fp32) {
+          const int64_t TH = (rb + m - 1) / m;  // the last tile row reads m·TH - rb rows past the band's: zeros
           copy2d(k, S, (rb + 2) * W, sbuf, s_ld, int64_t(1), spw, int64_t(1), S);
-          std::fill_n(spw + (rb + 2) * W * S, W * S, 0.f);  // read by an odd band's last tile row
+          std::fill_n(spw + (rb + 2) * W * S, (m * TH - rb) * W * S, 0.f);
           std::fill_n(gpw, (g0 - h0 + 1) * W * E3, 0.f);
           copy2d(k, E3, (g1 - g0) * W, G3all.p, G3all.rs, G3all.cs, gpw + (g0 - h0 + 1) * W * E3, int64_t(1), E3);
-          std::fill(gpw + (g1 - h0 + 1) * W * E3, gpw + (rb + 3) * W * E3, 0.f);
-          const int64_t TH = (rb + 1) / 2;
+          std::fill(gpw + (g1 - h0 + 1) * W * E3, gpw + (m * TH + 2) * W * E3, 0.f);
           for (int64_t ty0 = 0; ty0 < TH; ty0 += TR) {
-            const int64_t ty1 = std::min(TH, ty0 + TR), nt = (ty1 - ty0) * TW, r0 = 2 * ty0;
-            const int64_t rows = std::min(rb, 2 * ty1) - r0;
-            k.winograd_input(S, W, TW, ty0, ty1, spw, S, Vs, tiles * S);
-            k.winograd_grad_output(E3, W, TW, ty1 - ty0, rows, gpw + (r0 + 1) * W * E3, E3, Gh, tiles * E3);
-            k.winograd_input(E3, W, TW, ty0, ty1, gpw, E3, Vg, tiles * E3);
-            for (int xi = 0; xi < 16; ++xi) {
-              // dU_ξ (E3 × S) += Ĝ_ξ · V_sξᵀ
-              gemm<float>(E3, S, nt, {Gh + xi * tiles * E3, 1, E3}, {Vs + xi * tiles * S, S, 1},
-                          {dU + xi * E3 * S, S, 1}, true);
-              // M_ξ (S × tiles) = U'_ξ · V_gξ, U'_ξ = U at the flipped point (i, j: 0 <-> 3), transposed
-              const int flip[4] = {3, 1, 2, 0}, p = flip[xi / 4] * 4 + flip[xi % 4];
-              gemm<float>(S, nt, E3, {U + p * E3 * S, E3, 1}, {Vg + xi * tiles * E3, 1, E3},
-                          {Mg + xi * tiles * S, 1, S});
-            }
-            k.winograd_output(S, W, TW, ty1 - ty0, rows, Mg, tiles * S, gsp + r0 * W * S, S);
+            const int64_t ty1 = std::min(TH, ty0 + TR), r0 = m * ty0, rows = std::min(rb, m * ty1) - r0;
+            const int64_t ldv = tiles * S, ldg = tiles * E3;
+            k.winograd4_input(S, W, TW, ty0, ty1, spw, S, Vs, ldv);
+            k.winograd4_grad_output(E3, W, TW, ty1 - ty0, rows, gpw + (r0 + 1) * W * E3, E3, Gv, ldg);
+            k.winograd4_grad_weights(S, E3, (ty1 - ty0) * TW, Gv, ldg, Vs, ldv, dU);  // dU_ξ += Ĝ_ξ·V_sξᵀ
+            k.winograd4_input(E3, W, TW, ty0, ty1, gpw, E3, Gv, ldg);
+            k.winograd4_expand(E3, S, W, TW, ty1 - ty0, rows, Gv, ldg, U, nullptr, gsp + r0 * W * S, S, false);
           }
           copy2d(k, S, rb * W, gsp, int64_t(1), S, gs + (h0 - c0) * W, gs_ld, int64_t(1));  // grad_s3, overwritten
         }
@@ -269,8 +262,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
     wino = (opt.winograd == Winograd::on || pays) && winograd_can(S, E3, w3_a.const_data_ptr<float>(), k);
   }
   // One row per thread: gWsq (S·Cin), gbsq (S), gW1 (E1·S), gW3 (E3·9S), gb1 (E1), gb3 (E3), with Winograd dU
-  // (16·E3·S), in the acc dtype.
-  const int64_t sizes[] = {S * Cin, S, E1 * S, E3 * 9 * S, E1, E3, wino ? 16 * E3 * S : 0};
+  // (36·E3·S, dU[ξ][c·E3 + e]), in the acc dtype.
+  const int64_t sizes[] = {S * Cin, S, E1 * S, E3 * 9 * S, E1, E3, wino ? 36 * E3 * S : 0};
   const int64_t wacc_sizes[] = {num_threads(), std::accumulate(std::begin(sizes), std::end(sizes), int64_t(0))};
   Tensor wacc = torch::stable::empty(wacc_sizes, acc_type);
   torch::stable::zero_(wacc);
@@ -283,13 +276,14 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
   }
   const int64_t dim0[] = {0};
   Tensor total = torch::stable::sum(wacc, dim0);  // the threads' rows summed in thread order
-  if (wino) {  // gW3 += Gᵀ·dU·G, from the threads' summed dU, its taps (tap-major) into gW3's (e, c, tap) order
+  if (wino) {  // gW3 += Gᵀ·dU·G, from the threads' summed dU, its taps (dg[tap][c·E3 + e]) into gW3's (e, c, tap)
     float* t = total.mutable_data_ptr<float>();
     std::vector<float> dg(9 * E3 * S);
     const int64_t oW3 = sizes[0] + sizes[1] + sizes[2], oU = oW3 + sizes[3] + E1 + E3;
-    k.winograd_weight_grad(t + oU, E3 * S, dg.data(), 0, E3 * S);
+    k.winograd4_weight_grad(t + oU, E3 * S, dg.data(), 0, E3 * S);
     for (int64_t tap = 0; tap < 9; ++tap)
-      for (int64_t ec = 0; ec < E3 * S; ++ec) t[oW3 + ec * 9 + tap] += dg[tap * E3 * S + ec];
+      for (int64_t c = 0; c < S; ++c)
+        for (int64_t e = 0; e < E3; ++e) t[oW3 + (e * S + c) * 9 + tap] += dg[(tap * S + c) * E3 + e];
   }
   // Each gradient a new tensor of its weight's shape (contiguous) in x's dtype, converted from its slice of total.
   const std::array<torch::headeronly::IntHeaderOnlyArrayRef, 6> shapes{

@@ -62,6 +62,15 @@ inline int64_t even_band_rows(int64_t rows, int64_t R) {
   return (rows + bands - 1) / bands;
 }
 
+// The band height Rb of even_band_rows for Winograd tiles of m rows: whole tile rows (a multiple of m) for every
+// band but the last, where R allows (R < m: partly used tiles).
+inline int64_t tile_band_rows(int64_t rows, int64_t R, int64_t m) {
+  const int64_t Rb = even_band_rows(rows, R);
+  if (Rb % m == 0 || Rb >= rows) return Rb;
+  const int64_t up = (Rb + m - 1) / m * m, down = Rb / m * m;
+  return up <= R ? up : down > 0 ? down : Rb;
+}
+
 // Work items [0, items) on the threads of one parallel_for (torch's: ATen's OpenMP pool), taken in turn from a
 // shared counter: worker(take) runs once per thread, take() returning its next item or -1 when none are left.
 // NOTE: dynamic, not parallel_for's fixed ranges: on a shared 2-core machine a descheduled thread no longer

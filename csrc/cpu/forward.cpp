@@ -200,12 +200,8 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
         }
       };
 
-      int64_t Rb = even_band_rows(c1 - c0, R);  // every band but the last: the halo move relies on it
-      // Winograd: bands of whole tile rows (multiples of m) but the last, where R allows (R < m: partly used tiles)
-      if (wino && Rb % m && Rb < c1 - c0) {
-        const int64_t up = (Rb + m - 1) / m * m, down = Rb / m * m;
-        Rb = up <= R ? up : down > 0 ? down : Rb;
-      }
+      // every band but the last Rb rows: the halo move relies on it
+      const int64_t Rb = wino ? tile_band_rows(c1 - c0, R, m) : even_band_rows(c1 - c0, R);
       for (int64_t h0 = c0; h0 < c1; h0 += Rb) {
         const int64_t rb = std::min(Rb, c1 - h0), P = rb * W;
         if (h0 == c0) {

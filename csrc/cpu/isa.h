@@ -1,4 +1,4 @@
-// What each isa_*.cpp compiles: simd.h, winograd.h, winograd4.h and conv1x1.h for one ISA, inside a target region,
+// What each isa_*.cpp compiles: simd.h, winograd4.h and conv1x1.h for one ISA, inside a target region,
 // and that ISA's table.
 // The including file defines FF_ISA (the namespace: avx512, avx2, baseline), one FUSEDFIRE_VEC_* (vec.h) and, except
 // for the baseline, FF_TARGET (the compiler's target string). Standard headers come first, outside the region, so
@@ -33,7 +33,6 @@ FF_PRAGMA(GCC diagnostic ignored "-Wmaybe-uninitialized")
 
 #include "vec.h"
 #include "simd.h"
-#include "winograd.h"
 #include "winograd4.h"
 #include "conv1x1.h"
 
@@ -41,9 +40,8 @@ namespace fusedfire_cpu::FF_ISA {
 // Constant-initialised: nothing of the ISA runs before kernels() has checked the CPU.
 inline const Kernels* table() {
   static const Kernels k{Isa::FF_ISA, kLanes, kStreams, bias_relu, copy, {widen<false>, widen<true>},
-                         {narrow<false>, narrow<true>}, finite, winograd_weights, winograd_input, winograd_output,
-                         winograd_grad_output, winograd_weight_grad, winograd4_weights, winograd4_input,
-                         winograd4_expand, conv1x1};
+                         {narrow<false>, narrow<true>}, finite, winograd4_weights, winograd4_input, winograd4_expand,
+                         winograd4_grad_output, winograd4_grad_weights, winograd4_weight_grad, conv1x1};
   return &k;
 }
 }  // namespace fusedfire_cpu::FF_ISA

@@ -1,4 +1,4 @@
-// The vector kernels of the CPU backend, one table per ISA. simd.h and winograd.h write them once over vec.h's
+// The vector kernels of the CPU backend, one table per ISA. simd.h, winograd4.h and conv1x1.h write them once over vec.h's
 // Vec; isa_avx512.cpp, isa_avx2.cpp and isa_baseline.cpp compile them for one ISA each (isa.h), and ops.cpp picks
 // one table per call from the options (the best this build and CPU run, unless a test forces a lower one; which
 // run: dispatch.cpp).
@@ -33,24 +33,20 @@ struct Kernels {
   void (*narrow[2])(const float* src, uint16_t* dst, int64_t n);
   // Whether the rows × cols values p[i·ld + j] are all finite (no NaN, no ±inf).
   bool (*finite)(int64_t rows, int64_t cols, const float* p, int64_t ld);
-  // Winograd F(2×2, 3×3): weight, input and output transforms, and the two transposes the backward needs
-  // (winograd.h).
-  void (*winograd_weights)(const float* g, int64_t n, float* U, int64_t i0, int64_t i1);
-  void (*winograd_input)(int64_t S, int64_t W, int64_t TW, int64_t ty0, int64_t ty1, const float* s, int64_t lds,
-                         float* V, int64_t ldv);
-  void (*winograd_output)(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* M,
-                          int64_t ldm, float* dst, int64_t ldp);
-  void (*winograd_grad_output)(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* g,
-                               int64_t ldg, float* Gh, int64_t ldh);
-  void (*winograd_weight_grad)(const float* dU, int64_t n, float* dg, int64_t i0, int64_t i1);
-  // Winograd F(4×4, 3×3), the forward's: weight and input transforms, and the GEMMs + output transform (+ bias,
-  // ReLU; streamed where aligned) fused (winograd4.h).
+  // Winograd F(4×4, 3×3): weight and input transforms, and the GEMMs + output transform (+ bias, ReLU; streamed
+  // where aligned) fused (winograd4.h)
   void (*winograd4_weights)(const float* g, int64_t n, float* U, int64_t i0, int64_t i1);
   void (*winograd4_input)(int64_t S, int64_t W, int64_t TW, int64_t ty0, int64_t ty1, const float* s, int64_t lds,
                           float* V, int64_t ldv);
   void (*winograd4_expand)(int64_t S, int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows,
                            const float* V, int64_t ldv, const float* U, const float* bias, float* dst, int64_t ldp,
                            bool stream);
+  // and the backward's: the output gradient's transform, the weight gradient's GEMMs and its transform.
+  void (*winograd4_grad_output)(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* g,
+                                int64_t ldg, float* Gh, int64_t ldh);
+  void (*winograd4_grad_weights)(int64_t S, int64_t E, int64_t T, const float* Gh, int64_t ldh, const float* V,
+                                 int64_t ldv, float* dU);
+  void (*winograd4_weight_grad)(const float* dU, int64_t n, float* dg, int64_t i0, int64_t i1);
   // The forward's 1×1 convolutions into a pixel-major dst, + bias and ReLU (conv1x1.h).
   void (*conv1x1)(int64_t M, int64_t P, int64_t K, const float* A, int64_t lda, const float* src, int64_t sp,
                   int64_t sc, const float* bias, float* dst, int64_t ldd, bool stream);

@@ -1,5 +1,5 @@
 // The portable vector type of the CPU backend: every ISA-specific line lives here. The kernels (simd.h,
-// winograd.h) are written once over `Vec` and compiled once per ISA by the isa_*.cpp translation units, each of
+// winograd4.h, conv1x1.h) are written once over `Vec` and compiled once per ISA by the isa_*.cpp translation units, each of
 // which defines one FUSEDFIRE_VEC_* macro and FF_ISA (its namespace) and includes this file inside its target
 // region (isa.h):
 //
@@ -11,8 +11,9 @@
 // kLanes × kLanes transpose, and conversions from/to IEEE fp16 and bf16 (round to nearest even, as c10::Half and
 // c10::BFloat16; a NaN stays a NaN). relu(v) keeps a NaN v, as torch.relu does.
 // mul_add(a, b, c) = a·b + c, fused (one rounding) where the ISA has FMA (AVX-512, AVX2, NEON; plain C++ through
-// std::fma), two roundings on SSE2. Only the Winograd GEMM (winograd4.h) uses it; everything else is additions and
-// scalings, so AVX-512, AVX2 and NEON give the same bits, and SSE2 too outside that GEMM (tested).
+// std::fma), two roundings on SSE2. Only the own GEMMs (simd.h gemm_block: Winograd's, the 1×1 convolutions') use it;
+// everything else is additions and scalings, so AVX-512, AVX2 and NEON give the same bits, and SSE2 too outside
+// those GEMMs (tested).
 // kRegisters: the vector registers the ISA has (register blocking).
 #pragma once
 #include "kernels.h"  // FF_X86, FF_NEON

@@ -1,13 +1,14 @@
-// Winograd F(4×4, 3×3) for the forward's 3×3 expand (Lavin & Gray 2016), written once over Vec (vec.h) and compiled
-// per ISA (isa.h); forward.cpp drives it. As F(2×2, 3×3) (winograd.h), with 4×4 output tiles from 6×6 input patches:
-// 36 GEMMs M_ξ (E × tiles) = U_ξ (E × S) · V_ξ (S × tiles), 36·S multiply-adds per 16 outputs against 64·S by
-// F(2×2, 3×3) and 144·S directly, and 2.25 transformed values per output pixel and channel through memory against 4.
+// Winograd F(4×4, 3×3) for the 3×3 expand (Lavin & Gray 2016), written once over Vec (vec.h) and compiled per ISA
+// (isa.h); forward.cpp and backward.cpp drive it. A 4×4 output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A, with d the 6×6 input
+// patch around it, so the 3×3 convolution becomes 36 GEMMs with K = S (one per point ξ of the 6×6 transformed tile):
+// M_ξ (E × tiles) = U_ξ (E × S) · V_ξ (S × tiles), 36·S multiply-adds per 16 outputs against 144·S directly (64·S by
+// F(2×2, 3×3)).
 //   Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
 //   G  = [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙; 1/24 1/12 ⅙; 1/24 -1/12 ⅙; 0 0 1]
 //   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
 // The transforms scale by 2, 4, 8 and ¼, ⅙, 1/24 (rounded): fp32 errors ~10× direct summation's, ~5e-6 of the
 // output's scale at S = 64 (tests hold them to the fp32 tolerance). The transforms are multiplications and additions
-// (the same bits on every ISA); the GEMM uses FMA where the ISA has one (vec.h). The backward keeps F(2×2, 3×3).
+// (the same bits on every ISA); the GEMMs use FMA where the ISA has one (vec.h).
 #pragma once
 
 namespace fusedfire_cpu::FF_ISA {
@@ -34,6 +35,27 @@ inline void winograd4_g(Vec g0, Vec g1, Vec g2, Vec (&y)[6]) {
   y[3] = twentyfourth * (even4 + odd2);
   y[4] = twentyfourth * (even4 - odd2);
   y[5] = g2;
+}
+
+// y = Gᵀ u (6 values -> 3): the transpose of winograd4_g, for the weight gradient
+inline void winograd4_gt(const Vec (&u)[6], Vec (&y)[3]) {
+  const Vec sixth = set1(1.f / 6), twelfth = set1(1.f / 12), twentyfourth = set1(1.f / 24);
+  const Vec p = u[1] + u[2], q = u[3] + u[4];
+  y[0] = set1(0.25f) * u[0] + (twentyfourth * q - sixth * p);
+  y[1] = sixth * (u[2] - u[1]) + twelfth * (u[3] - u[4]);
+  y[2] = sixth * (q - p) + u[5];
+}
+
+// y = A g (4 values -> 6): the transpose of winograd4_at, for the output gradient
+inline void winograd4_a(const Vec (&g)[4], Vec (&y)[6]) {
+  const Vec even = g[0] + g[2], odd = g[1] + g[3];
+  const Vec even4 = g[0] + set1(4.f) * g[2], odd8 = set1(2.f) * (g[1] + set1(4.f) * g[3]);
+  y[0] = g[0];
+  y[1] = even + odd;
+  y[2] = even - odd;
+  y[3] = even4 + odd8;
+  y[4] = even4 - odd8;
+  y[5] = g[3];
 }
 
 // y = Aᵀ m (6 values -> 4)
@@ -94,8 +116,9 @@ void winograd4_weights(const float* g, int64_t n, float* U, int64_t i0, int64_t 
 // inputs V[ξ·ldv + t·S + c] and the transformed weights U[ξ·E·S + c·E + e] (U_ξ column-major): per pair of
 // output-channel vectors and group of kGroup tiles, the 36 products M_ξ = U_ξ·V_ξ (K = S) into a buffer that stays in
 // L1, then their output transform + bias, ReLU, into dst[(r·W + w)·ldp + e] for r < rows, w < W (a tile's pixels
-// past either edge are dropped). dst is pixel-major (a channels_last out, or a buffer); stream: non-temporal stores
-// where dst and ldp keep every vector aligned (plain ones elsewhere).
+// past either edge are dropped); a null bias: the output transform alone (the backward's grad_s). dst is pixel-major
+// (a channels_last out, or a buffer); stream: non-temporal stores where dst and ldp keep every vector aligned (plain
+// ones elsewhere).
 // NOTE: fused, not 36 BLAS GEMMs between transforms: M (36 values per tile and channel) never goes through memory,
 // and nothing is packed or zeroed for the GEMM: (EPYC, AVX-512) 0.77-0.74× the forward's time (heuristics.h,
 // kWinogradBlockBytes).
@@ -106,7 +129,7 @@ void winograd4_expand(int64_t S, int64_t E, int64_t W, int64_t TW, int64_t tiles
   const int64_t T = tiles * TW, n = E * S;
   for (int64_t e0 = 0; e0 < E; e0 += 2 * L) {
     const int mr = E - e0 >= 2 * L ? 2 : 1;
-    Vec b[2] = {load(bias + e0), mr == 2 ? load(bias + e0 + L) : zero()};
+    const Vec b[2] = {bias ? load(bias + e0) : zero(), bias && mr == 2 ? load(bias + e0 + L) : zero()};
     for (int64_t t0 = 0; t0 < T; t0 += kGroup) {
       const int nt = int(std::min<int64_t>(kGroup, T - t0));
       for (int xi = 0; xi < 36; ++xi) {
@@ -134,10 +157,11 @@ void winograd4_expand(int64_t S, int64_t E, int64_t W, int64_t TW, int64_t tiles
             winograd4_at(q[r], o);
             float* d = d0 + r * W * ldp + i * L;
             for (int c = 0; c < nc; ++c) {
+              const Vec v = bias ? relu(o[c] + b[i]) : o[c];
               if (stream) {
-                FF_ISA::stream(d + c * ldp, relu(o[c] + b[i]));
+                FF_ISA::stream(d + c * ldp, v);
               } else {
-                store(d + c * ldp, relu(o[c] + b[i]));
+                store(d + c * ldp, v);
               }
             }
           }
@@ -146,6 +170,76 @@ void winograd4_expand(int64_t S, int64_t E, int64_t W, int64_t TW, int64_t tiles
     }
   }
   if (stream) stream_fence();
+}
+
+// The backward's transposes (backward.cpp). grad_s of the 3×3 expand is the forward's kernels run on the output
+// gradient with the flipped, transposed weights (winograd_plan.h); the weight gradient is
+// Gᵀ [Σ_tiles (A gy Aᵀ) ⊙ (Bᵀ d B)] G, gy a tile's 4×4 output gradient, d its 6×6 input patch:
+
+// Ĝ = A·gy·Aᵀ of the 4×4 output gradient gy of each tile of `tiles` tile rows (TW tiles each, output rows
+// [0, rows)): g[(r·W + w)·ldg + e] for r < rows, w < W (zero past them). Ĝ[ξ·ldh + t·E + e].
+void winograd4_grad_output(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* g,
+                           int64_t ldg, float* Gh, int64_t ldh) {
+  for (int64_t ty = 0; ty < tiles; ++ty)
+    for (int64_t tx = 0; tx < TW; ++tx) {
+      const int64_t t = ty * TW + tx;
+      const int nr = int(std::min<int64_t>(4, rows - 4 * ty)), nc = int(std::min<int64_t>(4, W - 4 * tx));
+      const float* g0 = g + (4 * ty * W + 4 * tx) * ldg;
+      for (int64_t e = 0; e < E; e += L) {
+        Vec r[4][6];  // r[i] = A·(row i of gy)
+        for (int i = 0; i < 4; ++i) {
+          Vec y[4];
+          for (int j = 0; j < 4; ++j) y[j] = i < nr && j < nc ? load(g0 + (i * W + j) * ldg + e) : zero();
+          winograd4_a(y, r[i]);
+        }
+        float* h = Gh + t * E + e;
+        for (int j = 0; j < 6; ++j) {  // A·(column j)
+          const Vec col[4] = {r[0][j], r[1][j], r[2][j], r[3][j]};
+          Vec y[6];
+          winograd4_a(col, y);
+          for (int i = 0; i < 6; ++i) store(h + (6 * i + j) * ldh, y[i]);
+        }
+      }
+    }
+}
+
+// dU[ξ·E·S + c·E + e] += Σ_{t < T} Ĝ[ξ·ldh + t·E + e] · V[ξ·ldv + t·S + c] (the transformed weight gradient, laid out
+// as U): per point ξ, pair of E vectors and group of kGroup channels c, the block's T tiles summed in registers.
+void winograd4_grad_weights(int64_t S, int64_t E, int64_t T, const float* Gh, int64_t ldh, const float* V,
+                            int64_t ldv, float* dU) {
+  for (int xi = 0; xi < 36; ++xi) {
+    float* du = dU + xi * E * S;
+    for (int64_t e0 = 0; e0 < E; e0 += 2 * L) {
+      const int mr = E - e0 >= 2 * L ? 2 : 1;
+      for (int64_t c0 = 0; c0 < S; c0 += kGroup) {
+        const int nc = int(std::min<int64_t>(kGroup, S - c0));
+        gemm_block_n(mr, nc, T, Gh + xi * ldh + e0, E, V + xi * ldv + c0, 1, S, [&](int i, int j, Vec m) {
+          float* d = du + (c0 + j) * E + e0 + i * L;
+          store(d, load(d) + m);
+        });
+      }
+    }
+  }
+}
+
+// The transpose of the weight transform: the gradient of kernels [i0, i1) of n, dg = Gᵀ·dU·G, from dU[ξ·n + i];
+// dg[k·n + i] for tap k = ky·3 + kx.
+void winograd4_weight_grad(const float* dU, int64_t n, float* dg, int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; i += L) {
+    const int m = int(std::min(L, i1 - i));
+    Vec t[6][3];  // t[p] = Gᵀ·(row p of dU)
+    for (int p = 0; p < 6; ++p) {
+      Vec u[6];
+      for (int q = 0; q < 6; ++q) u[q] = load_first(dU + (6 * p + q) * n + i, m);
+      winograd4_gt(u, t[p]);
+    }
+    for (int kx = 0; kx < 3; ++kx) {  // Gᵀ·(column kx)
+      const Vec col[6] = {t[0][kx], t[1][kx], t[2][kx], t[3][kx], t[4][kx], t[5][kx]};
+      Vec y[3];
+      winograd4_gt(col, y);
+      for (int ky = 0; ky < 3; ++ky) store_first(dg + (3 * ky + kx) * n + i, y[ky], m);
+    }
+  }
 }
 
 }  // namespace fusedfire_cpu::FF_ISA
