@@ -32,10 +32,48 @@ namespace {
 // its channel views, grad_s summed and masked as tensors), A/B over the 16 Fires × 2 layouts: 0.62× the time at
 // N=1, 0.65× at N=8 (every case faster; 13×13 with E = 512 least, 0.71–0.83×).
 template <typename scalar_t>
+using acc_type_of = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+
+// The weight gradients' accumulators: one row of n per worker of the parallel region (its slot), in kept scratch,
+// each zeroed by its worker on first use; total() sums the used rows in slot order (for a given thread count the
+// same sum on every call).
+// NOTE: (EPYC, AVX-512) a fresh tensor, torch's zero_ and sum over the rows took 17% of a 13×13 backward at N=1
+// (1_1.features.11, 1 thread, perf): its pages faulted in on every call.
+template <typename acc_t>
+struct Accumulators {
+  Accumulators(int64_t slots, int64_t n) : slots(slots), n(n), used(slots, 0) {
+    p = thread_scratch<acc_t, 5>(slots * n, fresh);
+  }
+  acc_t* row(uint32_t slot) {
+    STD_TORCH_CHECK(slot < slots, "fusedfire cpu: more workers than accumulators");
+    acc_t* r = p + slot * n;
+    if (!used[slot]) std::fill_n(r, n, acc_t(0)), used[slot] = 1;
+    return r;
+  }
+  acc_t* total() {
+    acc_t* t = nullptr;
+    for (int64_t i = 0; i < slots; ++i) {
+      if (!used[i]) continue;
+      const acc_t* __restrict__ r = p + i * n;
+      if (!t) {
+        t = p + i * n;
+      } else {
+        for (int64_t j = 0; j < n; ++j) t[j] += r[j];
+      }
+    }
+    return t ? t : row(0);  // no worker: zeros
+  }
+  const int64_t slots, n;
+  acc_t* p;
+  Fresh fresh;
+  std::vector<char> used;  // one element per slot, each written by its own worker only
+};
+
+template <typename scalar_t>
 void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, const Tensor& out, const Tensor& wsq,
-                     const Tensor& w1, const Tensor& w3, const Tensor& grad_x, const Tensor& wacc, bool wino,
-                     const Options& opt, const Kernels& k) {
-  using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+                     const Tensor& w1, const Tensor& w3, const Tensor& grad_x, Accumulators<acc_type_of<scalar_t>>& wacc,
+                     bool wino, const Options& opt, const Kernels& k) {
+  using acc_t = acc_type_of<scalar_t>;
   constexpr bool lowp = !std::is_same_v<scalar_t, acc_t>;
   constexpr bool fp32 = std::is_same_v<acc_t, float>;
   const int64_t N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
@@ -78,14 +116,11 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
     if (wino) U = winograd_weights_flipped(W3, E3, S, tile, k, u_fresh);
   }
 
-  acc_t* const acc0 = wacc.mutable_data_ptr<acc_t>();
-  const int64_t slots = wacc.size(0), acc_ld = wacc.stride(0);
   torch::stable::parallel_for(0, N * chunks, 1, [&](int64_t begin, int64_t end) {
     const MklThreadsGuard one_mkl_thread(1);  // blas.h
     uint32_t slot = 0;  // the worker's index in the parallel region (at::get_thread_num)
     TORCH_ERROR_CODE_CHECK(torch_get_thread_idx(&slot));
-    STD_TORCH_CHECK(slot < slots, "fusedfire cpu: more workers than accumulators");
-    acc_t* acc = acc0 + slot * acc_ld;
+    acc_t* acc = wacc.row(slot);
     acc_t *gWsq = acc, *gBsq = acc + oBsq, *gW1 = acc + oW1, *gW3 = acc + oW3, *gB = acc + oB, *dU = acc + oU;
 
     const int64_t s_ld = (R + 2) * W, gs_ld = chunk_rows * W;
@@ -264,39 +299,35 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
   // One row per thread: gWsq (S·Cin), gbsq (S), gW1 (E1·S), gW3 (E3·9S), gb1 (E1), gb3 (E3), with Winograd dU
   // (36·E3·S, dU[ξ][c·E3 + e]), in the acc dtype.
   const int64_t sizes[] = {S * Cin, S, E1 * S, E3 * 9 * S, E1, E3, wino ? 36 * E3 * S : 0};
-  const int64_t wacc_sizes[] = {num_threads(), std::accumulate(std::begin(sizes), std::end(sizes), int64_t(0))};
-  Tensor wacc = torch::stable::empty(wacc_sizes, acc_type);
-  torch::stable::zero_(wacc);
-  if (x.numel() > 0 && out.numel() > 0) {
-    FF_DISPATCH_FLOATING(x.scalar_type(), "fusedfire_cpu_backward", [&] {
-      backward_kernel<scalar_t>(grad_out, x, s, out, wsq, w1, w3_a, grad_x, wacc, wino, opt, k);
-    });
-  } else {
-    torch::stable::zero_(grad_x);
-  }
-  const int64_t dim0[] = {0};
-  Tensor total = torch::stable::sum(wacc, dim0);  // the threads' rows summed in thread order
-  if (wino) {  // gW3 += Gᵀ·dU·G, from the threads' summed dU, its taps (dg[tap][c·E3 + e]) into gW3's (e, c, tap)
-    float* t = total.mutable_data_ptr<float>();
-    std::vector<float> dg(9 * E3 * S);
-    const int64_t oW3 = sizes[0] + sizes[1] + sizes[2], oU = oW3 + sizes[3] + E1 + E3;
-    k.winograd4_weight_grad(t + oU, E3 * S, dg.data(), 0, E3 * S);
-    for (int64_t tap = 0; tap < 9; ++tap)
-      for (int64_t c = 0; c < S; ++c)
-        for (int64_t e = 0; e < E3; ++e) t[oW3 + (e * S + c) * 9 + tap] += dg[(tap * S + c) * E3 + e];
-  }
-  // Each gradient a new tensor of its weight's shape (contiguous) in x's dtype, converted from its slice of total.
   const std::array<torch::headeronly::IntHeaderOnlyArrayRef, 6> shapes{
       wsq.sizes(), wsq.sizes().slice(0, 1), w1.sizes(), w3.sizes(), w1.sizes().slice(0, 1), w3.sizes().slice(0, 1)};
   std::array<Tensor, 6> g;
-  FF_DISPATCH_FLOATING(x.scalar_type(), "fusedfire_cpu_backward_grads", [&] {
-    using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-    const acc_t* src = total.const_data_ptr<acc_t>();
+  FF_DISPATCH_FLOATING(x.scalar_type(), "fusedfire_cpu_backward", [&] {
+    using acc_t = acc_type_of<scalar_t>;
+    Accumulators<acc_t> wacc(num_threads(), std::accumulate(std::begin(sizes), std::end(sizes), int64_t(0)));
+    if (x.numel() > 0 && out.numel() > 0) {
+      backward_kernel<scalar_t>(grad_out, x, s, out, wsq, w1, w3_a, grad_x, wacc, wino, opt, k);
+    } else {
+      torch::stable::zero_(grad_x);
+    }
+    acc_t* total = wacc.total();
+    if (wino) {  // gW3 += Gᵀ·dU·G, its taps (dg[tap][c·E3 + e]) into gW3's (e, c, tap) order
+      float* t = reinterpret_cast<float*>(total);  // wino: fp32 accumulation
+      const int64_t n = E3 * S, oW3 = sizes[0] + sizes[1] + sizes[2], oU = oW3 + sizes[3] + E1 + E3;
+      Fresh dg_fresh;
+      float* dg = thread_scratch<float, 1>(9 * n, dg_fresh);
+      torch::stable::parallel_for(0, n, 1024, [&](int64_t i0, int64_t i1) {
+        k.winograd4_weight_grad(t + oU, n, dg, i0, i1);
+        for (int64_t tap = 0; tap < 9; ++tap)
+          for (int64_t i = i0; i < i1; ++i) t[oW3 + ((i % E3) * S + i / E3) * 9 + tap] += dg[tap * n + i];
+      });
+    }
+    // Each gradient a new tensor of its weight's shape (contiguous) in x's dtype, converted from its slice of total.
     int64_t offset = 0;
     for (int i = 0; i < 6; offset += sizes[i++]) {
       g[i] = torch::stable::empty(shapes[i], x.scalar_type());
       scalar_t* dst = g[i].mutable_data_ptr<scalar_t>();
-      for (int64_t j = 0; j < sizes[i]; ++j) dst[j] = static_cast<scalar_t>(src[offset + j]);
+      for (int64_t j = 0; j < sizes[i]; ++j) dst[j] = static_cast<scalar_t>(total[offset + j]);
     }
   });
   return {grad_x, g[0], g[1], g[2], g[4], g[3], g[5]};

@@ -61,14 +61,15 @@ constexpr int64_t kWinogradPixelsPerThread = 24;
 // 0.81×); F(4×4, 3×3) through 36 MKL GEMMs alone was 0.91× / 0.85× (2 threads).
 constexpr int64_t kWinogradBlockBytes = int64_t(256) << 10;
 
-// The backward's Winograd (backward.cpp) for the 3×3 expand's grad_s and weight gradient: from
+// The backward's Winograd F(4×4, 3×3) (backward.cpp) for the 3×3 expand's grad_s and weight gradient: from
 // kWinogradBackwardPixelsPerThread output pixels per thread, in blocks of at most kWinogradBackwardTiles tiles (whole
 // tile rows; at 512 band pixels, a whole band).
-// NOTE: (EPYC, MKL and fusedfire in AVX2) A/B against im2col, N=8, the backward alone, 16 Fires, medians of 7–9:
-// blocks of 32 / 64 / 128 tiles / whole bands 0.86 / 0.88 / 0.85 / 0.83–0.86× the time, geomean, channels_last (NCHW
-// 0.89 at 64 and whole bands); the 27×27 and 54×54 Fires with S >= 32 0.72–0.84×, the 13×13 ones 0.92–0.96×.
-// Bands of 1024 pixels: 0.87–0.88×.
-constexpr int64_t kWinogradBackwardPixelsPerThread = 160;
+// NOTE: (EPYC) against im2col, the backward alone, 1 thread (CPU time), medians of 7: the 13×13 Fires at 169 px
+// (N=1) 0.97-1.01× the time with the AVX-512 kernels, 1.12-1.18× with AVX2 (MKL in AVX2 too); at 338 px (N=2)
+// 0.82-0.86× / 0.97-1.03×; the 27×27 Fires at N=1 0.57-0.62× (AVX-512). F(4×4) against the F(2×2, 3×3) through
+// MKL it replaced, fwd+bwd, 8 squeezenet1_0 Fires, 1 thread, NCHW: 0.85× the time at N=1 and at N=8 (13×13 N=8
+// 1.00×). F(2×2)'s blocks (session 6, AVX2): 32 / 64 / 128 tiles / whole bands 0.86 / 0.88 / 0.85 / 0.83–0.86×.
+constexpr int64_t kWinogradBackwardPixelsPerThread = 320;
 constexpr int64_t kWinogradBackwardTiles = 1024;
 
 }  // namespace fusedfire_cpu
