@@ -1,5 +1,5 @@
 """The fp32 forwards of backend "cpu" side by side, per Fire config, batch and layout, one pytest-benchmark group per
-case: the 3×3 expand by im2col + one GEMM or by Winograd F(2×2, 3×3) (also where "auto" would not take it), with the
+case: the 3×3 expand by im2col + one GEMM or by Winograd F(4×4, 3×3) (also where "auto" would not take it), with the
 vector kernels of each ISA this CPU runs (fusedfire.native.cpu_options). This is the measurement behind the choices
 of csrc/cpu/heuristics.h.
 

@@ -247,13 +247,14 @@ def test_streamed_output(layout):
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("cfg, n, h, w", [
-    ((8, 16, 16, 16), 2, 1, 1),      # one pixel: a single tile, three of its four outputs dropped
-    ((8, 16, 16, 16), 3, 2, 3),      # odd width: the last tile's right column dropped
-    ((24, 16, 32, 48), 3, 5, 7),     # odd height: the last tile row's second row dropped
-    ((24, 32, 16, 32), 1, 27, 27),   # bands of 14 + 13 rows (chunks of 13 and 14 with 2 threads)
+    ((8, 16, 16, 16), 2, 1, 1),      # one pixel: a single tile, 15 of its 16 outputs dropped
+    ((8, 16, 16, 16), 3, 2, 3),      # 2 × 3: the tile's last two rows and last column dropped
+    ((24, 16, 32, 48), 3, 5, 7),     # the second tile row holds one row, the second tile column three columns
+    ((24, 32, 16, 32), 1, 27, 27),   # bands of 16 + 11 rows (whole tile rows but the last); chunks of 13 and 14 rows
     ((40, 16, 23, 16), 2, 55, 13),   # E1 = 23: the 3×3 half of each pixel starts unaligned; bands of 28 + 27
-    ((16, 16, 16, 1024), 1, 27, 27), # E3 = 1024: 2 tile rows per GEMM block, 4 blocks per 14-row band
-    ((8, 16, 16, 16), 1, 3, 600),    # W > 512 band pixels: bands of one row (odd), each half a tile row
+    ((16, 16, 16, 1024), 1, 27, 27), # E3 = 1024: grad_s sums 1024 channels (its Winograd error grows with them)
+    ((16, 128, 16, 16), 1, 9, 60),   # S = 128: the forward's first band of 8 rows in 2 blocks of one tile row
+    ((8, 16, 16, 16), 1, 3, 600),    # W > 512 band pixels: bands of one row, each a quarter of a tile row
 ])
 def test_winograd(cfg, n, h, w, threads, layout, isa):
     """The 3×3 expand by Winograd F(4×4, 3×3) on its edges, on every ISA, forward and backward: partial tiles, odd band
@@ -273,6 +274,24 @@ def test_winograd(cfg, n, h, w, threads, layout, isa):
         assert h * w == 1 or not torch.equal(grads[5], im2col[5]), "the backward's im2col ran"
     finally:
         torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_winograd_blocks_of_tile_rows(layout, isa):
+    """Bands of 9 rows 2100 pixels wide (band_pixels raised): forward and backward each run a band's 3 tile rows as 3
+    blocks of one (kWinogradBlockBytes, kWinogradBackwardTiles). The backward against im2col's from the same saved
+    tensors (the masks of 300k outputs against fp64's would flip where an output is within rounding of 0)."""
+    x, params = _x(1, 8, 9, 2100, layout=layout), fire_params(8, 16, 16, 16)
+    with cpu_options(winograd="on", band_pixels=9 * 2100):
+        out, s = torch.ops.fusedfire.native_fire_fwd(x, *params)
+        g = torch.randn(out.shape)
+        got = torch.ops.fusedfire.native_fire_bwd(g, x, s, out, *params[::2])
+    assert_close(out, reference64(x, params), **WINOGRAD_FP32)
+    with cpu_options(winograd="off", band_pixels=9 * 2100):
+        want = torch.ops.fusedfire.native_fire_bwd(g, x, s, out, *params[::2])
+    for name, a, b in zip(_NAMES, got, want):
+        assert_close(a, b, name=f"grad {name}", rtol=1e-4, atol=WINOGRAD_FP32_GRAD_SCALE * b.abs().max().item())
+    assert not torch.equal(got[5], want[5]), "the backward's im2col ran"
 
 
 @pytest.mark.parametrize("layout, e1", [("channels_last", 16), ("channels_last", 23), ("nchw", 23)])
