@@ -1,6 +1,6 @@
 // The CPU backward, the VJP of the ops.py docstring, fused band by band like the forward (forward.cpp): BLAS GEMMs
-// for the four gradients of each conv, from the saved x, s and out; no G, grad_s or expand-sized tensor is ever
-// materialised.
+// for the 1×1 convolutions' gradients, Winograd F(4×4, 3×3) or im2col/col2im GEMMs for the 3×3 expand's, from the
+// saved x, s and out; no G, grad_s or expand-sized tensor is ever materialised.
 #include <torch/csrc/stable/c/shim.h>
 
 #include <array>
@@ -17,20 +17,6 @@
 namespace fusedfire_cpu {
 namespace {
 
-// Per (image, row chunk) and per band of R rows, like the forward:
-//
-//   pass 1, per band:  G[E][rows]  = grad_out ⊙ (out > 0)                  (+ the chunk's halo rows, see below)
-//                      gb1, gb3   += Σ_p G1, G3;  gW1 += G1·sᵀ;  gW3 += G3·im2col(s)ᵀ
-//                      gs[rows]   += W1ᵀ·G1;  gs += col2im(W3ᵀ·G3)       gs: the chunk's grad_s, L2-sized
-//   pass 2, per band:  gs ⊙= (s > 0);  gbsq += Σ_p gs;  gWsq += gs·xᵀ;  grad_x[rows] = Wsqᵀ·gs
-//
-// col2im spreads row r of W3ᵀ·G3 over grad_s rows r-1..r+1, so a chunk also takes W3ᵀ·G3 of the G rows just
-// above and below it (masked again there, counted in no weight or bias gradient). Weight gradients accumulate per
-// thread and are summed in thread order: for a given thread count the result is the same on every call.
-// The masks are eager's (threshold_backward): zero only where out <= 0 (or s <= 0), so a NaN passes its gradient.
-// NOTE: (Xeon) against the ATen backward it replaced (mask into a full G tensor, three convolution_backward calls on
-// its channel views, grad_s summed and masked as tensors), A/B over the 16 Fires × 2 layouts: 0.62× the time at
-// N=1, 0.65× at N=8 (every case faster; 13×13 with E = 512 least, 0.71–0.83×).
 template <typename scalar_t>
 using acc_type_of = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
 
@@ -69,6 +55,20 @@ struct Accumulators {
   std::vector<char> used;  // one element per slot, each written by its own worker only
 };
 
+// Per (image, row chunk) and per band of R rows, like the forward:
+//
+//   pass 1, per band:  G[E][rows]  = grad_out ⊙ (out > 0)                  (+ the chunk's halo rows, see below)
+//                      gb1, gb3   += Σ_p G1, G3;  gW1 += G1·sᵀ;  gW3 += G3·im2col(s)ᵀ
+//                      gs[rows]   += W1ᵀ·G1;  gs += col2im(W3ᵀ·G3)       gs: the chunk's grad_s, L2-sized
+//   pass 2, per band:  gs ⊙= (s > 0);  gbsq += Σ_p gs;  gWsq += gs·xᵀ;  grad_x[rows] = Wsqᵀ·gs
+//
+// col2im spreads row r of W3ᵀ·G3 over grad_s rows r-1..r+1, so a chunk also takes W3ᵀ·G3 of the G rows just
+// above and below it (masked again there, counted in no weight or bias gradient). Weight gradients accumulate per
+// thread and are summed in thread order: for a given thread count the result is the same on every call.
+// The masks are eager's (threshold_backward): zero only where out <= 0 (or s <= 0), so a NaN passes its gradient.
+// NOTE: (Xeon) against the ATen backward it replaced (mask into a full G tensor, three convolution_backward calls on
+// its channel views, grad_s summed and masked as tensors), A/B over the 16 Fires × 2 layouts: 0.62× the time at
+// N=1, 0.65× at N=8 (every case faster; 13×13 with E = 512 least, 0.71–0.83×).
 template <typename scalar_t>
 void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, const Tensor& out, const Tensor& wsq,
                      const Tensor& w1, const Tensor& w3, const Tensor& grad_x, Accumulators<acc_type_of<scalar_t>>& wacc,
