@@ -17,9 +17,6 @@
 namespace fusedfire_cpu {
 namespace {
 
-template <typename scalar_t>
-using acc_type_of = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-
 // The weight gradients' accumulators: one row of n per worker of the parallel region (its slot), in kept scratch,
 // each zeroed by its worker on first use; total() sums the used rows in slot order (for a given thread count the
 // same sum on every call).
@@ -106,14 +103,13 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
   // in blocks of TR tile rows. A band whose G3 or s holds a NaN or an inf takes im2col (as the forward); so that the
   // two mix, every band then gathers its own grad_s rows from G rows h0-1 .. h0+rb (the scatter of col2im limited to
   // them), where without Winograd each G row is scattered once, by its own band.
-  const WinogradTile tile = winograd4(k);  // winograd_plan.h
-  const int64_t m = tile.m, TW = (W + m - 1) / m;
+  const int64_t m = kWinogradM, TW = (W + m - 1) / m;  // winograd_plan.h
   const int64_t TR = std::clamp<int64_t>(kWinogradBackwardTiles / TW, 1, (R + m - 1) / m);
   const int64_t tiles = TR * TW;  // per block, at most
   Fresh u_fresh;
   const float* U = nullptr;
   if constexpr (fp32) {
-    if (wino) U = winograd_weights_flipped(W3, E3, S, tile, k, u_fresh);
+    if (wino) U = winograd_weights_flipped(W3, E3, S, k, u_fresh);
   }
 
   torch::stable::parallel_for(0, N * chunks, 1, [&](int64_t begin, int64_t end) {
@@ -129,7 +125,7 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
     // Winograd: s and G3 pixel-major with their halo rows (+ up to m - 1 zero rows), V_s, Ĝ then V_g (G3's
     // transform), grad_s pixel-major
     const int64_t spw_n = S * (R + m + 1) * W, gpw_n = E3 * (R + m + 1) * W;
-    const int64_t wino_n = wino ? spw_n + gpw_n + tile.points * tiles * (S + E3) + S * R * W : 0;
+    const int64_t wino_n = wino ? spw_n + gpw_n + kWinogradPoints * tiles * (S + E3) + S * R * W : 0;
     const int64_t scratch_n = gbuf_n + S * s_ld + S * gs_ld + xbuf_n + R * W + wino_n + col_n + gcol_n;
     Fresh fresh;  // heuristics.h, kMaxKeptScratch
     acc_t* gbuf = thread_scratch<acc_t>(scratch_n, fresh);
@@ -140,8 +136,8 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
     acc_t* spw = ones + R * W;
     acc_t* gpw = spw + spw_n;
     acc_t* Vs = gpw + gpw_n;
-    acc_t* Gv = Vs + tile.points * tiles * S;  // Ĝ, then V_g
-    acc_t* gsp = Gv + tile.points * tiles * E3;
+    acc_t* Gv = Vs + kWinogradPoints * tiles * S;  // Ĝ, then V_g
+    acc_t* gsp = Gv + kWinogradPoints * tiles * E3;
     acc_t* col = ones + R * W + wino_n;  // last: with Winograd only a non-finite band touches them
     acc_t* gcol = col + col_n;
     std::fill_n(ones, R * W, acc_t(1));
@@ -298,7 +294,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
   }
   // One row per thread: gWsq (S·Cin), gbsq (S), gW1 (E1·S), gW3 (E3·9S), gb1 (E1), gb3 (E3), with Winograd dU
   // (36·E3·S, dU[ξ][c·E3 + e]), in the acc dtype.
-  const int64_t sizes[] = {S * Cin, S, E1 * S, E3 * 9 * S, E1, E3, wino ? 36 * E3 * S : 0};
+  const int64_t sizes[] = {S * Cin, S, E1 * S, E3 * 9 * S, E1, E3, wino ? kWinogradPoints * E3 * S : 0};
   const std::array<torch::headeronly::IntHeaderOnlyArrayRef, 6> shapes{
       wsq.sizes(), wsq.sizes().slice(0, 1), w1.sizes(), w3.sizes(), w1.sizes().slice(0, 1), w3.sizes().slice(0, 1)};
   std::array<Tensor, 6> g;

@@ -7,6 +7,7 @@
 #include <torch/headeronly/core/ScalarType.h>
 
 #include <tuple>
+#include <type_traits>
 
 #include "../dtypes.h"
 #include "kernels.h"
@@ -22,6 +23,10 @@ using torch::headeronly::ScalarType;
 // on 2×2 (a call is all overhead): forward 9.8 µs against 7.7, backward 23.8 against 27.0.
 inline Tensor to_dtype(const Tensor& t, ScalarType d) { return t.scalar_type() == d ? t : torch::stable::to(t, d); }
 inline Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : torch::stable::contiguous(t); }
+
+// The accumulation dtype of a dtype: fp64 for fp64, fp32 for fp32, fp16 and bf16.
+template <typename scalar_t>
+using acc_type_of = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
 
 // How the 3×3 expand is computed: Winograd where it pays (heuristics.h), wherever it can run, or never (im2col).
 enum class Winograd { automatic, on, off };

@@ -84,7 +84,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
                     const Tensor& w3, const Tensor& b3, const Tensor& out, const Tensor* s_out, const Options& opt,
                     const Kernels& k) {
   // Accumulate in fp32 (fp64 for fp64); fp16/bf16 are converted per band into fp32 buffers.
-  using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+  using acc_t = acc_type_of<scalar_t>;
   constexpr bool lowp = !std::is_same_v<scalar_t, acc_t>;
   constexpr bool fp32 = std::is_same_v<acc_t, float>;
 
@@ -130,9 +130,8 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   // GEMMs and output transform (winograd4.h). A band whose s holds a NaN or an inf takes im2col instead: a transform
   // mixes 36 inputs into every point, so a NaN would reach outputs that eager's convolution keeps finite (and inf -
   // inf gives NaN where eager gives inf).
-  const WinogradTile tile = winograd4(k);  // winograd_plan.h
-  const int64_t m = tile.m, TW = (W + m - 1) / m;  // tiles per row
-  const int64_t tile_bytes = int64_t(sizeof(float)) * tile.points * std::max<int64_t>(S, 1);
+  const int64_t m = kWinogradM, TW = (W + m - 1) / m;  // tiles per row (winograd_plan.h)
+  const int64_t tile_bytes = int64_t(sizeof(float)) * kWinogradPoints * std::max<int64_t>(S, 1);
   const int64_t cap = std::max<int64_t>(kWinogradBlockBytes / tile_bytes, TW);
   const int64_t TR = std::clamp<int64_t>(cap / TW, 1, (R + m - 1) / m);  // tile rows per block
   bool wino = false;
@@ -140,7 +139,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   Fresh u_fresh;
   const float* U = nullptr;
   if constexpr (fp32) {
-    if (wino) U = winograd_weights(W3, E3, S, rc, rt, tile, k, u_fresh);
+    if (wino) U = winograd_weights(W3, E3, S, rc, rt, k, u_fresh);
   }
   // The 1×1 convolutions into pixel-major destinations (the squeeze of a channels_last x, expand1x1 into a
   // channels_last out) by k.conv1x1 (conv1x1.h), their weights transposed and padded once per call.
@@ -154,7 +153,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   parallel_items(N * chunks, [&](auto take) {
     const MklThreadsGuard one_mkl_thread(1);  // blas.h
     const int64_t s_ld = (R + 2) * W;         // sbuf channel stride: R+2 rows (1-row halo on each side)
-    const int64_t spw_n = wino ? S * (R + m + 1) * W : 0, v_n = wino ? tile.points * cap * S : 0;
+    const int64_t spw_n = wino ? S * (R + m + 1) * W : 0, v_n = wino ? kWinogradPoints * cap * S : 0;
     const int64_t xbuf_n = (lowp ? Cin : 0) * (R + 2) * W, spm_n = (s_transposes ? S : 0) * (R + 2) * W;
     const int64_t obuf_n = lowp || stream || (wino && oC != 1) ? std::max(E1, E3) * R * W : 0;
     const int64_t col_n = 9 * S * R * W;  // last: with Winograd only a non-finite band touches it

@@ -16,13 +16,9 @@ inline bool winograd_can(int64_t S, int64_t E3, const float* w3, const Kernels& 
   return S % kWinogradChannels == 0 && E3 % kWinogradChannels == 0 && k.finite(E3, 9 * S, w3, 9 * S);
 }
 
-// The weight transform of one Winograd tile size (F(4×4, 3×3), the one there is).
-struct WinogradTile {
-  int m;       // output pixels per tile side
-  int points;  // (m + 2)², points ξ per tile: GEMMs per block
-  void (*weights)(const float* g, int64_t n, float* U, int64_t i0, int64_t i1);
-};
-inline WinogradTile winograd4(const Kernels& k) { return {4, 36, k.winograd4_weights}; }
+// F(4×4, 3×3)'s tiles (winograd4.h): kWinogradM output pixels per side, kWinogradPoints = (m + 2)² points ξ (GEMMs
+// per block).
+constexpr int64_t kWinogradM = 4, kWinogradPoints = 36;
 
 // Winograd weights U[ξ][c·E + e] (U_ξ column-major, see the GEMMs) of an fp32 w3 (E × 9S, element (e, c, tap) at
 // e·9S + c·rc + tap·rt: rc = 9, rt = 1 for PyTorch's layout, rc = 1, rt = S for channels_last), memoized on w3's
@@ -34,9 +30,9 @@ inline WinogradTile winograd4(const Kernels& k) { return {4, 36, k.winograd4_wei
 // 1 MB took ~2.5% of a 13×13 Fire at N=8), and split over the threads (one thread transforming while the other
 // waited was ~8% of a 13×13 Fire at N=2).
 inline const float* winograd_weights(const float* w3, int64_t E, int64_t S, int64_t rc, int64_t rt,
-                                     const WinogradTile& tile, const Kernels& k, Fresh& fresh) {
-  const int64_t n = E * S, tag = (E * 8 + tile.m) * 16 + rc;  // E, the tile and w3's layout
-  return weight_memo(tag, w3, 9 * n, tile.points * n, fresh, [&](float* U) {
+                                     const Kernels& k, Fresh& fresh) {
+  const int64_t n = E * S, tag = E * 16 + rc;  // E and w3's layout
+  return weight_memo(tag, w3, 9 * n, kWinogradPoints * n, fresh, [&](float* U) {
     Fresh taps_fresh;
     float* taps = thread_scratch<float, 1>(18 * n, taps_fresh);  // taps, then the transposed w3
     float* wt = taps + 9 * n;  // PyTorch's layout transposed: wt[(c·9 + tap)·E + e]
@@ -49,7 +45,7 @@ inline const float* winograd_weights(const float* w3, int64_t E, int64_t S, int6
         for (int64_t c = c0; c < c1; ++c)
           for (int64_t tap = 0; tap < 9; ++tap) std::copy_n(wt + (c * 9 + tap) * E, E, taps + tap * n + c * E);
       }
-      tile.weights(taps, n, U, c0 * E, c1 * E);
+      k.winograd4_weights(taps, n, U, c0 * E, c1 * E);
     });
   });
 }
@@ -57,16 +53,15 @@ inline const float* winograd_weights(const float* w3, int64_t E, int64_t S, int6
 // The transform of the flipped, transposed kernels (grad_s of the 3×3 expand is a 3×3 convolution of its output
 // gradient with them, backward.cpp): U'[ξ][e·S + c] of kernel (c, e), w3's kernel (e, c) turned by 180°, from a
 // dense fp32 w3 in PyTorch's layout; memoized as winograd_weights.
-inline const float* winograd_weights_flipped(const float* w3, int64_t E, int64_t S, const WinogradTile& tile,
-                                             const Kernels& k, Fresh& fresh) {
-  const int64_t n = E * S, tag = -(E * 8 + tile.m);  // negative: apart from winograd_weights' tags
-  return weight_memo(tag, w3, 9 * n, tile.points * n, fresh, [&](float* U) {
+inline const float* winograd_weights_flipped(const float* w3, int64_t E, int64_t S, const Kernels& k, Fresh& fresh) {
+  const int64_t n = E * S, tag = -E - 1;  // negative: apart from winograd_weights' tags
+  return weight_memo(tag, w3, 9 * n, kWinogradPoints * n, fresh, [&](float* U) {
     Fresh taps_fresh;
     float* taps = thread_scratch<float, 1>(9 * n, taps_fresh);
     torch::stable::parallel_for(0, E, 1, [&](int64_t e0, int64_t e1) {
       // tap 8 - j of kernel i = e·S + c into row j of taps: block transposes into the rows taken last to first
       k.copy((e1 - e0) * S, 9, w3 + e0 * S * 9, 9, 1, taps + 8 * n + e0 * S, 1, -n);
-      tile.weights(taps, n, U, e0 * S, e1 * S);
+      k.winograd4_weights(taps, n, U, e0 * S, e1 * S);
     });
   });
 }
