@@ -11,6 +11,8 @@ from .modules import FusedFire
 from .ops import resolve_backend
 
 _NATIVE_FIRE = torch.ops.fusedfire.native_fire.default  # the overload: the packet's overload lookup skipped
+_NATIVE_FIRE_PACKED = torch.ops.fusedfire.native_fire_packed.default
+_NATIVE_FIRE_PACK = torch.ops.fusedfire.native_fire_pack.default
 # oneDNN's linear with a fused activation, what torch.compile's CPU freezing pass emits (torch._inductor mkldnn_fusion)
 _MKLDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 _LINEAR_POINTWISE = torch.ops.mkldnn._linear_pointwise.default if _MKLDNN else None
@@ -21,7 +23,13 @@ class FrozenFire(FusedFire):
 
     The backend is resolved once, when it is built (FUSEDFIRE_BACKEND included): a snapshot, like optimize's. Per call
     it checks only what the op's own C++ checks would report less clearly (x a Tensor, 4-D, with Cin channels and the
-    weights' dtype) and the states that need the general path; the op checks the rest (shapes, device, dtype)."""
+    weights' dtype) and the states that need the general path; the op checks the rest (shapes, device, dtype).
+
+    With fp32 weights it passes the op their pack (native_fire_pack: the 1×1 weights transposed and padded, the 3×3
+    weights' Winograd transform), made at the first call and again whenever a weight changes through torch: another
+    tensor, or an in-place write (load_state_dict's copy_ included) that moves its version counter. A write that
+    bypasses the counter (through `.data`, NumPy or a raw pointer) is not seen, as a frozen snapshot's would not be:
+    call `optimize` again after one."""
 
     @classmethod
     def from_fire(cls, fire_module: nn.Module, *, backend: str = "auto") -> "FrozenFire":
@@ -43,8 +51,33 @@ class FrozenFire(FusedFire):
         if (self._native_cpu and not _special_mode() and type(x) is Tensor and x.is_cpu and x.dim() == 4
                 and x.shape[1] == w.shape[1] and x.dtype == w.dtype
                 and not (torch.is_grad_enabled() and _any_requires_grad(x, sq, e1, e3))):
-            return _NATIVE_FIRE(x, w, sq["bias"], e1["weight"], e1["bias"], e3["weight"], e3["bias"])
+            weights = (w, sq["bias"], e1["weight"], e1["bias"], e3["weight"])
+            packed = self._current_pack(weights) if w.dtype == torch.float32 else None
+            if packed is not None:
+                return _NATIVE_FIRE_PACKED(x, *weights, e3["bias"], packed)
+            return _NATIVE_FIRE(x, *weights, e3["bias"])
         return super()._fire(x)
+
+    def __getstate__(self):  # pickled and deep-copied without the pack (derived; remade at the next call)
+        state = super().__getstate__()
+        state.pop("_pack", None)
+        return state
+
+    @torch.jit.unused
+    def _current_pack(self, weights):
+        """The pack of `weights` (fp32), remade where any of them is another tensor or was written in place since."""
+        # NOTE: packs 0.82-0.91× the time of a whole optimized SqueezeNet (csrc/cpu/pack.h); this check ~1 µs a call
+        try:
+            key = [(t.data_ptr(), t._version) for t in weights]
+        except RuntimeError:  # inference tensors have no version counter: no pack, the op derives per call
+            return None
+        pack = self.__dict__.get("_pack")
+        if pack is None or pack[0] != key:
+            if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in weights):
+                return None
+            # the weights themselves kept with the key: their memory cannot be reused by another tensor meanwhile
+            pack = self._pack = (key, _NATIVE_FIRE_PACK(*weights), [t.detach() for t in weights])
+        return pack[1]
 
 
 def _special_mode() -> bool:

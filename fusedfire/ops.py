@@ -234,9 +234,31 @@ _native.define(f"native_fire_fwd(Tensor x, {_WEIGHTS}) -> (Tensor, Tensor)")
 _native.define("native_fire_bwd(Tensor grad_out, Tensor x, Tensor s, Tensor out, Tensor squeeze_weight, "
                "Tensor expand1x1_weight, Tensor expand3x3_weight) -> (Tensor, Tensor, Tensor, Tensor, Tensor, "
                "Tensor, Tensor)")
+# CPU only, inference only (no autograd): an fp32 Fire's derived weights packed once (csrc/cpu/pack.h), and the
+# forward that takes them; optimize's FrozenFire keeps its pack current.
+_native.define("native_fire_pack(Tensor squeeze_weight, Tensor squeeze_bias, Tensor expand1x1_weight, "
+               "Tensor expand1x1_bias, Tensor expand3x3_weight) -> Tensor")
+_native.define(f"native_fire_packed(Tensor x, {_WEIGHTS}, Tensor packed) -> Tensor")
 for _name, _fake in (("native_fire", _fire_fake), ("native_fire_fwd", _fire_fwd_fake),
                      ("native_fire_bwd", _fire_bwd_fake)):
     torch.library.register_fake(f"fusedfire::{_name}", functools.partial(_fake, backend="native"), lib=_native)
+
+
+def pack_numel(cin: int, s: int, e1: int, e3: int) -> int:
+    """The length of native_fire_pack's tensor (csrc/cpu/pack.h's layout)."""
+    padded = lambda m: -(-m // 16) * 16  # noqa: E731
+    return 16 + (cin + 1) * padded(s) + (s + 1) * padded(e1) + (36 * s * e3 if s % 16 == 0 == e3 % 16 else 0)
+
+
+@torch.library.register_fake("fusedfire::native_fire_pack", lib=_native)
+def _pack_fake(squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight):
+    s, cin = squeeze_weight.shape[:2]
+    return squeeze_weight.new_empty(pack_numel(cin, s, expand1x1_weight.shape[0], expand3x3_weight.shape[0]))
+
+
+@torch.library.register_fake("fusedfire::native_fire_packed", lib=_native)
+def _packed_fake(x, *weights_and_pack):
+    return _fire_fake(x, *weights_and_pack[:-1], backend="native")
 
 
 def _setup_context(ctx, inputs, output):

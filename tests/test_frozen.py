@@ -1,5 +1,7 @@
 """The modules optimize puts in its snapshot (fusedfire/frozen.py): FrozenFire's direct call of the cpu op and every
-way it falls back to the general path, its errors for bad inputs; PooledClassifier against the eager classifier."""
+way it falls back to the general path, its pack kept current, its errors for bad inputs; PooledClassifier against the
+eager classifier."""
+import copy
 from collections import OrderedDict
 
 import pytest
@@ -19,10 +21,11 @@ LAYOUTS = pytest.mark.parametrize("layout", [torch.contiguous_format, torch.chan
 
 @pytest.fixture
 def op_calls(monkeypatch):
-    """The calls FrozenFire makes to the cpu op directly (its fast path)."""
+    """The calls FrozenFire makes to the cpu ops directly (its fast path), packed or not."""
     calls = []
-    real = frozen._NATIVE_FIRE
-    monkeypatch.setattr(frozen, "_NATIVE_FIRE", lambda *args: calls.append(args) or real(*args))
+    for name in ("_NATIVE_FIRE", "_NATIVE_FIRE_PACKED"):
+        real = getattr(frozen, name)
+        monkeypatch.setattr(frozen, name, lambda *args, real=real: calls.append(args) or real(*args))
     return calls
 
 
@@ -61,6 +64,61 @@ def test_frozen_fire_follows_its_weights(op_calls):
     out = fire(x.double())
     assert out.dtype == torch.float64 and len(op_calls) == 2
     assert_close(out, reference64(x, _params(other)), rtol=1e-12, atol=1e-12)
+
+
+def _winograd_fire():
+    """A FrozenFire whose pack holds a Winograd transform (S, E3 multiples of 16), with an input that runs it."""
+    fire = FrozenFire.from_fire(FusedFire(32, 16, 8, 32)).eval().requires_grad_(False)
+    return fire, torch.randn(2, 32, 13, 13)
+
+
+@needs_cpu_backend
+@pytest.mark.parametrize("change", ["in_place", "load_state_dict", "new_parameter", "layout_round_trip"])
+def test_frozen_fire_repacks_when_its_weights_change(op_calls, change):
+    """After a first call (the pack made), each way torch changes a weight reaches the output: the pack follows."""
+    fire, x = _winograd_fire()
+    fire(x)
+    other = FusedFire(32, 16, 8, 32)
+    with torch.no_grad():
+        if change == "in_place":
+            fire.expand3x3.weight.mul_(-2)
+            fire.squeeze.bias.add_(0.5)
+        elif change == "load_state_dict":
+            fire.load_state_dict(other.state_dict())
+        elif change == "new_parameter":
+            fire.expand3x3.weight = nn.Parameter(other.expand3x3.weight.clone(), requires_grad=False)
+        else:  # new storages, the second possibly where the first weights were
+            fire.to(memory_format=torch.channels_last).to(memory_format=torch.contiguous_format)
+            fire.expand1x1.weight.mul_(3)
+    out = fire(x)
+    assert len(op_calls) == 2 and op_calls[-1][-1].dim() == 1  # the packed op, with a pack
+    assert_close(out, reference64(x, _params(fire)), rtol=5e-5, atol=5e-5)
+
+
+@needs_cpu_backend
+def test_frozen_fire_pack_is_not_copied_and_inference_weights_need_none(op_calls):
+    fire, x = _winograd_fire()
+    want = fire(x)
+    copied = copy.deepcopy(fire)
+    assert "_pack" in fire.__dict__ and "_pack" not in copied.__dict__  # derived: remade at the copy's first call
+    assert torch.equal(copied(x), want) and "_pack" in copied.__dict__
+    with torch.inference_mode():  # inference tensors have no version counter to follow: the unpacked op
+        made_in_inference = FrozenFire.from_fire(FusedFire(32, 16, 8, 32)).eval().requires_grad_(False)
+    out = made_in_inference(x)
+    assert "_pack" not in made_in_inference.__dict__ and op_calls[-1][-1].dim() == 1  # b3, not a pack
+    assert_close(out, reference64(x, _params(made_in_inference)), rtol=5e-5, atol=5e-5)
+
+
+@needs_cpu_backend
+def test_repacking_is_what_the_test_above_sees(monkeypatch):
+    """Test of the test: a FrozenFire that kept its first pack fails the comparison after an in-place change."""
+    fire, x = _winograd_fire()
+    first = fire._current_pack(_params(fire)[:5])
+    monkeypatch.setattr(fire, "_current_pack", lambda weights: first)
+    with torch.no_grad():
+        fire.expand3x3.weight.mul_(-2)
+    with pytest.raises(AssertionError, match="worst error"):
+        assert_close(fire(x), reference64(x, _params(fire)), rtol=5e-5, atol=5e-5)
 
 
 @pytest.mark.parametrize("case", ["x_requires_grad", "params_require_grad", "autocast", "jit_trace", "backend_arg",

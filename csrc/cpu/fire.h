@@ -39,10 +39,11 @@ struct Options {
   int64_t band_pixels;   // kBandPixels
 };
 
-// (out, s): s only where save_s (the training forward), else an undefined tensor.
+// (out, s): s only where save_s (the training forward), else an undefined tensor. packed: null, or (fp32 only) the
+// weights' pack (pack.h), checked by the caller.
 std::tuple<Tensor, Tensor> forward(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1,
                                    const Tensor& b1, const Tensor& w3, const Tensor& b3, bool save_s,
-                                   const Options& opt, const Kernels& k);
+                                   const Tensor* packed, const Options& opt, const Kernels& k);
 
 // (grad_x, gWsq, gbsq, gW1, gb1, gW3, gb3).
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(

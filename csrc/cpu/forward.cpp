@@ -20,6 +20,7 @@
 #include "elementwise.h"
 #include "fire.h"
 #include "heuristics.h"
+#include "pack.h"
 #include "winograd_plan.h"
 
 namespace fusedfire_cpu {
@@ -39,21 +40,21 @@ bool stream_out(const Tensor& out, const Kernels& k) {
   return out.scalar_type() == ScalarType::Float && k.streams && bytes > l2 * num_threads();
 }
 
-// Where the forward's 3×3 expand runs by Winograd: wherever it can (winograd_plan.h) for an fp32 out or a
-// channels_last fp16/bf16 one (converted pixel by pixel; an NCHW one would need a transposing conversion); under
-// Winograd::automatic only where it pays (heuristics.h).
-bool use_winograd(const Options& opt, int64_t pixels, int64_t S, int64_t E3, const Tensor& out, const float* w3,
-                  const Kernels& k) {
+// Where the forward's 3×3 expand runs by Winograd: wherever it can (can(): winograd_plan.h, or the pack's flag) for
+// an fp32 out or a channels_last fp16/bf16 one (converted pixel by pixel; an NCHW one would need a transposing
+// conversion); under Winograd::automatic only where it pays (heuristics.h).
+template <typename Can>
+bool use_winograd(const Options& opt, int64_t pixels, const Tensor& out, const Can& can) {
   if (opt.winograd == Winograd::off) return false;
   const bool cl = out.stride(1) == 1;
   const ScalarType t = out.scalar_type();
   const bool fits = t == ScalarType::Float || (cl && (t == ScalarType::Half || t == ScalarType::BFloat16));
   const bool pays = pixels >= kWinogradPixelsPerThread * num_threads();
-  return fits && (opt.winograd == Winograd::on || pays) && winograd_can(S, E3, w3, k);
+  return fits && (opt.winograd == Winograd::on || pays) && can();
 }
 
-// The 1×1 weights as k.conv1x1 reads them: transposed (K × M), each row zero-padded to a multiple of the lanes, the
-// bias padded alike as row K; null where not asked for (a null weight).
+// The 1×1 weights as k.conv1x1 reads them (pack.h, pad_1x1): the pack's, or padded per call into kept scratch (slot
+// 3); null where not asked for (a null weight).
 struct PaddedWeights {
   const float *sq = nullptr, *bsq = nullptr, *e1 = nullptr, *b1 = nullptr;
   int64_t sq_ld = 0, e1_ld = 0;
@@ -61,28 +62,27 @@ struct PaddedWeights {
 
 template <typename T>
 PaddedWeights padded_weights(const T* wsq, const T* bsq, int64_t S, int64_t Cin, const T* w1, const T* b1,
-                             int64_t E1, const Kernels& k, Fresh& fresh) {
+                             int64_t E1, const float* packed, const Kernels& k, Fresh& fresh) {
   PaddedWeights pw;
   if constexpr (std::is_same_v<T, float>) {
-    auto ld = [&](int64_t M) { return (M + k.lanes - 1) / k.lanes * k.lanes; };
-    const int64_t sq_n = wsq ? (Cin + 1) * ld(S) : 0, e1_n = w1 ? (S + 1) * ld(E1) : 0;
-    if (sq_n + e1_n == 0) return pw;
-    float* buf = thread_scratch<float, 3>(sq_n + e1_n, fresh);
-    std::fill_n(buf, sq_n + e1_n, 0.f);
-    auto pad = [&](const float* w, const float* b, int64_t M, int64_t K, float* dst) {
-      k.copy(M, K, w, K, 1, dst, 1, ld(M));  // block transposes
-      std::copy_n(b, M, dst + K * ld(M));
-    };
-    if (wsq) pad(wsq, bsq, S, Cin, buf), pw.sq = buf, pw.bsq = buf + Cin * ld(S), pw.sq_ld = ld(S);
-    if (w1) pad(w1, b1, E1, S, buf + sq_n), pw.e1 = buf + sq_n, pw.b1 = buf + sq_n + S * ld(E1), pw.e1_ld = ld(E1);
+    const PackLayout l = pack_layout(Cin, S, E1, 0);  // offsets from the pack's start
+    const float* base = packed;
+    if (!packed && (wsq || w1)) {
+      float* buf = thread_scratch<float, 3>(l.u, fresh);
+      if (wsq) pad_1x1(wsq, bsq, S, Cin, k, buf + l.sq);
+      if (w1) pad_1x1(w1, b1, E1, S, k, buf + l.e1);
+      base = buf;
+    }
+    if (wsq) pw.sq = base + l.sq, pw.sq_ld = padded(S), pw.bsq = pw.sq + Cin * pw.sq_ld;
+    if (w1) pw.e1 = base + l.e1, pw.e1_ld = padded(E1), pw.b1 = pw.e1 + S * pw.e1_ld;
   }
   return pw;
 }
 
 template <typename scalar_t>
 void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1, const Tensor& b1,
-                    const Tensor& w3, const Tensor& b3, const Tensor& out, const Tensor* s_out, const Options& opt,
-                    const Kernels& k) {
+                    const Tensor& w3, const Tensor& b3, const Tensor& out, const Tensor* s_out, const Tensor* packed,
+                    const Options& opt, const Kernels& k) {
   // Accumulate in fp32 (fp64 for fp64); fp16/bf16 are converted per band into fp32 buffers.
   using acc_t = acc_type_of<scalar_t>;
   constexpr bool lowp = !std::is_same_v<scalar_t, acc_t>;
@@ -134,12 +134,14 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   const int64_t tile_bytes = int64_t(sizeof(float)) * kWinogradPoints * std::max<int64_t>(S, 1);
   const int64_t cap = std::max<int64_t>(kWinogradBlockBytes / tile_bytes, TW);
   const int64_t TR = std::clamp<int64_t>(cap / TW, 1, (R + m - 1) / m);  // tile rows per block
+  // fp32 only: a pack (pack.h) replaces the per-call derivations below
+  const float* Pk = packed ? packed->const_data_ptr<float>() : nullptr;
   bool wino = false;
-  if constexpr (fp32) wino = use_winograd(opt, N * H * W, S, E3, out, W3, k);
   Fresh u_fresh;
   const float* U = nullptr;
   if constexpr (fp32) {
-    if (wino) U = winograd_weights(W3, E3, S, rc, rt, k, u_fresh);
+    wino = use_winograd(opt, N * H * W, out, [&] { return Pk ? Pk[0] == 1.f : winograd_can(S, E3, W3, k); });
+    if (wino) U = Pk ? Pk + pack_layout(Cin, S, E1, E3).u : winograd_weights(W3, E3, S, rc, rt, k, u_fresh);
   }
   // The 1×1 convolutions into pixel-major destinations (the squeeze of a channels_last x, expand1x1 into a
   // channels_last out) by k.conv1x1 (conv1x1.h), their weights transposed and padded once per call.
@@ -147,8 +149,8 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   // channels_last, 1 thread (CPU time), medians of 9: 0.91× the time at N=1 (0.84-0.97), 0.89× at N=8 (0.81-0.92).
   const bool sq_pm = s_transposes, e1_pm = fp32 && oC == 1;
   Fresh pm_fresh;
-  const PaddedWeights pw = padded_weights(sq_pm ? Wsq : nullptr, Bsq, S, Cin, e1_pm ? W1 : nullptr, B1, E1, k,
-                                          pm_fresh);
+  const PaddedWeights pw = padded_weights(sq_pm ? Wsq : nullptr, Bsq, S, Cin, e1_pm ? W1 : nullptr, B1, E1, Pk,
+                                          k, pm_fresh);
 
   parallel_items(N * chunks, [&](auto take) {
     const MklThreadsGuard one_mkl_thread(1);  // blas.h
@@ -277,7 +279,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
 
 std::tuple<Tensor, Tensor> forward(const Tensor& x_in, const Tensor& wsq, const Tensor& bsq, const Tensor& w1,
                                    const Tensor& b1, const Tensor& w3, const Tensor& b3, bool save_s,
-                                   const Options& opt, const Kernels& k) {
+                                   const Tensor* packed, const Options& opt, const Kernels& k) {
   const auto fmt = memory_format(x_in);
   const int64_t N = x_in.size(0), H = x_in.size(2), W = x_in.size(3);
   auto empty = [&](int64_t C) {
@@ -292,7 +294,7 @@ std::tuple<Tensor, Tensor> forward(const Tensor& x_in, const Tensor& wsq, const 
   // smallest activation of a Fire (Cin ≤ E1+E3), and every contiguous or channels_last x is read in place.
   const Tensor x = gemm_ready(x_in) ? x_in : torch::stable::contiguous(x_in, fmt);
   FF_DISPATCH_FLOATING(x.scalar_type(), "fusedfire_cpu_forward", [&] {
-    forward_kernel<scalar_t>(x, wsq, bsq, w1, b1, w3, b3, out, save_s ? &s : nullptr, opt, k);
+    forward_kernel<scalar_t>(x, wsq, bsq, w1, b1, w3, b3, out, save_s ? &s : nullptr, packed, opt, k);
   });
   return {out, s};
 }

@@ -1,8 +1,8 @@
 // fusedfire._cpu: the fused Fire kernels for CPU tensors (backend "cpu"). The schemas (native_fire,
-// native_fire_fwd, native_fire_bwd) are defined in fusedfire/ops.py; this file checks the arguments, picks the
-// vector kernels' ISA once per call (dispatch.cpp: which this CPU runs), and implements the schemas for the CPU
-// dispatch key through LibTorch's stable ABI (one build for every torch >= 2.11). The module itself is the
-// private options API of the tests and benchmarks (fusedfire.native.cpu_isas, cpu_options).
+// native_fire_fwd, native_fire_bwd; native_fire_pack and native_fire_packed, CPU only) are defined in
+// fusedfire/ops.py; this file checks the arguments, picks the vector kernels' ISA once per call (dispatch.cpp: which
+// this CPU runs), and implements the schemas for the CPU dispatch key through LibTorch's stable ABI (one build for
+// every torch >= 2.11). The module itself is the private options API of the tests and benchmarks (fusedfire.native.cpu_isas, cpu_options).
 #include <Python.h>
 
 #include <torch/csrc/stable/library.h>
@@ -14,6 +14,7 @@
 #include "fire.h"
 #include "heuristics.h"
 #include "kernels.h"
+#include "pack.h"
 
 namespace fusedfire_cpu {
 
@@ -70,7 +71,49 @@ static Tensor native_fire(const Tensor& x, const Tensor& wsq, const Tensor& bsq,
                           const Tensor& w3, const Tensor& b3) {
   check_forward(x, wsq, bsq, w1, b1, w3, b3);
   const Options opt = thread_options();
-  return std::get<0>(forward(x, wsq, bsq, w1, b1, w3, b3, false, opt, *kernels(opt.isa)));
+  return std::get<0>(forward(x, wsq, bsq, w1, b1, w3, b3, false, nullptr, opt, *kernels(opt.isa)));
+}
+
+// The pack of fp32 weights (pack.h), for native_fire_packed.
+static Tensor native_fire_pack(const Tensor& squeeze_weight, const Tensor& squeeze_bias,
+                               const Tensor& expand1x1_weight, const Tensor& expand1x1_bias,
+                               const Tensor& expand3x3_weight) {
+  const Tensor* weights[] = {&squeeze_weight, &squeeze_bias, &expand1x1_weight, &expand1x1_bias, &expand3x3_weight};
+  for (const Tensor* t : weights) {
+    CHECK_CPU(*t);
+    FF_CHECK(t->scalar_type() == ScalarType::Float, "native_fire_pack takes float32 weights, got ", t->scalar_type());
+  }
+  CHECK_DIM(squeeze_weight, 4);
+  const int64_t S = squeeze_weight.size(0), Cin = squeeze_weight.size(1);
+  const int64_t E1 = expand1x1_weight.size(0), E3 = expand3x3_weight.size(0);
+  CHECK_SHAPE(squeeze_weight, S, Cin, 1, 1);
+  CHECK_SHAPE(squeeze_bias, S);
+  CHECK_SHAPE(expand1x1_weight, E1, S, 1, 1);
+  CHECK_SHAPE(expand1x1_bias, E1);
+  CHECK_SHAPE(expand3x3_weight, E3, S, 3, 3);
+  Tensor d[5];
+  for (int i = 0; i < 5; ++i) d[i] = dense(*weights[i]);
+  const PackLayout l = pack_layout(Cin, S, E1, E3);
+  Tensor out = torch::stable::empty({l.numel}, ScalarType::Float);
+  pack(d[0].const_data_ptr<float>(), d[1].const_data_ptr<float>(), d[2].const_data_ptr<float>(),
+       d[3].const_data_ptr<float>(), d[4].const_data_ptr<float>(), Cin, S, E1, E3, *kernels(best_isa()),
+       out.mutable_data_ptr<float>());
+  return out;
+}
+
+// native_fire with the weights' pack from native_fire_pack (the caller keeps it current: optimize's FrozenFire).
+static Tensor native_fire_packed(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1,
+                                 const Tensor& b1, const Tensor& w3, const Tensor& b3, const Tensor& packed) {
+  check_forward(x, wsq, bsq, w1, b1, w3, b3);
+  FF_CHECK(x.scalar_type() == ScalarType::Float, "native_fire_packed takes float32 tensors, got x of ",
+           x.scalar_type());
+  CHECK_CPU(packed);
+  CHECK_LIKE(packed, x);
+  const int64_t numel = pack_layout(x.size(1), wsq.size(0), w1.size(0), w3.size(0)).numel;
+  CHECK_SHAPE(packed, numel);
+  FF_CHECK(packed.is_contiguous(), "packed must be contiguous");
+  const Options opt = thread_options();
+  return std::get<0>(forward(x, wsq, bsq, w1, b1, w3, b3, false, &packed, opt, *kernels(opt.isa)));
 }
 
 static std::tuple<Tensor, Tensor> native_fire_fwd(const Tensor& x, const Tensor& wsq, const Tensor& bsq,
@@ -78,7 +121,7 @@ static std::tuple<Tensor, Tensor> native_fire_fwd(const Tensor& x, const Tensor&
                                                   const Tensor& b3) {
   check_forward(x, wsq, bsq, w1, b1, w3, b3);
   const Options opt = thread_options();
-  return forward(x, wsq, bsq, w1, b1, w3, b3, true, opt, *kernels(opt.isa));
+  return forward(x, wsq, bsq, w1, b1, w3, b3, true, nullptr, opt, *kernels(opt.isa));
 }
 
 static std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> native_fire_bwd(
@@ -95,6 +138,8 @@ STABLE_TORCH_LIBRARY_IMPL(fusedfire, CPU, m) {
   m.impl("native_fire", TORCH_BOX(&fusedfire_cpu::native_fire));
   m.impl("native_fire_fwd", TORCH_BOX(&fusedfire_cpu::native_fire_fwd));
   m.impl("native_fire_bwd", TORCH_BOX(&fusedfire_cpu::native_fire_bwd));
+  m.impl("native_fire_pack", TORCH_BOX(&fusedfire_cpu::native_fire_pack));
+  m.impl("native_fire_packed", TORCH_BOX(&fusedfire_cpu::native_fire_packed));
 }
 
 // ------------------------------------------------------------------------------------------ Python module

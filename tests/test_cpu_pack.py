@@ -1,0 +1,91 @@
+"""The cpu backend's packed weights (csrc/cpu/pack.h): native_fire_pack and native_fire_packed against the fp64
+reference and, bit for bit, against native_fire, which derives the same weights per call; the pack's layout, flag
+and errors; opcheck. FrozenFire's use of the pack (kept current as the weights change): tests/test_frozen.py."""
+import pytest
+import torch
+
+import fusedfire
+from fusedfire.native import cpu_isas, cpu_options
+from fusedfire.ops import pack_numel
+from fusedfire.testing import WINOGRAD_FP32, assert_close, fire_params, reference64
+
+pytestmark = pytest.mark.skipif(not fusedfire.native.available("cpu"),
+                                reason=f"fusedfire._cpu not built: {fusedfire.native.LOAD_ERRORS.get('cpu')}")
+
+PACK, PACKED = torch.ops.fusedfire.native_fire_pack, torch.ops.fusedfire.native_fire_packed
+LAYOUTS = pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last], ids=["nchw", "cl"])
+# (Cin, S, E1, E3, H, W): Winograd shapes (S, E3 multiples of 16) on a 13×13 and a 27×27 image and an odd one; a
+# Fire Winograd cannot run (E3 = 20); E1 and Cin not multiples of any vector
+SHAPES = [(512, 64, 256, 256, 13, 13), (128, 32, 128, 128, 27, 27), (24, 16, 5, 32, 11, 9), (24, 8, 12, 20, 7, 5)]
+
+
+def _weights(cin, s, e1, e3, layout):
+    return [p.contiguous(memory_format=layout) if p.dim() == 4 else p for p in fire_params(cin, s, e1, e3)]
+
+
+@pytest.mark.parametrize("isa", cpu_isas())
+@pytest.mark.parametrize("winograd", ["auto", "on", "off"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@LAYOUTS
+def test_packed_forward_is_native_fires(shape, layout, winograd, isa):
+    """The same bits as native_fire (which derives the packed weights per call), and within the fp32 tolerance of
+    the fp64 truth, for every ISA, with and without Winograd, whatever the weights' and x's layouts."""
+    cin, s, e1, e3, h, w = shape
+    params = _weights(cin, s, e1, e3, layout)
+    packed = PACK(*params[:5])
+    assert packed.shape == (pack_numel(cin, s, e1, e3),) and packed.dtype == torch.float32
+    assert packed[0].item() == (1.0 if s % 16 == 0 == e3 % 16 else 0.0)  # the Winograd transform is there
+    x = torch.randn(2, cin, h, w).contiguous(memory_format=layout)
+    with cpu_options(isa=isa, winograd=winograd):
+        out = PACKED(x, *params, packed)
+        assert torch.equal(out, torch.ops.fusedfire.native_fire(x, *params))
+    assert out.is_contiguous(memory_format=layout)
+    assert_close(out, reference64(x, params), **WINOGRAD_FP32)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_non_finite_3x3_weight_packs_no_transform(value):
+    """The pack's flag says w3's transform is not there; the packed forward then runs im2col, as native_fire does,
+    and NaN/inf reach exactly the outputs they reach in the fp64 truth."""
+    params = fire_params(24, 16, 8, 32)
+    with torch.no_grad():
+        params[4][3, 5, 1, 2] = value
+    packed = PACK(*params[:5])
+    assert packed[0].item() == 0.0
+    x = torch.randn(2, 24, 9, 10)
+    with cpu_options(winograd="on"):
+        out = PACKED(x, *params, packed)
+    want = reference64(x, params)
+    assert torch.equal(out.isnan(), want.isnan()) and torch.equal(out.isinf(), want.isinf())
+    assert_close(out.nan_to_num(0, 0, 0), want.nan_to_num(0, 0, 0))
+
+
+def test_a_stale_pack_is_caught_by_the_comparison():
+    """Test of the tests: a pack of other weights (what FrozenFire must never pass) fails the reference check."""
+    params, other = fire_params(24, 16, 8, 32), fire_params(24, 16, 8, 32)
+    x = torch.randn(1, 24, 9, 10)
+    with pytest.raises(AssertionError, match="worst error"):
+        assert_close(PACKED(x, *params, PACK(*other[:5])), reference64(x, params), **WINOGRAD_FP32)
+
+
+def test_pack_and_packed_name_what_is_wrong():
+    params = fire_params(24, 16, 8, 32)
+    x = torch.randn(1, 24, 6, 6)
+    with pytest.raises(RuntimeError, match="native_fire_pack takes float32 weights, got Double"):
+        PACK(*(p.double() for p in params[:5]))
+    with pytest.raises(RuntimeError, match=r"expand3x3_weight must be \(E3, S, 3, 3\) = \(32, 16, 3, 3\)"):
+        PACK(*params[:4], params[4][:, :, :2])
+    packed = PACK(*params[:5])
+    with pytest.raises(RuntimeError, match=rf"packed must be \(numel\) = \({packed.numel()},\), got \(17,\)"):
+        PACKED(x, *params, packed[:17])
+    with pytest.raises(RuntimeError, match="native_fire_packed takes float32 tensors, got x of Double"):
+        PACKED(x.double(), *(p.double() for p in params), packed)
+    with pytest.raises(RuntimeError, match="packed must be contiguous"):
+        PACKED(x, *params, torch.stack([packed, packed], 1)[:, 0])
+
+
+def test_opcheck():
+    params = fire_params(24, 16, 8, 32)
+    packed = PACK(*params[:5])
+    torch.library.opcheck(PACK.default, tuple(params[:5]))
+    torch.library.opcheck(PACKED.default, (torch.randn(2, 24, 5, 7), *params, packed))
