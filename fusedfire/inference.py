@@ -4,18 +4,20 @@ import copy
 import torch
 from torch import nn
 
-from .frozen import FrozenFire, PooledClassifier, classifier_problem
+from .frozen import FrozenFire, PooledClassifier, StemSequential, classifier_problem, stem_problem
 from .modules import FusedFire, convert
 
 
 def optimize(model: nn.Module, *, backend: str = "auto") -> nn.Module:
     """A copy of `model` for inference: every Fire fused (`convert`) and frozen (`FrozenFire`: the cpu op called
-    with the least Python), SqueezeNet's classifier as one GEMM (`PooledClassifier`), each ReLU that precedes a
-    MaxPool2d moved after it, every weight in channels_last, the input turned to channels_last on the way in (whatever
+    with the least Python, its weights packed), SqueezeNet's classifier as one GEMM (`PooledClassifier`), its stem
+    (Conv2d, ReLU, MaxPool2d) as one pass (`StemSequential`), each other ReLU that precedes a MaxPool2d moved after
+    it, every weight in channels_last, the input turned to channels_last on the way in (whatever
     layout it comes in), eval mode, no parameter requiring grad. Its state_dict keys are `model`'s.
 
     Like `torch.jit.freeze` or OpenVINO's compile, it is a snapshot: later changes to `model`'s weights do not
-    reach it (its own weights may be replaced through `load_state_dict`, whose keys are `model`'s). `model` itself
+    reach it (its own weights may be replaced through `load_state_dict`, whose keys are `model`'s, or written in place
+    through torch; not through `.data` or NumPy: see FrozenFire). `model` itself
     is left as it was. For training, use `convert`, which swaps the Fires in place and keeps everything else."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"fusedfire.optimize: model must be an nn.Module, got {type(model).__name__}")
@@ -23,7 +25,7 @@ def optimize(model: nn.Module, *, backend: str = "auto") -> nn.Module:
     snapshot = convert(snapshot, backend=backend)
     if isinstance(snapshot, FusedFire):  # a Fire given alone
         snapshot = FrozenFire.from_fire(snapshot, backend=snapshot.backend)
-    _freeze_children(snapshot)
+    _freeze_children(snapshot, backend)
     _pool_before_relu(snapshot)
     snapshot.eval().requires_grad_(False)
     snapshot.to(memory_format=torch.channels_last)  # NOTE: eager channels_last 1.6-1.9× NCHW (bench/results/NOTES.md)
@@ -33,15 +35,20 @@ def optimize(model: nn.Module, *, backend: str = "auto") -> nn.Module:
     return snapshot
 
 
-def _freeze_children(model: nn.Module):
-    """Swaps, in place, each FusedFire for a FrozenFire and each SqueezeNet classifier for a PooledClassifier; both
-    share the replaced module's children (hence its Parameters and state_dict keys)."""
+def _freeze_children(model: nn.Module, backend: str):
+    """Swaps, in place, each FusedFire for a FrozenFire, each SqueezeNet classifier for a PooledClassifier and each
+    nn.Sequential that starts with SqueezeNet's stem for a StemSequential; each shares the replaced module's children
+    (hence its Parameters and state_dict keys)."""
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, FusedFire) and not isinstance(child, FrozenFire):
                 setattr(parent, name, FrozenFire.from_fire(child, backend=child.backend))
             elif classifier_problem(child) is None:
                 setattr(parent, name, PooledClassifier.from_sequential(child))
+    for parent in list(model.modules()):  # after the Fires: a StemSequential takes the children as they are now
+        for name, child in list(parent.named_children()):
+            if stem_problem(child) is None:
+                setattr(parent, name, StemSequential.from_sequential(child, backend=backend))
 
 
 def _pool_before_relu(model: nn.Module):

@@ -239,6 +239,10 @@ _native.define("native_fire_bwd(Tensor grad_out, Tensor x, Tensor s, Tensor out,
 _native.define("native_fire_pack(Tensor squeeze_weight, Tensor squeeze_bias, Tensor expand1x1_weight, "
                "Tensor expand1x1_bias, Tensor expand3x3_weight) -> Tensor")
 _native.define(f"native_fire_packed(Tensor x, {_WEIGHTS}, Tensor packed) -> Tensor")
+# CPU only, inference only: SqueezeNet's stem, max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool_kernel,
+# pool_stride, ceil_mode) in one pass (csrc/cpu/stem.cpp), fp32, square kernels and strides, out channels_last.
+_native.define("native_stem(Tensor x, Tensor weight, Tensor bias, int stride, int padding, int pool_kernel, "
+               "int pool_stride, bool ceil_mode) -> Tensor")
 for _name, _fake in (("native_fire", _fire_fake), ("native_fire_fwd", _fire_fwd_fake),
                      ("native_fire_bwd", _fire_bwd_fake)):
     torch.library.register_fake(f"fusedfire::{_name}", functools.partial(_fake, backend="native"), lib=_native)
@@ -254,6 +258,16 @@ def pack_numel(cin: int, s: int, e1: int, e3: int) -> int:
 def _pack_fake(squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight):
     s, cin = squeeze_weight.shape[:2]
     return squeeze_weight.new_empty(pack_numel(cin, s, expand1x1_weight.shape[0], expand3x3_weight.shape[0]))
+
+
+@torch.library.register_fake("fusedfire::native_stem", lib=_native)
+def _stem_fake(x, weight, bias, stride, padding, pool_kernel, pool_stride, ceil_mode):
+    def pooled(size):
+        conv = (size + 2 * padding - weight.shape[2]) // stride + 1
+        out = (conv - pool_kernel + (pool_stride - 1 if ceil_mode else 0)) // pool_stride + 1
+        return out - 1 if ceil_mode and (out - 1) * pool_stride >= conv else out
+    shape = (x.shape[0], weight.shape[0], pooled(x.shape[2]), pooled(x.shape[3]))
+    return x.new_empty(shape).contiguous(memory_format=torch.channels_last)
 
 
 @torch.library.register_fake("fusedfire::native_fire_packed", lib=_native)

@@ -11,7 +11,7 @@ from torch import nn
 
 import fusedfire
 from fusedfire import FusedFire, frozen
-from fusedfire.frozen import FrozenFire, PooledClassifier, classifier_problem
+from fusedfire.frozen import FrozenFire, PooledClassifier, StemSequential, classifier_problem, stem_problem
 from fusedfire.testing import assert_close, reference64
 
 CPU_NATIVE = "cpu" in fusedfire.backends("cpu")
@@ -164,6 +164,76 @@ def test_frozen_fire_names_what_is_wrong(op_calls, x, error, message):
     with pytest.raises(error, match=message):
         _frozen_fire()(x)
     assert op_calls == []
+
+
+# -------------------------------------------------------------------------------------------- StemSequential
+
+@pytest.fixture
+def stem_calls(monkeypatch):
+    calls = []
+    real = frozen._NATIVE_STEM
+    monkeypatch.setattr(frozen, "_NATIVE_STEM", lambda *args: calls.append(args) or real(*args))
+    return calls
+
+
+def _stem_model(**pool):
+    """A stem (SqueezeNet 1.1's shape, fewer channels) and one more layer, in eval."""
+    return nn.Sequential(nn.Conv2d(3, 16, 3, stride=2), nn.ReLU(inplace=True),
+                         nn.MaxPool2d(**{"kernel_size": 3, "stride": 2, "ceil_mode": True, **pool}),
+                         nn.Conv2d(16, 8, 1)).eval().requires_grad_(False)
+
+
+@needs_cpu_backend
+@LAYOUTS
+def test_stem_sequential_fuses_the_stem(stem_calls, layout):
+    model = _stem_model()
+    fused = StemSequential.from_sequential(model)
+    x = torch.randn(2, 3, 33, 30).contiguous(memory_format=layout)
+    out = fused(x)
+    assert len(stem_calls) == 1
+    with torch.no_grad():
+        assert_close(out, copy.deepcopy(model).double()(x.double()))
+    assert [a is b for a, b in zip(fused, model)] == [True] * 4 and list(fused.state_dict()) == list(model.state_dict())
+    assert type(fused[:3]) is StemSequential and type(fused[1:]) is nn.Sequential and type(fused[1]) is nn.ReLU
+    fused[:3](x)  # a slice that keeps the stem fuses it too
+    assert len(stem_calls) == 2
+
+
+@pytest.mark.parametrize("case", ["requires_grad", "float64", "jit_trace", "backend_reference"])
+def test_stem_sequential_takes_the_layers_otherwise(stem_calls, case):
+    model = _stem_model()
+    fused = StemSequential.from_sequential(model, backend="reference" if case == "backend_reference" else "auto")
+    x = torch.randn(2, 3, 33, 30)
+    if case == "requires_grad":
+        x.requires_grad_()
+    if case == "float64":
+        fused.double()
+        x = x.double()
+    out = torch.jit.trace(fused, x, check_trace=False)(x) if case == "jit_trace" else fused(x)
+    assert stem_calls == []
+    with torch.no_grad():
+        assert_close(out, copy.deepcopy(model).double()(x.double()))
+    if case == "requires_grad":
+        out.sum().backward()
+        assert x.grad is not None
+
+
+@pytest.mark.parametrize("seq, problem", [
+    (nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), "its first layers are"),
+    (nn.Sequential(nn.Conv2d(3, 8, (3, 5)), nn.ReLU(), nn.MaxPool2d(3, 2)), "not square"),
+    (nn.Sequential(nn.Conv2d(3, 8, 3, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2)), "padding at most half"),
+    (nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.ReLU(), nn.MaxPool2d(3, 2)), "or no bias"),
+    (nn.Sequential(nn.Conv2d(3, 8, 3, groups=1, dilation=2), nn.ReLU(), nn.MaxPool2d(3, 2)), "dilation"),
+    (nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(3, 2, padding=1)), "without padding"),
+    (nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(9, 2)), "at most 8"),
+    (nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d((3, 2), 2)), "not square"),
+    (nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(3, 2, return_indices=True)), "indices"),
+    (nn.ModuleList([nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(3, 2)]), "not an nn.Sequential"),
+])
+def test_stem_problem_names_what_differs(seq, problem):
+    assert problem in stem_problem(seq)
+    with pytest.raises(ValueError, match="no SqueezeNet stem"):
+        StemSequential.from_sequential(seq)
 
 
 # ------------------------------------------------------------------------------------------ PooledClassifier

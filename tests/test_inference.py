@@ -10,7 +10,7 @@ from torchvision.models.squeezenet import Fire
 
 import fusedfire
 from fusedfire import FusedFire, optimize
-from fusedfire.frozen import FrozenFire, PooledClassifier
+from fusedfire.frozen import FrozenFire, PooledClassifier, StemSequential
 from fusedfire.inference import _channels_last_input
 from fusedfire.testing import assert_close
 
@@ -43,10 +43,12 @@ def test_matches_eager_tolerance_catches_a_planted_bug():
 
 
 def test_what_it_swaps():
-    """Fires → FrozenFire, the classifier → PooledClassifier, the stem's ReLU after its pool; the keys stay."""
+    """Fires → FrozenFire, the classifier → PooledClassifier, features → StemSequential (the stem fused); the keys
+    stay."""
     model = torchvision.models.squeezenet1_1()
     fast = optimize(model)
-    assert [type(m) for m in fast.features[:3]] == [nn.Conv2d, nn.MaxPool2d, nn.ReLU]
+    assert type(fast.features) is StemSequential
+    assert [type(m) for m in fast.features[:3]] == [nn.Conv2d, nn.ReLU, nn.MaxPool2d]
     assert sum(isinstance(m, FrozenFire) for m in fast.modules()) == 8
     assert type(fast.classifier) is PooledClassifier
     assert list(fast.state_dict()) == list(model.state_dict())
@@ -77,7 +79,7 @@ def test_traces_to_standard_ops():
     x = torch.randn(2, 3, 64, 64)
     traced = torch.jit.trace(fast, x, check_trace=False)
     graph = str(traced.graph)
-    assert "mkldnn" not in graph and "native_fire" not in graph
+    assert "mkldnn" not in graph and "native_fire" not in graph and "native_stem" not in graph
     with torch.no_grad():
         assert_close(traced(x), model.double()(x.double()), rtol=1e-4, atol=1e-5)
 

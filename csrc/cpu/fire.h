@@ -50,4 +50,12 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
     const Tensor& grad_out, const Tensor& x, const Tensor& s, const Tensor& out, const Tensor& wsq, const Tensor& w1,
     const Tensor& w3, const Options& opt, const Kernels& k);
 
+// The stem (stem.cpp): max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool_kernel, pool_stride,
+// ceil_mode), fp32, square kernel and strides, out channels_last; arguments checked by the caller.
+Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
+            int64_t pool_kernel, int64_t pool_stride, bool ceil_mode, const Kernels& k);
+
+// PyTorch's pooling_output_shape without padding or dilation: the pooled size of `size`.
+int64_t pooled_size(int64_t size, int64_t kernel, int64_t stride, bool ceil_mode);
+
 }  // namespace fusedfire_cpu

@@ -1,7 +1,7 @@
-// The vector kernels of the CPU backend, one table per ISA. simd.h, winograd4.h and conv1x1.h write them once over vec.h's
-// Vec; isa_avx512.cpp, isa_avx2.cpp and isa_baseline.cpp compile them for one ISA each (isa.h), and ops.cpp picks
-// one table per call from the options (the best this build and CPU run, unless a test forces a lower one; which
-// run: dispatch.cpp).
+// The vector kernels of the CPU backend, one table per ISA. simd.h, winograd4.h, conv1x1.h and pool.h write them
+// once over vec.h's Vec; isa_avx512.cpp, isa_avx2.cpp and isa_baseline.cpp compile them for one ISA each (isa.h), and
+// ops.cpp picks one table per call from the options (the best this build and CPU run, unless a test forces a lower
+// one; which run: dispatch.cpp).
 // Everything else of the backend (forward.cpp, backward.cpp) is compiled for the baseline and calls these.
 #pragma once
 #include <cstdint>
@@ -50,6 +50,9 @@ struct Kernels {
   // The forward's 1×1 convolutions into a pixel-major dst, + bias and ReLU (conv1x1.h).
   void (*conv1x1)(int64_t M, int64_t P, int64_t K, const float* A, int64_t lda, const float* src, int64_t sp,
                   int64_t sc, const float* bias, float* dst, int64_t ldd, bool stream);
+  // The stem's max pooling of pixel-major rows (pool.h).
+  void (*max_pool_row)(int64_t M, int64_t W, int64_t Q, int64_t kernel, int64_t stride, const float* const* rows,
+                       int64_t nr, float* dst);
 };
 
 // The table of an ISA, or null where this build or this CPU lacks it (dispatch.cpp).

@@ -1,5 +1,5 @@
 // fusedfire._cpu: the fused Fire kernels for CPU tensors (backend "cpu"). The schemas (native_fire,
-// native_fire_fwd, native_fire_bwd; native_fire_pack and native_fire_packed, CPU only) are defined in
+// native_fire_fwd, native_fire_bwd; native_fire_pack, native_fire_packed and native_stem, CPU only) are defined in
 // fusedfire/ops.py; this file checks the arguments, picks the vector kernels' ISA once per call (dispatch.cpp: which
 // this CPU runs), and implements the schemas for the CPU dispatch key through LibTorch's stable ABI (one build for
 // every torch >= 2.11). The module itself is the private options API of the tests and benchmarks (fusedfire.native.cpu_isas, cpu_options).
@@ -132,6 +132,31 @@ static std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> native
   return backward(grad_out, x, s, out, wsq, w1, w3, opt, *kernels(opt.isa));
 }
 
+// The fused stem (stem.cpp): a square conv with bias, ReLU, a square max pooling; fp32.
+static Tensor native_stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
+                          int64_t pool_kernel, int64_t pool_stride, bool ceil_mode) {
+  for (const Tensor* t : {&x, &weight, &bias}) {
+    CHECK_CPU(*t);
+    FF_CHECK(t->scalar_type() == ScalarType::Float, "native_stem takes float32 tensors, got ", t->scalar_type());
+  }
+  CHECK_DIM(x, 4);
+  CHECK_DIM(weight, 4);
+  const int64_t M = weight.size(0), C = x.size(1), K = weight.size(2);
+  CHECK_SHAPE(weight, M, C, K, K);
+  CHECK_SHAPE(bias, M);
+  FF_CHECK(stride >= 1 && padding >= 0 && pool_stride >= 1 && pool_kernel >= 1 && pool_kernel <= 8,
+           "native_stem needs stride >= 1, padding >= 0, pool_stride >= 1 and 1 <= pool_kernel <= 8, got stride ",
+           stride, ", padding ", padding, ", pool_kernel ", pool_kernel, ", pool_stride ", pool_stride);
+  FF_CHECK(2 * padding <= K, "native_stem: padding ", padding, " must be at most half the kernel size ", K);
+  const int64_t OH = (x.size(2) + 2 * padding - K) / stride + 1, OW = (x.size(3) + 2 * padding - K) / stride + 1;
+  FF_CHECK(x.size(2) + 2 * padding >= K && x.size(3) + 2 * padding >= K && OH >= pool_kernel && OW >= pool_kernel &&
+               pooled_size(OH, pool_kernel, pool_stride, ceil_mode) >= 1,
+           "native_stem: x of ", fusedfire::shape_str(x.sizes()), " is too small for a ", K, "x", K,
+           " conv (stride ", stride, ", padding ", padding, ") and a ", pool_kernel, "x", pool_kernel, " pooling");
+  const Options opt = thread_options();
+  return stem(x, weight, bias, stride, padding, pool_kernel, pool_stride, ceil_mode, *kernels(opt.isa));
+}
+
 }  // namespace fusedfire_cpu
 
 STABLE_TORCH_LIBRARY_IMPL(fusedfire, CPU, m) {
@@ -140,6 +165,7 @@ STABLE_TORCH_LIBRARY_IMPL(fusedfire, CPU, m) {
   m.impl("native_fire_bwd", TORCH_BOX(&fusedfire_cpu::native_fire_bwd));
   m.impl("native_fire_pack", TORCH_BOX(&fusedfire_cpu::native_fire_pack));
   m.impl("native_fire_packed", TORCH_BOX(&fusedfire_cpu::native_fire_packed));
+  m.impl("native_stem", TORCH_BOX(&fusedfire_cpu::native_stem));
 }
 
 // ------------------------------------------------------------------------------------------ Python module

@@ -95,7 +95,16 @@ inline void transpose_block(const float* src, int64_t lds, float* dst, int64_t l
 
 void copy(int64_t rows, int64_t cols, const float* src, int64_t srs, int64_t scs, float* dst, int64_t drs,
           int64_t dcs) {
-  if (scs == 1 && dcs == 1) {
+  if (scs == 1 && dcs == 1 && cols <= 2 * L) {  // short rows (the stem's patches): no memcpy call per row
+    const int64_t full = cols / L * L;
+    const int tail = int(cols - full);
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* s = src + i * srs;
+      float* d = dst + i * drs;
+      for (int64_t j = 0; j < full; j += L) store(d + j, load(s + j));
+      if (tail) store_n(d + full, load_n(s + full, tail), tail);
+    }
+  } else if (scs == 1 && dcs == 1) {
     for (int64_t i = 0; i < rows; ++i) std::memcpy(dst + i * drs, src + i * srs, cols * sizeof(float));
   } else if (srs == 1 && drs == 1) {
     for (int64_t j = 0; j < cols; ++j) std::memcpy(dst + j * dcs, src + j * scs, rows * sizeof(float));

@@ -9,7 +9,8 @@
 //
 // Vec is a value of `kLanes` floats: load/store (whole, first n lanes, non-temporal), + - *, relu, an in-register
 // kLanes × kLanes transpose, and conversions from/to IEEE fp16 and bf16 (round to nearest even, as c10::Half and
-// c10::BFloat16; a NaN stays a NaN). relu(v) keeps a NaN v, as torch.relu does.
+// c10::BFloat16; a NaN stays a NaN). relu(v) keeps a NaN v, as torch.relu does; maximum(a, b) is NaN where either
+// is, as torch.maximum and max pooling.
 // mul_add(a, b, c) = a·b + c, fused (one rounding) where the ISA has FMA (AVX-512, AVX2, NEON; plain C++ through
 // std::fma), two roundings on SSE2. Only the own GEMMs (simd.h gemm_block: Winograd's, the 1×1 convolutions') use it;
 // everything else is additions and scalings, so AVX-512, AVX2 and NEON give the same bits, and SSE2 too outside
@@ -87,6 +88,9 @@ inline Vec operator*(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
 inline Vec mul_add(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
 // maxps returns its second operand when either is NaN
 inline Vec relu(Vec a) { return {_mm512_max_ps(_mm512_setzero_ps(), a.v)}; }
+inline Vec maximum(Vec a, Vec b) {
+  return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q), _mm512_max_ps(a.v, b.v), a.v)};
+}
 inline void transpose(Vec (&r)[kLanes]) {
   __m512 t[16];
   for (int i = 0; i < 16; i += 2) {
@@ -150,6 +154,9 @@ inline Vec operator-(Vec a, Vec b) { return {_mm256_sub_ps(a.v, b.v)}; }
 inline Vec operator*(Vec a, Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }
 inline Vec mul_add(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 inline Vec relu(Vec a) { return {_mm256_max_ps(_mm256_setzero_ps(), a.v)}; }  // NaN: the second operand
+inline Vec maximum(Vec a, Vec b) {
+  return {_mm256_blendv_ps(_mm256_max_ps(a.v, b.v), a.v, _mm256_cmp_ps(a.v, a.v, _CMP_UNORD_Q))};
+}
 inline void transpose(Vec (&r)[kLanes]) {
   __m256 t[8], u[8];
   for (int i = 0; i < 8; i += 2) {
@@ -202,6 +209,10 @@ inline Vec operator-(Vec a, Vec b) { return {_mm_sub_ps(a.v, b.v)}; }
 inline Vec operator*(Vec a, Vec b) { return {_mm_mul_ps(a.v, b.v)}; }
 inline Vec mul_add(Vec a, Vec b, Vec c) { return {_mm_add_ps(_mm_mul_ps(a.v, b.v), c.v)}; }  // SSE2 has no FMA
 inline Vec relu(Vec a) { return {_mm_max_ps(_mm_setzero_ps(), a.v)}; }  // NaN: the second operand
+inline Vec maximum(Vec a, Vec b) {
+  const __m128 nan = _mm_cmpunord_ps(a.v, a.v);
+  return {_mm_or_ps(_mm_and_ps(nan, a.v), _mm_andnot_ps(nan, _mm_max_ps(a.v, b.v)))};
+}
 inline void transpose(Vec (&r)[kLanes]) { _MM_TRANSPOSE4_PS(r[0].v, r[1].v, r[2].v, r[3].v); }
 inline Vec load_bf16(const uint16_t* p) {
   return {_mm_castsi128_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), _mm_loadl_epi64((const __m128i*)p)))};
@@ -236,6 +247,7 @@ inline Vec operator-(Vec a, Vec b) { return {vsubq_f32(a.v, b.v)}; }
 inline Vec operator*(Vec a, Vec b) { return {vmulq_f32(a.v, b.v)}; }
 inline Vec mul_add(Vec a, Vec b, Vec c) { return {vfmaq_f32(c.v, a.v, b.v)}; }
 inline Vec relu(Vec a) { return {vmaxq_f32(a.v, vdupq_n_f32(0.f))}; }  // FMAX returns NaN if either is NaN
+inline Vec maximum(Vec a, Vec b) { return {vmaxq_f32(a.v, b.v)}; }
 inline void transpose(Vec (&r)[kLanes]) {
   const float32x4x2_t a = vtrnq_f32(r[0].v, r[1].v), b = vtrnq_f32(r[2].v, r[3].v);
   r[0].v = vcombine_f32(vget_low_f32(a.val[0]), vget_low_f32(b.val[0]));
@@ -286,6 +298,10 @@ inline Vec mul_add(Vec a, Vec b, Vec c) {
 }
 inline Vec relu(Vec a) {
   for (float& v : a.v) v = relu(v);
+  return a;
+}
+inline Vec maximum(Vec a, Vec b) {
+  for (int i = 0; i < kLanes; ++i) a.v[i] = a.v[i] != a.v[i] || a.v[i] > b.v[i] ? a.v[i] : b.v[i];
   return a;
 }
 inline void transpose(Vec (&r)[kLanes]) {
