@@ -89,3 +89,25 @@ def test_opcheck():
     packed = PACK(*params[:5])
     torch.library.opcheck(PACK.default, tuple(params[:5]))
     torch.library.opcheck(PACKED.default, (torch.randn(2, 24, 5, 7), *params, packed))
+
+
+def test_packed_outputs_reuse_freed_blocks_only():
+    """Outputs of 1 MB and more come from kept blocks (csrc/cpu/out_blocks.h): a live output's memory is never handed
+    out again, a freed one's is, and the values are those of a fresh computation."""
+    params = _weights(128, 32, 128, 128, torch.channels_last)
+    packed = PACK(*params[:5])
+    x = torch.randn(2, 128, 27, 27).contiguous(memory_format=torch.channels_last)  # out: 1.5 MB
+    first = PACKED(x, *params, packed)
+    address = first.data_ptr()
+    second = PACKED(x, *params, packed)
+    assert second.data_ptr() != address and torch.equal(first, second)
+    del first
+    third = PACKED(x, *params, packed)
+    assert third.data_ptr() == address and torch.equal(third, second)
+    stem = torch.ops.fusedfire.native_stem
+    w, b = torch.randn(64, 3, 3, 3), torch.randn(64)
+    x = torch.randn(2, 3, 224, 224).contiguous(memory_format=torch.channels_last)  # out: 1.5 MB
+    first = stem(x, w, b, 2, 0, 3, 2, True)
+    address = first.data_ptr()
+    del first
+    assert stem(x, w, b, 2, 0, 3, 2, True).data_ptr() == address

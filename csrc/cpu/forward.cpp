@@ -20,6 +20,7 @@
 #include "elementwise.h"
 #include "fire.h"
 #include "heuristics.h"
+#include "out_blocks.h"
 #include "pack.h"
 #include "winograd_plan.h"
 
@@ -286,7 +287,8 @@ std::tuple<Tensor, Tensor> forward(const Tensor& x_in, const Tensor& wsq, const 
     const int64_t sizes[] = {N, C, H, W};
     return torch::stable::empty(sizes, x_in.scalar_type(), std::nullopt, std::nullopt, std::nullopt, fmt);
   };
-  Tensor out = empty(w1.size(0) + w3.size(0));
+  // optimize's inference path (a pack) takes its out from kept blocks (out_blocks.h)
+  Tensor out = packed ? kept_empty(N, w1.size(0) + w3.size(0), H, W, fmt) : empty(w1.size(0) + w3.size(0));
   Tensor s = save_s ? empty(wsq.size(0)) : Tensor();
   if (out.numel() == 0) return {out, s};
   // NOTE: the GEMMs read x as a (channel × pixel) matrix per image. A view whose pixels are not one uniform

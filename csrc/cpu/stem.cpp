@@ -13,6 +13,7 @@
 // in k.conv1x1 (~87 GFLOP/s), 20% im2col (k.copy's short rows), 13% pooling.
 #include "bands.h"
 #include "fire.h"
+#include "out_blocks.h"
 #include "pack.h"
 
 namespace fusedfire_cpu {
@@ -30,9 +31,7 @@ Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t s
   const int64_t OH = (H + 2 * padding - K) / stride + 1, OW = (W + 2 * padding - K) / stride + 1;
   const int64_t PH = pooled_size(OH, pool_kernel, pool_stride, ceil_mode);
   const int64_t PW = pooled_size(OW, pool_kernel, pool_stride, ceil_mode);
-  const int64_t sizes[] = {N, M, PH, PW};
-  Tensor out = torch::stable::empty(sizes, ScalarType::Float, std::nullopt, std::nullopt, std::nullopt,
-                                    torch::headeronly::MemoryFormat::ChannelsLast);
+  Tensor out = kept_empty(N, M, PH, PW, torch::headeronly::MemoryFormat::ChannelsLast);  // out_blocks.h
   if (out.numel() == 0) return out;
 
   // The weight as k.conv1x1 reads it: A[(kh·K + kw)·C + c][m] (rows padded), the bias as row K·K·C.
