@@ -276,6 +276,28 @@ def test_winograd(cfg, n, h, w, threads, layout, isa):
         torch.set_num_threads(old)
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("hw, nan", [(13, False), (27, False), (13, True)], ids=["13x13", "27x27", "13x13-nan"])
+def test_winograd_split_over_output_channels(hw, nan, threads, isa):
+    """A small image (transformed inputs <= kSplitExpandBytes) with more than one thread: row chunks squeeze and
+    transform, then ranges of output channels (E3 = 48: a unit of 32 and one of 16) expand every tile. With a NaN in
+    the first chunk's rows, that chunk runs im2col and the other still splits; NaN lands where eager's does."""
+    x, params = _x(1, 40, hw, hw, layout="channels_last"), fire_params(40, 16, 8, 48)
+    if nan:
+        x[0, 3, 1, 2] = float("nan")
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with cpu_options(winograd="on"):
+            out = torch.ops.fusedfire.native_fire(x, *params)
+            out2, _ = torch.ops.fusedfire.native_fire_fwd(x, *params)
+    finally:
+        torch.set_num_threads(old)
+    want = reference64(x, params)
+    assert torch.equal(out.isnan(), want.isnan()) and torch.equal(out.nan_to_num(), out2.nan_to_num())
+    assert_close(out.nan_to_num(0), want.nan_to_num(0), **WINOGRAD_FP32)
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_winograd_blocks_of_tile_rows(layout, isa):
     """Bands of 9 rows 2100 pixels wide (band_pixels raised): forward and backward each run a band's 3 tile rows as 3

@@ -205,7 +205,8 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
             k.winograd4_grad_output(E3, W, TW, ty1 - ty0, rows, gpw + (r0 + 1) * W * E3, E3, Gv, ldg);
             k.winograd4_grad_weights(S, E3, (ty1 - ty0) * TW, Gv, ldg, Vs, ldv, dU);  // dU_ξ += Ĝ_ξ·V_sξᵀ
             k.winograd4_input(E3, W, TW, ty0, ty1, gpw, E3, Gv, ldg);
-            k.winograd4_expand(E3, S, W, TW, ty1 - ty0, rows, Gv, ldg, U, nullptr, gsp + r0 * W * S, S, false);
+            k.winograd4_expand(E3, S, 0, S, W, TW, ty1 - ty0, rows, Gv, ldg, U, nullptr, gsp + r0 * W * S, S,
+                               false);
           }
           copy2d(k, S, rb * W, gsp, int64_t(1), S, gs + (h0 - c0) * W, gs_ld, int64_t(1));  // grad_s3, overwritten
         }

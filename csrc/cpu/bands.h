@@ -97,7 +97,7 @@ void parallel_items(int64_t items, const F& worker) {
 // pages. Larger requests go to `fresh` (a new CPU tensor), freed with it. Slot: independent buffers of one
 // thread (0: a forward's or backward's bands, 1: the Winograd weight taps or weight gradient's taps, 2: gemm's, 3: the
 // forward's 1×1 weights and 4: a Winograd weight transform too large to memoize, both read by every worker of the
-// call, 5: the backward's weight gradient accumulators).
+// call, 5: the backward's weight gradient accumulators, 6: the transformed inputs of a forward's split expand).
 // NOTE: `fresh` is a std::optional, empty unless used: a default torch::stable::Tensor is not free (it allocates an
 // undefined tensor through the C shim, and frees it), and gemm() may ask for scratch on every call. (EPYC) A/B
 // against a plain Tensor, forward, the 8 squeezenet1_0 Fires, 2 threads: 0.994× the time at N=1, 0.993× at N=8.

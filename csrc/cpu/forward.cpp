@@ -153,7 +153,19 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   const PaddedWeights pw = padded_weights(sq_pm ? Wsq : nullptr, Bsq, S, Cin, e1_pm ? W1 : nullptr, B1, E1, Pk,
                                           k, pm_fresh);
 
-  parallel_items(N * chunks, [&](auto take) {
+  // A small image's Winograd expand split over output channels instead (split): the items (image, row chunk) squeeze,
+  // expand 1×1 and transform their tiles into Vs; a second parallel region then runs the 3×3 expand of every tile by
+  // ranges of output channels, so that each thread reads its share of U, not all of it (heuristics.h).
+  const int64_t items = N * chunks, chunk_rows = (H + chunks - 1) / chunks;
+  const int64_t item_tiles = (chunk_rows + m - 1) / m * TW;  // at most, per item
+  const bool split = fp32 && !lowp && wino && oC == 1 && num_threads() > 1 && R >= chunk_rows &&
+                     items * item_tiles * kWinogradPoints * S * int64_t(sizeof(float)) <= kSplitExpandBytes;
+  const int64_t ldvs = items * item_tiles * S;  // Vs[ξ·ldvs + (item·item_tiles + t)·S + c]
+  Fresh vs_fresh;
+  float* Vs = split ? thread_scratch<float, 6>(kWinogradPoints * ldvs, vs_fresh) : nullptr;
+  std::vector<uint8_t> transformed(split ? items : 0);  // the items whose tiles are in Vs (not im2col's)
+
+  parallel_items(items, [&](auto take) {
     const MklThreadsGuard one_mkl_thread(1);  // blas.h
     const int64_t s_ld = (R + 2) * W;         // sbuf channel stride: R+2 rows (1-row halo on each side)
     const int64_t spw_n = wino ? S * (R + m + 1) * W : 0, v_n = wino ? kWinogradPoints * cap * S : 0;
@@ -258,15 +270,20 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
           copy2d(k, S, (rb + 2) * W, sbuf, s_ld, int64_t(1), spw, int64_t(1), S);
           const int64_t TH = (rb + m - 1) / m;  // the last tile row reads m·TH - rb rows past the band's: zeros
           std::fill_n(spw + (rb + 2) * W * S, (m * TH - rb) * W * S, 0.f);
+          if (split) {  // the item is one band: its tiles into Vs, expanded after this region
+            k.winograd4_input(S, W, TW, 0, TH, spw, S, Vs + item * item_tiles * S, ldvs);
+            transformed[item] = 1;
+            continue;
+          }
           for (int64_t ty0 = 0; ty0 < TH; ty0 += TR) {
             const int64_t ty1 = std::min(TH, ty0 + TR), r0 = m * ty0, r1 = std::min(rb, m * ty1);
             k.winograd4_input(S, W, TW, ty0, ty1, spw, S, V, cap * S);
             scalar_t* Oc = O + n * oN + (h0 + r0) * W * oP + E1 * oC;
             if (!lowp && oC == 1) {  // channels_last: each pixel's 3×3 half written as it comes (streamed if aligned)
-              k.winograd4_expand(S, E3, W, TW, ty1 - ty0, r1 - r0, V, cap * S, U, B3, reinterpret_cast<float*>(Oc),
-                                 oP, stream);
+              k.winograd4_expand(S, E3, 0, E3, W, TW, ty1 - ty0, r1 - r0, V, cap * S, U, B3,
+                                 reinterpret_cast<float*>(Oc), oP, stream);
             } else {  // pixel-major through obuf, then into out: block transposes (NCHW) or conversions (fp16/bf16)
-              k.winograd4_expand(S, E3, W, TW, ty1 - ty0, r1 - r0, V, cap * S, U, B3, obuf, E3, false);
+              k.winograd4_expand(S, E3, 0, E3, W, TW, ty1 - ty0, r1 - r0, V, cap * S, U, B3, obuf, E3, false);
               copy2d(k, E3, (r1 - r0) * W, obuf, int64_t(1), E3, Oc, oC, oP);
             }
           }
@@ -274,6 +291,23 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
       }
     }
   });
+  if (!split) return;
+  if constexpr (fp32) {
+    const int64_t unit = 32, units = (E3 + unit - 1) / unit;  // a pair of AVX-512 vectors: the kernel's block
+    parallel_items(units, [&](auto take) {
+      for (int64_t u; (u = take()) >= 0;) {
+        const int64_t ea = u * unit, eb = std::min(E3, ea + unit);
+        for (int64_t item = 0; item < items; ++item) {
+          if (!transformed[item]) continue;
+          const int64_t n = item / chunks, chunk = item % chunks;
+          const int64_t c0 = H * chunk / chunks, c1 = H * (chunk + 1) / chunks;
+          float* Oc = reinterpret_cast<float*>(O + n * oN + c0 * W * oP + E1);
+          k.winograd4_expand(S, E3, ea, eb, W, TW, (c1 - c0 + m - 1) / m, c1 - c0, Vs + item * item_tiles * S,
+                             ldvs, U, B3, Oc, oP, stream);
+        }
+      }
+    });
+  }
 }
 
 }  // namespace

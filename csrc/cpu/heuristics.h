@@ -61,6 +61,14 @@ constexpr int64_t kWinogradPixelsPerThread = 24;
 // 0.81×); F(4×4, 3×3) through 36 MKL GEMMs alone was 0.91× / 0.85× (2 threads).
 constexpr int64_t kWinogradBlockBytes = int64_t(256) << 10;
 
+// The forward's Winograd expand split over output channels (forward.cpp, split) where all the transformed inputs
+// of a call fit kSplitExpandBytes: at N=1 the 13×13 and 27×27 Fires with S <= 48 (387 KB), not the 55×55 ones.
+// NOTE: (EPYC, AVX-512) optimize's whole network, 2 threads, interleaved rounds, paired medians against no split:
+// squeezenet1_1 at N=1 0.97× / 0.94× the time (two runs), squeezenet1_0 0.98× / 0.985×; up to 1 MB (the 55×55 Fires
+// too) 0.986× / 0.991×, up to 156 KB (13×13 only) 0.987× / 0.988×; at N=8, up to 2 MB, 1.006×. A Fire alone (hot
+// caches) takes 1.05-1.09× the time split: the gain is U (4× w3) read once per call instead of once per thread.
+constexpr int64_t kSplitExpandBytes = int64_t(400) << 10;
+
 // The backward's Winograd F(4×4, 3×3) (backward.cpp) for the 3×3 expand's grad_s and weight gradient: from
 // kWinogradBackwardPixelsPerThread output pixels per thread, in blocks of at most kWinogradBackwardTiles tiles (whole
 // tile rows; at 512 band pixels, a whole band).

@@ -38,9 +38,9 @@ struct Kernels {
   void (*winograd4_weights)(const float* g, int64_t n, float* U, int64_t i0, int64_t i1);
   void (*winograd4_input)(int64_t S, int64_t W, int64_t TW, int64_t ty0, int64_t ty1, const float* s, int64_t lds,
                           float* V, int64_t ldv);
-  void (*winograd4_expand)(int64_t S, int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows,
-                           const float* V, int64_t ldv, const float* U, const float* bias, float* dst, int64_t ldp,
-                           bool stream);
+  void (*winograd4_expand)(int64_t S, int64_t E, int64_t ea, int64_t eb, int64_t W, int64_t TW, int64_t tiles,
+                           int64_t rows, const float* V, int64_t ldv, const float* U, const float* bias, float* dst,
+                           int64_t ldp, bool stream);
   // and the backward's: the output gradient's transform, the weight gradient's GEMMs and its transform.
   void (*winograd4_grad_output)(int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* g,
                                 int64_t ldg, float* Gh, int64_t ldh);

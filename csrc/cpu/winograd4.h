@@ -112,9 +112,9 @@ void winograd4_weights(const float* g, int64_t n, float* U, int64_t i0, int64_t 
   }
 }
 
-// The 3×3 expand of `tiles` tile rows (TW tiles each) whose output rows are [0, rows) of dst, from their transformed
-// inputs V[ξ·ldv + t·S + c] and the transformed weights U[ξ·E·S + c·E + e] (U_ξ column-major): per pair of
-// output-channel vectors and group of kGroup tiles, the 36 products M_ξ = U_ξ·V_ξ (K = S) into a buffer that stays in
+// The 3×3 expand of `tiles` tile rows (TW tiles each) whose output rows are [0, rows) of dst, output channels
+// [ea, eb) of E (multiples of L), from their transformed inputs V[ξ·ldv + t·S + c] and the transformed weights
+// U[ξ·E·S + c·E + e] (U_ξ column-major): per pair of output-channel vectors and group of kGroup tiles, the 36 products M_ξ = U_ξ·V_ξ (K = S) into a buffer that stays in
 // L1, then their output transform + bias, ReLU, into dst[(r·W + w)·ldp + e] for r < rows, w < W (a tile's pixels
 // past either edge are dropped); a null bias: the output transform alone (the backward's grad_s). dst is pixel-major
 // (a channels_last out, or a buffer); stream: non-temporal stores where dst and ldp keep every vector aligned (plain
@@ -122,13 +122,14 @@ void winograd4_weights(const float* g, int64_t n, float* U, int64_t i0, int64_t 
 // NOTE: fused, not 36 BLAS GEMMs between transforms: M (36 values per tile and channel) never goes through memory,
 // and nothing is packed or zeroed for the GEMM: (EPYC, AVX-512) 0.77-0.74× the forward's time (heuristics.h,
 // kWinogradBlockBytes).
-void winograd4_expand(int64_t S, int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* V,
-                      int64_t ldv, const float* U, const float* bias, float* dst, int64_t ldp, bool stream) {
+void winograd4_expand(int64_t S, int64_t E, int64_t ea, int64_t eb, int64_t W, int64_t TW, int64_t tiles,
+                      int64_t rows, const float* V, int64_t ldv, const float* U, const float* bias, float* dst,
+                      int64_t ldp, bool stream) {
   stream = stream && kStreams && aligned(dst) && ldp % L == 0;
   alignas(64) float Mb[36 * kGroup * 2 * L];  // [ξ][tile j][2 vectors]
   const int64_t T = tiles * TW, n = E * S;
-  for (int64_t e0 = 0; e0 < E; e0 += 2 * L) {
-    const int mr = E - e0 >= 2 * L ? 2 : 1;
+  for (int64_t e0 = ea; e0 < eb; e0 += 2 * L) {
+    const int mr = eb - e0 >= 2 * L ? 2 : 1;
     const Vec b[2] = {bias ? load(bias + e0) : zero(), bias && mr == 2 ? load(bias + e0 + L) : zero()};
     for (int64_t t0 = 0; t0 < T; t0 += kGroup) {
       const int nt = int(std::min<int64_t>(kGroup, T - t0));

@@ -205,7 +205,9 @@ static std::vector<float> run_all(const Kernels& k, const char* name) {
         for (int tap = 0; tap < 9; ++tap) taps[tap * n + c * E + e] = g[(e * S + c) * 9 + tap];
     k.winograd4_weights(taps.data(), n, U.data(), 0, n);
     k.winograd4_input(S, W, TW, 0, TH, s.data(), S, V.data(), T * S);
-    k.winograd4_expand(S, E, W, TW, TH, rows, V.data(), T * S, U.data(), bias.data(), out.data(), E, false);
+    for (const int64_t ea : {0, 16})  // two ranges of output channels, as a split expand (forward.cpp) runs them
+      k.winograd4_expand(S, E, ea, ea + 16, W, TW, TH, rows, V.data(), T * S, U.data(), bias.data(), out.data(), E,
+                         false);
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t w = 0; w < W; ++w)
         for (int64_t e = 0; e < E; ++e) {
@@ -246,7 +248,7 @@ static std::vector<float> run_all(const Kernels& k, const char* name) {
         for (int tap = 0; tap < 9; ++tap) ftaps[tap * n + e * S + c] = g[(e * S + c) * 9 + 8 - tap];
     k.winograd4_weights(ftaps.data(), n, Uf.data(), 0, n);
     k.winograd4_input(E, W, TW, 0, TH, gpad.data(), E, Vg.data(), T * E);
-    k.winograd4_expand(E, S, W, TW, TH, rows, Vg.data(), T * E, Uf.data(), nullptr, gs.data(), S, false);
+    k.winograd4_expand(E, S, 0, S, W, TW, TH, rows, Vg.data(), T * E, Uf.data(), nullptr, gs.data(), S, false);
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t w = 0; w < W; ++w)
         for (int64_t c = 0; c < S; ++c) {
@@ -286,9 +288,10 @@ static void weight_grad_off(const float* dU, int64_t n, float* dg, int64_t i0, i
   dg[n + 1] += 1e-3f * (1 + std::fabs(dg[n + 1]));  // past the checks' relative 1e-4
 }
 
-static void expand_off(int64_t S, int64_t E, int64_t W, int64_t TW, int64_t tiles, int64_t rows, const float* V,
-                       int64_t ldv, const float* U, const float* bias, float* dst, int64_t ldp, bool stream) {
-  real->winograd4_expand(S, E, W, TW, tiles, rows, V, ldv, U, bias, dst, ldp, stream);
+static void expand_off(int64_t S, int64_t E, int64_t ea, int64_t eb, int64_t W, int64_t TW, int64_t tiles,
+                       int64_t rows, const float* V, int64_t ldv, const float* U, const float* bias, float* dst,
+                       int64_t ldp, bool stream) {
+  real->winograd4_expand(S, E, ea, eb, W, TW, tiles, rows, V, ldv, U, bias, dst, ldp, stream);
   dst[ldp + 1] += 1e-3f * (1 + std::fabs(dst[ldp + 1]));  // past the checks' relative 1e-4
 }
 
