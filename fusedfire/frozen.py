@@ -14,6 +14,7 @@ _NATIVE_FIRE = torch.ops.fusedfire.native_fire.default  # the overload: the pack
 _NATIVE_FIRE_PACKED = torch.ops.fusedfire.native_fire_packed.default
 _NATIVE_FIRE_PACK = torch.ops.fusedfire.native_fire_pack.default
 _NATIVE_STEM = torch.ops.fusedfire.native_stem.default
+_NATIVE_MAX_POOL = torch.ops.fusedfire.native_max_pool.default
 # oneDNN's linear with a fused activation, what torch.compile's CPU freezing pass emits (torch._inductor mkldnn_fusion)
 _MKLDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 _LINEAR_POINTWISE = torch.ops.mkldnn._linear_pointwise.default if _MKLDNN else None
@@ -147,7 +148,7 @@ def stem_problem(seq: nn.Module):
     if type(seq) is not nn.Sequential:
         return f"{type(seq).__name__} is not an nn.Sequential"
     kinds = [type(m) for m in list(seq)[:3]]
-    if kinds != [nn.Conv2d, nn.ReLU, nn.MaxPool2d]:
+    if kinds not in ([nn.Conv2d, nn.ReLU, nn.MaxPool2d], [nn.Conv2d, nn.ReLU, FrozenMaxPool2d]):
         return f"its first layers are {[k.__name__ for k in kinds]}, not Conv2d, ReLU, MaxPool2d"
     conv, pool = seq[0], seq[2]
     k, s, p = conv.kernel_size, conv.stride, conv.padding
@@ -155,9 +156,46 @@ def stem_problem(seq: nn.Module):
         return f"its Conv2d is not square with padding at most half its kernel (kernel {k}, stride {s}, padding {p})"
     if conv.dilation != (1, 1) or conv.groups != 1 or conv.padding_mode != "zeros" or conv.bias is None:
         return "its Conv2d has dilation, groups, a padding mode other than zeros, or no bias"
+    problem = pool_problem(pool)
+    return f"its {problem}" if problem else None
+
+
+class FrozenMaxPool2d(nn.MaxPool2d):
+    """An nn.MaxPool2d (`pool_problem`: square, no padding) whose inference call on a dense channels_last fp32 CPU
+    tensor runs the cpu backend's native_max_pool: no indices computed, the output from kept blocks. Anything else
+    (grad, tracing, compile, another layout, dtype or device, another backend) runs nn.MaxPool2d's forward."""
+
+    @classmethod
+    def from_pool(cls, pool: nn.MaxPool2d, *, backend: str = "auto") -> "FrozenMaxPool2d":
+        problem = pool_problem(pool)
+        if problem:
+            raise ValueError(f"FrozenMaxPool2d.from_pool: {problem}")
+        self = cls(pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.return_indices, pool.ceil_mode)
+        try:
+            self._native_cpu = resolve_backend(backend, "cpu") == "cpu"
+        except ValueError:
+            self._native_cpu = False
+        self._pool_args = (_pair(pool.kernel_size)[0], _pair(pool.stride)[0], pool.ceil_mode)
+        return self
+
+    def forward(self, x):
+        kernel = self._pool_args[0]
+        if (self._native_cpu and not _special_mode() and type(x) is Tensor and x.is_cpu and x.dtype == torch.float32
+                and x.dim() == 4 and x.shape[2] >= kernel and x.shape[3] >= kernel and x.stride(1) == 1
+                and x.is_contiguous(memory_format=torch.channels_last)
+                and not (torch.is_grad_enabled() and x.requires_grad)):
+            return _NATIVE_MAX_POOL(x, *self._pool_args)
+        return super().forward(x)
+
+
+def pool_problem(pool: nn.Module):
+    """None if `pool` is an nn.MaxPool2d with a square kernel of at most 8, a square stride, no padding or dilation,
+    and no indices, else what differs."""
+    if not isinstance(pool, nn.MaxPool2d):
+        return f"{type(pool).__name__} is not an nn.MaxPool2d"
     pk, ps, pp, pd = _pair(pool.kernel_size), _pair(pool.stride), _pair(pool.padding), _pair(pool.dilation)
     if pk[0] != pk[1] or ps[0] != ps[1] or pk[0] > 8 or pp != (0, 0) or pd != (1, 1) or pool.return_indices:
-        return f"its MaxPool2d is not square (at most 8) without padding, dilation or indices: {pool}"
+        return f"MaxPool2d is not square (at most 8) without padding, dilation or indices: {pool}"
     return None
 
 

@@ -4,16 +4,18 @@ import copy
 import torch
 from torch import nn
 
-from .frozen import FrozenFire, PooledClassifier, StemSequential, classifier_problem, stem_problem
+from .frozen import (FrozenFire, FrozenMaxPool2d, PooledClassifier, StemSequential, classifier_problem,
+                     pool_problem, stem_problem)
 from .modules import FusedFire, convert
 
 
 def optimize(model: nn.Module, *, backend: str = "auto") -> nn.Module:
     """A copy of `model` for inference: every Fire fused (`convert`) and frozen (`FrozenFire`: the cpu op called
     with the least Python, its weights packed), SqueezeNet's classifier as one GEMM (`PooledClassifier`), its stem
-    (Conv2d, ReLU, MaxPool2d) as one pass (`StemSequential`), each other ReLU that precedes a MaxPool2d moved after
-    it, every weight in channels_last, the input turned to channels_last on the way in (whatever
-    layout it comes in), eval mode, no parameter requiring grad. Its state_dict keys are `model`'s.
+    (Conv2d, ReLU, MaxPool2d) as one pass (`StemSequential`), its max pools by the cpu backend (`FrozenMaxPool2d`),
+    each other ReLU that precedes a MaxPool2d moved after it, every weight in channels_last, the input turned to
+    channels_last on the way in (whatever layout it comes in), eval mode, no parameter requiring grad. Its
+    state_dict keys are `model`'s.
 
     Like `torch.jit.freeze` or OpenVINO's compile, it is a snapshot: later changes to `model`'s weights do not
     reach it (its own weights may be replaced through `load_state_dict`, whose keys are `model`'s, or written in place
@@ -36,9 +38,9 @@ def optimize(model: nn.Module, *, backend: str = "auto") -> nn.Module:
 
 
 def _freeze_children(model: nn.Module, backend: str):
-    """Swaps, in place, each FusedFire for a FrozenFire, each SqueezeNet classifier for a PooledClassifier and each
-    nn.Sequential that starts with SqueezeNet's stem for a StemSequential; each shares the replaced module's children
-    (hence its Parameters and state_dict keys)."""
+    """Swaps, in place, each FusedFire for a FrozenFire, each SqueezeNet classifier for a PooledClassifier, each
+    nn.Sequential that starts with SqueezeNet's stem for a StemSequential (each sharing the replaced module's
+    children, hence its Parameters and state_dict keys) and each square unpadded nn.MaxPool2d for a FrozenMaxPool2d."""
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, FusedFire) and not isinstance(child, FrozenFire):
@@ -49,6 +51,10 @@ def _freeze_children(model: nn.Module, backend: str):
         for name, child in list(parent.named_children()):
             if stem_problem(child) is None:
                 setattr(parent, name, StemSequential.from_sequential(child, backend=backend))
+    for parent in list(model.modules()):  # after the stems, which want nn.MaxPool2d itself
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.MaxPool2d and pool_problem(child) is None:
+                setattr(parent, name, FrozenMaxPool2d.from_pool(child, backend=backend))
 
 
 def _pool_before_relu(model: nn.Module):
@@ -65,7 +71,7 @@ def _pool_before_relu(model: nn.Module):
         names = list(seq._modules)
         for a, b in zip(names, names[1:]):
             relu, pool = seq._modules[a], seq._modules[b]
-            if type(relu) is nn.ReLU and type(pool) is nn.MaxPool2d and not pool.return_indices:
+            if type(relu) is nn.ReLU and isinstance(pool, nn.MaxPool2d) and not pool.return_indices:
                 seq._modules[a], seq._modules[b] = pool, relu
 
 

@@ -243,6 +243,8 @@ _native.define(f"native_fire_packed(Tensor x, {_WEIGHTS}, Tensor packed) -> Tens
 # pool_stride, ceil_mode) in one pass (csrc/cpu/stem.cpp), fp32, square kernels and strides, out channels_last.
 _native.define("native_stem(Tensor x, Tensor weight, Tensor bias, int stride, int padding, int pool_kernel, "
                "int pool_stride, bool ceil_mode) -> Tensor")
+# CPU only: max_pool2d of a dense channels_last fp32 x, square kernel (<= 8) and stride, no padding (csrc/cpu/pool.cpp)
+_native.define("native_max_pool(Tensor x, int kernel, int stride, bool ceil_mode) -> Tensor")
 for _name, _fake in (("native_fire", _fire_fake), ("native_fire_fwd", _fire_fwd_fake),
                      ("native_fire_bwd", _fire_bwd_fake)):
     torch.library.register_fake(f"fusedfire::{_name}", functools.partial(_fake, backend="native"), lib=_native)
@@ -260,13 +262,22 @@ def _pack_fake(squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, e
     return squeeze_weight.new_empty(pack_numel(cin, s, expand1x1_weight.shape[0], expand3x3_weight.shape[0]))
 
 
+def _pooled(size, kernel, stride, ceil_mode):
+    """PyTorch's pooled size without padding or dilation."""
+    out = (size - kernel + (stride - 1 if ceil_mode else 0)) // stride + 1
+    return out - 1 if ceil_mode and (out - 1) * stride >= size else out
+
+
 @torch.library.register_fake("fusedfire::native_stem", lib=_native)
 def _stem_fake(x, weight, bias, stride, padding, pool_kernel, pool_stride, ceil_mode):
-    def pooled(size):
-        conv = (size + 2 * padding - weight.shape[2]) // stride + 1
-        out = (conv - pool_kernel + (pool_stride - 1 if ceil_mode else 0)) // pool_stride + 1
-        return out - 1 if ceil_mode and (out - 1) * pool_stride >= conv else out
-    shape = (x.shape[0], weight.shape[0], pooled(x.shape[2]), pooled(x.shape[3]))
+    conv = [(size + 2 * padding - weight.shape[2]) // stride + 1 for size in x.shape[2:]]
+    shape = (x.shape[0], weight.shape[0], *(_pooled(c, pool_kernel, pool_stride, ceil_mode) for c in conv))
+    return x.new_empty(shape).contiguous(memory_format=torch.channels_last)
+
+
+@torch.library.register_fake("fusedfire::native_max_pool", lib=_native)
+def _max_pool_fake(x, kernel, stride, ceil_mode):
+    shape = (*x.shape[:2], *(_pooled(size, kernel, stride, ceil_mode) for size in x.shape[2:]))
     return x.new_empty(shape).contiguous(memory_format=torch.channels_last)
 
 

@@ -1,6 +1,7 @@
 """The cpu backend's fused stem (csrc/cpu/stem.cpp, native_stem): max_pool2d(relu(conv2d(...))) against the fp64
-reference for both SqueezeNet stems and awkward ones, every input layout and ISA, NaN and inf, its errors, opcheck.
-optimize's use of it (StemSequential): tests/test_frozen.py."""
+reference for both SqueezeNet stems and awkward ones, every input layout and ISA, NaN and inf, its errors, opcheck;
+and its max pooling alone (csrc/cpu/pool.cpp, native_max_pool) against ATen's. optimize's use of them
+(StemSequential, FrozenMaxPool2d): tests/test_frozen.py."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -94,3 +95,49 @@ def test_stem_names_what_is_wrong():
 def test_opcheck():
     x, w, b, args = _inputs("padded_odd")
     torch.library.opcheck(STEM.default, (x[:1, :, :9, :11], w, b, *args))
+
+
+# -------------------------------------------------------------------------------------------- native_max_pool
+
+MAX_POOL = torch.ops.fusedfire.native_max_pool
+POOLS = {  # (N, C, H, W, kernel, stride, ceil_mode)
+    "squeezenet_55": (1, 128, 55, 55, 3, 2, True),
+    "squeezenet_27_n3": (3, 256, 27, 27, 3, 2, True),
+    "ceil_clips": (2, 20, 14, 15, 3, 2, True),  # C = 20: a partial last vector; the last window past the edge
+    "floor": (2, 20, 14, 15, 3, 2, False),
+    "gaps": (1, 7, 11, 9, 2, 3, False),  # stride past the kernel
+    "whole": (2, 5, 4, 4, 4, 1, False),
+}
+
+
+@pytest.mark.parametrize("isa", cpu_isas())
+@pytest.mark.parametrize("case", list(POOLS))
+def test_max_pool_is_atens(case, isa):
+    """Maxima are exact: the same values as ATen's max_pool2d, NaN included."""
+    N, C, H, W, kernel, stride, ceil_mode = POOLS[case]
+    x = torch.randn(N, C, H, W)
+    x.view(-1)[::97] = float("nan")
+    x.view(-1)[5::89] = -float("inf")
+    x = x.contiguous(memory_format=torch.channels_last)
+    with cpu_options(isa=isa):
+        out = MAX_POOL(x, kernel, stride, ceil_mode)
+    want = F.max_pool2d(x, kernel, stride, ceil_mode=ceil_mode)
+    assert out.shape == want.shape and out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, want, rtol=0, atol=0, equal_nan=True)
+
+
+def test_max_pool_names_what_is_wrong():
+    x = torch.randn(2, 8, 9, 9).contiguous(memory_format=torch.channels_last)
+    with pytest.raises(RuntimeError, match="native_max_pool takes a dense channels_last x, got strides"):
+        MAX_POOL(x.contiguous(), 3, 2, False)
+    with pytest.raises(RuntimeError, match="native_max_pool takes a float32 x, got Double"):
+        MAX_POOL(x.double(), 3, 2, False)
+    with pytest.raises(RuntimeError, match="1 <= kernel <= 8 and stride >= 1, got kernel 9, stride 2"):
+        MAX_POOL(x, 9, 2, False)
+    with pytest.raises(RuntimeError, match=r"x of \(2, 8, 2, 9\) is smaller than the 3x3 kernel"):
+        MAX_POOL(x[:, :, :2].contiguous(memory_format=torch.channels_last), 3, 2, False)
+
+
+def test_max_pool_opcheck():
+    x = torch.randn(2, 8, 9, 7).contiguous(memory_format=torch.channels_last)
+    torch.library.opcheck(MAX_POOL.default, (x, 3, 2, True))

@@ -11,7 +11,8 @@ from torch import nn
 
 import fusedfire
 from fusedfire import FusedFire, frozen
-from fusedfire.frozen import FrozenFire, PooledClassifier, StemSequential, classifier_problem, stem_problem
+from fusedfire.frozen import (FrozenFire, FrozenMaxPool2d, PooledClassifier, StemSequential, classifier_problem,
+                              pool_problem, stem_problem)
 from fusedfire.testing import assert_close, reference64
 
 CPU_NATIVE = "cpu" in fusedfire.backends("cpu")
@@ -234,6 +235,47 @@ def test_stem_problem_names_what_differs(seq, problem):
     assert problem in stem_problem(seq)
     with pytest.raises(ValueError, match="no SqueezeNet stem"):
         StemSequential.from_sequential(seq)
+
+
+# ------------------------------------------------------------------------------------------- FrozenMaxPool2d
+
+@pytest.fixture
+def pool_calls(monkeypatch):
+    calls = []
+    real = frozen._NATIVE_MAX_POOL
+    monkeypatch.setattr(frozen, "_NATIVE_MAX_POOL", lambda *args: calls.append(args) or real(*args))
+    return calls
+
+
+@pytest.mark.parametrize("case", ["channels_last", "nchw", "requires_grad", "float64", "too_small", "jit_trace",
+                                  "backend_reference"])
+def test_frozen_max_pool(pool_calls, case):
+    """The cpu op for a dense channels_last fp32 tensor at inference; nn.MaxPool2d's forward for anything else (an
+    input smaller than the kernel: ATen's ceil_mode pools a clipped window); the same values either way."""
+    pool = FrozenMaxPool2d.from_pool(nn.MaxPool2d(3, 2, ceil_mode=True),
+                                     backend="reference" if case == "backend_reference" else "auto")
+    x = torch.randn(2, 24, 2 if case == "too_small" else 14, 15)
+    x = x.double() if case == "float64" else x
+    x = x if case == "nchw" else x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(case == "requires_grad")
+    out = torch.jit.trace(pool, x, check_trace=False)(x) if case == "jit_trace" else pool(x)
+    assert len(pool_calls) == (case == "channels_last" and CPU_NATIVE)
+    torch.testing.assert_close(out, nn.functional.max_pool2d(x, 3, 2, ceil_mode=True), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("pool, problem", [
+    (nn.MaxPool2d((3, 2), 2), "not square"),
+    (nn.MaxPool2d(3, (2, 1)), "not square"),
+    (nn.MaxPool2d(9, 2), "at most 8"),
+    (nn.MaxPool2d(3, 2, padding=1), "without padding"),
+    (nn.MaxPool2d(3, 2, dilation=2), "dilation"),
+    (nn.MaxPool2d(3, 2, return_indices=True), "indices"),
+    (nn.AvgPool2d(3, 2), "AvgPool2d is not an nn.MaxPool2d"),
+])
+def test_pool_problem_names_what_differs(pool, problem):
+    assert problem in pool_problem(pool)
+    with pytest.raises(ValueError, match="FrozenMaxPool2d.from_pool"):
+        FrozenMaxPool2d.from_pool(pool)
 
 
 # ------------------------------------------------------------------------------------------ PooledClassifier

@@ -55,6 +55,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
 Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
             int64_t pool_kernel, int64_t pool_stride, bool ceil_mode, const Kernels& k);
 
+// max_pool2d(x, kernel, stride, ceil_mode) of a dense channels_last fp32 x (pool.cpp), out channels_last; arguments
+// checked by the caller.
+Tensor max_pool(const Tensor& x, int64_t kernel, int64_t stride, bool ceil_mode, const Kernels& k);
+
 // PyTorch's pooling_output_shape without padding or dilation: the pooled size of `size`.
 int64_t pooled_size(int64_t size, int64_t kernel, int64_t stride, bool ceil_mode);
 

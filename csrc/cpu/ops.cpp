@@ -1,8 +1,9 @@
 // fusedfire._cpu: the fused Fire kernels for CPU tensors (backend "cpu"). The schemas (native_fire,
-// native_fire_fwd, native_fire_bwd; native_fire_pack, native_fire_packed and native_stem, CPU only) are defined in
-// fusedfire/ops.py; this file checks the arguments, picks the vector kernels' ISA once per call (dispatch.cpp: which
-// this CPU runs), and implements the schemas for the CPU dispatch key through LibTorch's stable ABI (one build for
-// every torch >= 2.11). The module itself is the private options API of the tests and benchmarks (fusedfire.native.cpu_isas, cpu_options).
+// native_fire_fwd, native_fire_bwd; native_fire_pack, native_fire_packed, native_stem and native_max_pool, CPU only)
+// are defined in fusedfire/ops.py; this file checks the arguments, picks the vector kernels' ISA once per call
+// (dispatch.cpp: which this CPU runs), and implements the schemas for the CPU dispatch key through LibTorch's stable
+// ABI (one build for every torch >= 2.11). The module itself is the private options API of the tests and benchmarks
+// (fusedfire.native.cpu_isas, cpu_options).
 #include <Python.h>
 
 #include <torch/csrc/stable/library.h>
@@ -157,6 +158,22 @@ static Tensor native_stem(const Tensor& x, const Tensor& weight, const Tensor& b
   return stem(x, weight, bias, stride, padding, pool_kernel, pool_stride, ceil_mode, *kernels(opt.isa));
 }
 
+// Max pooling of a channels_last fp32 x (pool.cpp).
+static Tensor native_max_pool(const Tensor& x, int64_t kernel, int64_t stride, bool ceil_mode) {
+  CHECK_CPU(x);
+  FF_CHECK(x.scalar_type() == ScalarType::Float, "native_max_pool takes a float32 x, got ", x.scalar_type());
+  CHECK_DIM(x, 4);
+  const int64_t C = x.size(1), H = x.size(2), W = x.size(3);
+  FF_CHECK(x.stride(1) == 1 && x.stride(3) == C && x.stride(2) == W * C && x.stride(0) == H * W * C,
+           "native_max_pool takes a dense channels_last x, got strides ", fusedfire::shape_str(x.strides()));
+  FF_CHECK(kernel >= 1 && kernel <= 8 && stride >= 1, "native_max_pool needs 1 <= kernel <= 8 and stride >= 1, got "
+           "kernel ", kernel, ", stride ", stride);
+  FF_CHECK(H >= kernel && W >= kernel, "native_max_pool: x of ", fusedfire::shape_str(x.sizes()),
+           " is smaller than the ", kernel, "x", kernel, " kernel");
+  const Options opt = thread_options();
+  return max_pool(x, kernel, stride, ceil_mode, *kernels(opt.isa));
+}
+
 }  // namespace fusedfire_cpu
 
 STABLE_TORCH_LIBRARY_IMPL(fusedfire, CPU, m) {
@@ -166,6 +183,7 @@ STABLE_TORCH_LIBRARY_IMPL(fusedfire, CPU, m) {
   m.impl("native_fire_pack", TORCH_BOX(&fusedfire_cpu::native_fire_pack));
   m.impl("native_fire_packed", TORCH_BOX(&fusedfire_cpu::native_fire_packed));
   m.impl("native_stem", TORCH_BOX(&fusedfire_cpu::native_stem));
+  m.impl("native_max_pool", TORCH_BOX(&fusedfire_cpu::native_max_pool));
 }
 
 // ------------------------------------------------------------------------------------------ Python module
