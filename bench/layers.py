@@ -4,9 +4,9 @@
 
 Each layer (stem conv, ReLU, pools, every Fire, the classifier's conv, ReLU and pool) is timed on the input it sees
 inside the network, layer by layer, the models' rounds interleaved; medians. The stem (conv, ReLU, pool) and the
-classifier are also timed as one call each: optimize runs its stem's ReLU after the pool (no ratio on those two rows)
-and its classifier as one GEMM (whose layers do not run one by one: "—"). The whole-network row times the model as
-one call (it includes the Python between layers). Shows where the time goes, so that the next step is visible.
+classifier are also timed as one call each: optimize runs each as one pass (StemSequential, PooledClassifier), so
+their layers do not run one by one there ("—"). The whole-network row times the model as one call (it includes the
+Python between layers). Shows where the time goes, so that the next step is visible.
 """
 import argparse
 import copy
@@ -18,7 +18,7 @@ import torchvision
 from torch import nn
 
 import fusedfire
-from fusedfire.frozen import PooledClassifier
+from fusedfire.frozen import PooledClassifier, StemSequential
 
 
 def layers(model: nn.Module) -> list:
@@ -30,7 +30,7 @@ def layers(model: nn.Module) -> list:
 
 def groups(model: nn.Module) -> list:
     """(label, module, the layer whose input it takes): parts timed as one call beside their layers, because
-    optimize changes what runs inside them (the stem's ReLU after its pool; the classifier as one GEMM)."""
+    optimize runs each as one pass."""
     return [("stem features.0-2 (one call)", model.features[:3], "features.0"),
             ("classifier (one call)", model.classifier, "classifier.0")]
 
@@ -59,9 +59,10 @@ def measure(net: str, N: int, rounds: int) -> list:
                 h, seen = inputs[name], {}
                 for i, (layer_name, layer) in enumerate(parts[name][:n_layers]):
                     seen[layer_name] = h
-                    if layer_name.startswith("classifier.") and isinstance(model.classifier, PooledClassifier):
-                        times[name][i].append(float("nan"))  # its layers do not run one by one: "—"
-                        h = model.classifier(h) if layer_name == "classifier.0" else h
+                    if _fused(model, layer_name):  # its layers do not run one by one: "—"
+                        times[name][i].append(float("nan"))
+                        if layer_name in ("features.0", "classifier.0"):
+                            h = (model.features[:3] if layer_name == "features.0" else model.classifier)(h)
                         continue
                     t = time.perf_counter()
                     h = layer(h)
@@ -74,14 +75,16 @@ def measure(net: str, N: int, rounds: int) -> list:
                 model(inputs[name])
                 times[name][-1].append(time.perf_counter() - t)
     rows = []
-    optimized = parts["fusedfire.optimize"]
     for i, (layer_name, layer, *_) in enumerate(parts["eager NCHW"] + [("whole network (one call)", base)]):
         label = _label(layer_name, layer) if i < n_layers else layer_name
-        reordered = i < n_layers and not hasattr(layer, "squeeze") and type(optimized[i][1]) is not type(layer)
-        if reordered:  # optimize runs another layer here (the ReLU after the pool): compare the stem's row
-            label += f" (optimize: {type(optimized[i][1]).__name__})"
-        rows.append((label, {name: statistics.median(t[i][2:]) * 1e6 for name, t in times.items()}, reordered))
+        rows.append((label, {name: statistics.median(t[i][2:]) * 1e6 for name, t in times.items()}))
     return rows
+
+
+def _fused(model: nn.Module, layer_name: str) -> bool:
+    """Whether `layer_name` runs inside one of optimize's fused passes (the stem, the classifier)."""
+    stem = isinstance(model.features, StemSequential) and layer_name in ("features.0", "features.1", "features.2")
+    return stem or (isinstance(model.classifier, PooledClassifier) and layer_name.startswith("classifier."))
 
 
 def render(rows, net, N) -> str:
@@ -89,9 +92,9 @@ def render(rows, net, N) -> str:
     head = ["layer"] + [f"{n} µs" for n in names] + ["eager best / optimize"]
     lines = [f"{net}, N={N}, fp32, {torch.get_num_threads()} threads", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for label, t, reordered in rows:
+    for label, t in rows:
         best = min(t["eager NCHW"], t["eager channels_last"])
-        ratio = float("nan") if reordered else best / t["fusedfire.optimize"]
+        ratio = best / t["fusedfire.optimize"]
         lines.append("| " + " | ".join([label] + [f"{t[n]:.0f}" if t[n] == t[n] else "—" for n in names] +
                                        [f"{ratio:.2f}×" if ratio == ratio else "—"]) + " |")
     return "\n".join(lines)

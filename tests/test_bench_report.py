@@ -152,3 +152,17 @@ def test_best_anchor_is_the_fastest_engine_in_its_faster_layout(tmp_path):
     cols = _by_header(entry.cols)
     assert cols["fusedfire-cpu ×best-anchor"] == 50 / 40  # onnxruntime's NCHW, fusedfire's channels_last
     assert "onnxruntime ×best-anchor" not in cols and "fusedfire-cpu ×best-compile" not in cols
+
+
+@pytest.mark.skipif(not __import__("fusedfire").native.available("cpu"), reason="fusedfire._cpu not built")
+def test_layer_breakdown_runs_and_marks_the_fused_passes():
+    """bench/layers.py (the per-layer table of the whole network): every row timed for eager; optimize's stem and
+    classifier layers "—" (one pass each, timed on their one-call rows)."""
+    import layers  # noqa: E402
+    rows = layers.measure("squeezenet1_1", 1, rounds=1)
+    times = {label.split()[0]: t for label, t in rows}
+    assert all(t["eager NCHW"] > 0 and t["eager channels_last"] > 0 for t in times.values())
+    fused = [name for name, t in times.items() if math.isnan(t["fusedfire.optimize"])]
+    assert fused == ["features.0", "features.1", "features.2", "classifier.0", "classifier.1", "classifier.2",
+                     "classifier.3"], fused
+    assert "| whole network (one call) |" in layers.render(rows, "squeezenet1_1", 1)
