@@ -36,10 +36,7 @@ class FrozenFire(FusedFire):
     @classmethod
     def from_fire(cls, fire_module: nn.Module, *, backend: str = "auto") -> "FrozenFire":
         self = super().from_fire(fire_module, backend=backend)
-        try:
-            self._native_cpu = resolve_backend(backend, "cpu") == "cpu"
-        except ValueError:  # a backend that cannot run on CPU: the general path says so when called
-            self._native_cpu = False
+        self._native_cpu = _runs_cpu_ops(backend)
         return self
 
     @torch.jit.unused
@@ -82,6 +79,14 @@ class FrozenFire(FusedFire):
         return pack[1]
 
 
+def _runs_cpu_ops(backend: str) -> bool:
+    """Whether `backend` (resolved once: a snapshot) runs the cpu backend's ops on CPU tensors."""
+    try:
+        return resolve_backend(backend, "cpu") == "cpu"
+    except ValueError:  # a backend that cannot run on CPU: the general path says so when called
+        return False
+
+
 def _special_mode() -> bool:
     """Tracing (jit.trace, the TorchScript ONNX exporter), torch.compile/export, torch.func or CPU autocast."""
     # is_compiling first: Dynamo folds it to True and never meets _is_tracing, which it cannot trace
@@ -109,10 +114,7 @@ class StemSequential(nn.Sequential):
             raise ValueError(f"StemSequential.from_sequential: no SqueezeNet stem: {problem}")
         self = cls(OrderedDict(seq.named_children()))
         self._backend = backend
-        try:
-            self._native_cpu = resolve_backend(backend, "cpu") == "cpu"
-        except ValueError:
-            self._native_cpu = False
+        self._native_cpu = _runs_cpu_ops(backend)
         conv, pool = seq[0], seq[2]
         self._stem_args = (conv.stride[0], conv.padding[0], _pair(pool.kernel_size)[0], _pair(pool.stride)[0],
                            pool.ceil_mode)
@@ -171,10 +173,7 @@ class FrozenMaxPool2d(nn.MaxPool2d):
         if problem:
             raise ValueError(f"FrozenMaxPool2d.from_pool: {problem}")
         self = cls(pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.return_indices, pool.ceil_mode)
-        try:
-            self._native_cpu = resolve_backend(backend, "cpu") == "cpu"
-        except ValueError:
-            self._native_cpu = False
+        self._native_cpu = _runs_cpu_ops(backend)
         self._pool_args = (_pair(pool.kernel_size)[0], _pair(pool.stride)[0], pool.ceil_mode)
         return self
 

@@ -18,9 +18,9 @@ def optimize(model: nn.Module, *, backend: str = "auto") -> nn.Module:
     state_dict keys are `model`'s.
 
     Like `torch.jit.freeze` or OpenVINO's compile, it is a snapshot: later changes to `model`'s weights do not
-    reach it (its own weights may be replaced through `load_state_dict`, whose keys are `model`'s, or written in place
-    through torch; not through `.data` or NumPy: see FrozenFire). `model` itself
-    is left as it was. For training, use `convert`, which swaps the Fires in place and keeps everything else."""
+    reach it. Its own weights may be replaced through `load_state_dict` (whose keys are `model`'s) or written in
+    place through torch, not through `.data` or NumPy (see FrozenFire). `model` itself is left as it was. For
+    training, use `convert`, which swaps the Fires in place and keeps everything else."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"fusedfire.optimize: model must be an nn.Module, got {type(model).__name__}")
     snapshot = copy.deepcopy(model)

@@ -20,14 +20,19 @@ needs_cpu_backend = pytest.mark.skipif(not CPU_NATIVE, reason="fusedfire._cpu is
 LAYOUTS = pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last], ids=["nchw", "cl"])
 
 
-@pytest.fixture
-def op_calls(monkeypatch):
-    """The calls FrozenFire makes to the cpu ops directly (its fast path), packed or not."""
+def _recorded(monkeypatch, *names):
+    """The calls made through frozen.py's op handles `names` (each still runs its op)."""
     calls = []
-    for name in ("_NATIVE_FIRE", "_NATIVE_FIRE_PACKED"):
+    for name in names:
         real = getattr(frozen, name)
         monkeypatch.setattr(frozen, name, lambda *args, real=real: calls.append(args) or real(*args))
     return calls
+
+
+@pytest.fixture
+def op_calls(monkeypatch):
+    """The calls FrozenFire makes to the cpu ops directly (its fast path), packed or not."""
+    return _recorded(monkeypatch, "_NATIVE_FIRE", "_NATIVE_FIRE_PACKED")
 
 
 def _frozen_fire(backend="auto"):
@@ -171,10 +176,7 @@ def test_frozen_fire_names_what_is_wrong(op_calls, x, error, message):
 
 @pytest.fixture
 def stem_calls(monkeypatch):
-    calls = []
-    real = frozen._NATIVE_STEM
-    monkeypatch.setattr(frozen, "_NATIVE_STEM", lambda *args: calls.append(args) or real(*args))
-    return calls
+    return _recorded(monkeypatch, "_NATIVE_STEM")
 
 
 def _stem_model(**pool):
@@ -241,10 +243,7 @@ def test_stem_problem_names_what_differs(seq, problem):
 
 @pytest.fixture
 def pool_calls(monkeypatch):
-    calls = []
-    real = frozen._NATIVE_MAX_POOL
-    monkeypatch.setattr(frozen, "_NATIVE_MAX_POOL", lambda *args: calls.append(args) or real(*args))
-    return calls
+    return _recorded(monkeypatch, "_NATIVE_MAX_POOL")
 
 
 @pytest.mark.parametrize("case", ["channels_last", "nchw", "requires_grad", "float64", "too_small", "jit_trace",
