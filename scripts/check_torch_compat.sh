@@ -5,7 +5,8 @@
 #   - load under torch 2.11.0, the oldest it targets: fusedfire._cpu and, where it was built, fusedfire._C (symbol
 #     resolution and registration; no GPU runs it here),
 #   - compute the cpu backend's forward and backward there as the fp64 reference does (a subset of
-#     tests/test_cpu_backend.py, ~1 min).
+#     tests/test_cpu_backend.py, ~1 min), and optimize's inference ops (packed Fires, the stem, max pooling, their
+#     outputs from kept blocks: tests/test_cpu_pack.py, tests/test_cpu_stem.py).
 # torch 2.11.0 is installed once, without dependencies (the CUDA libraries it loads are .venv's), into
 # ${FUSEDFIRE_CACHE:-~/.cache/fusedfire}/torch-2.11.0 (0.5 GB download, 1.1 GB on disk) and reused.
 set -euo pipefail
@@ -46,3 +47,5 @@ PY
 # forward (every Fire config, both layouts, fp32/fp16/bf16) and backward (every config) against the fp64 reference
 "$py" -m pytest tests/test_cpu_backend.py -q -p no:cacheprovider \
   -k "every_fire_small or gradients_every_fire or low_precision_rounds_like_torch or native_op_rejects"
+# optimize's inference ops (from_blob with a deleter, torch >= 2.11's stable ABI)
+"$py" -m pytest tests/test_cpu_pack.py tests/test_cpu_stem.py -q -p no:cacheprovider
