@@ -118,6 +118,10 @@ class StemSequential(nn.Sequential):
         conv, pool = seq[0], seq[2]
         self._stem_args = (conv.stride[0], conv.padding[0], _pair(pool.kernel_size)[0], _pair(pool.stride)[0],
                            pool.ceil_mode)
+        # the smallest H and W native_stem takes: a conv output as large as the pooling kernel (ATen's ceil_mode also
+        # pools a smaller one, through the layers)
+        (stride, padding, kernel, *_), K = self._stem_args, conv.kernel_size[0]
+        self._stem_min_size = K - 2 * padding + (kernel - 1) * stride
         self.train(seq.training)
         return self
 
@@ -134,6 +138,7 @@ class StemSequential(nn.Sequential):
         w, b = conv._parameters["weight"], conv._parameters["bias"]
         if (self._native_cpu and not _special_mode() and type(x) is Tensor and x.is_cpu and x.dim() == 4
                 and x.dtype == torch.float32 and w.dtype == torch.float32 and x.shape[1] == w.shape[1]
+                and min(x.shape[2], x.shape[3]) >= self._stem_min_size
                 and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or b.requires_grad))):
             h = _NATIVE_STEM(x, w, b, *self._stem_args)
         else:
