@@ -4,9 +4,10 @@
 
 Each layer (stem conv, ReLU, pools, every Fire, the classifier's conv, ReLU and pool) is timed on the input it sees
 inside the network, layer by layer, the models' rounds interleaved; medians. The stem (conv, ReLU, pool) and the
-classifier are also timed as one call each: optimize runs each as one pass (StemSequential, PooledClassifier), so
-their layers do not run one by one there ("—"). The whole-network row times the model as one call (it includes the
-Python between layers). Shows where the time goes, so that the next step is visible.
+classifier are also timed as one call each: optimize runs each as one pass (FusedSequential, PooledClassifier), so
+their layers do not run one by one there ("—"). optimize's max pools after Fires are timed apart here, though its
+whole network pools each in the call of the Fire before it. The whole-network row times the model as one call (it
+includes the Python between layers). Shows where the time goes, so that the next step is visible.
 """
 import argparse
 import copy
@@ -18,7 +19,7 @@ import torchvision
 from torch import nn
 
 import fusedfire
-from fusedfire.frozen import PooledClassifier, StemSequential
+from fusedfire.frozen import FusedSequential, PooledClassifier
 
 
 def layers(model: nn.Module) -> list:
@@ -83,7 +84,8 @@ def measure(net: str, N: int, rounds: int) -> list:
 
 def _fused(model: nn.Module, layer_name: str) -> bool:
     """Whether `layer_name` runs inside one of optimize's fused passes (the stem, the classifier)."""
-    stem = isinstance(model.features, StemSequential) and layer_name in ("features.0", "features.1", "features.2")
+    stem = isinstance(model.features, FusedSequential) and model.features._stem_args is not None and layer_name in (
+        "features.0", "features.1", "features.2")
     return stem or (isinstance(model.classifier, PooledClassifier) and layer_name.startswith("classifier."))
 
 

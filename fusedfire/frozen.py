@@ -57,6 +57,23 @@ class FrozenFire(FusedFire):
             return _NATIVE_FIRE(x, *weights, e3["bias"])
         return super()._fire(x)
 
+    @torch.jit.unused
+    def _fire_pooled(self, x, pool_args):
+        """max_pool2d(this Fire(x), *pool_args) (kernel, stride, ceil_mode) in one native_fire_packed call, the Fire's
+        output never in memory; or None where that path does not apply (then: this Fire, then the pool's module)."""
+        m = self._modules
+        sq, e1, e3 = m["squeeze"]._parameters, m["expand1x1"]._parameters, m["expand3x3"]._parameters
+        w = sq["weight"]
+        if not (self._native_cpu and not _special_mode() and type(x) is Tensor and x.is_cpu and x.dim() == 4
+                and x.dtype == torch.float32 and w.dtype == torch.float32 and x.shape[1] == w.shape[1]
+                and min(x.shape[2], x.shape[3]) >= pool_args[0]
+                and x.stride(1) == 1 and x.shape[1] > 1 and x.shape[2] * x.shape[3] > 1  # channels_last (layout.h)
+                and not (torch.is_grad_enabled() and _any_requires_grad(x, sq, e1, e3))):
+            return None
+        weights = (w, sq["bias"], e1["weight"], e1["bias"], e3["weight"])
+        packed = self._current_pack(weights)
+        return None if packed is None else _NATIVE_FIRE_PACKED(x, *weights, e3["bias"], packed, *pool_args)
+
     def __getstate__(self):  # pickled and deep-copied without the pack (derived; remade at the next call)
         state = super().__getstate__()
         state.pop("_pack", None)
@@ -100,52 +117,89 @@ def _any_requires_grad(x, sq, e1, e3) -> bool:
             or e1["bias"].requires_grad or e3["weight"].requires_grad or e3["bias"].requires_grad)
 
 
-class StemSequential(nn.Sequential):
-    """An nn.Sequential that starts with SqueezeNet's stem, Conv2d, ReLU, MaxPool2d (`stem_problem`), and runs those
-    three in one pass of the cpu backend's native_stem for fp32 CPU inference: the conv's output, 4× the pooled one,
-    never goes through memory. The same children, hence keys and indexing; anything the fused op does not cover
-    (grad, tracing, compile, autocast, other dtypes and devices, another backend) runs the layers one by one, the
-    MaxPool2d before the ReLU (max and ReLU commute; ~4× fewer values to ReLU)."""
+class FusedSequential(nn.Sequential):
+    """An nn.Sequential whose layers optimize fuses for fp32 CPU inference: SqueezeNet's stem, Conv2d, ReLU, MaxPool2d
+    (`stem_problem`), in one pass of the cpu backend's native_stem (the conv's output, 4× the pooled one, never goes
+    through memory), and each FrozenFire followed by a max pool (`pool_problem`) in one native_fire_packed call (the
+    Fire's output, 4× the pooled one, never goes through memory). The same children, hence keys and indexing;
+    anything the fused ops do not cover (grad, tracing, compile, autocast, other dtypes, layouts and devices, another
+    backend) runs the layers one by one, the stem's MaxPool2d before its ReLU (max and ReLU commute; ~4× fewer values
+    to ReLU)."""
 
     @classmethod
-    def from_sequential(cls, seq: nn.Sequential, *, backend: str = "auto") -> "StemSequential":
-        problem = stem_problem(seq)
+    def from_sequential(cls, seq: nn.Sequential, *, backend: str = "auto") -> "FusedSequential":
+        problem = fused_sequential_problem(seq)
         if problem:
-            raise ValueError(f"StemSequential.from_sequential: no SqueezeNet stem: {problem}")
+            raise ValueError(f"FusedSequential.from_sequential: {problem}")
         self = cls(OrderedDict(seq.named_children()))
         self._backend = backend
         self._native_cpu = _runs_cpu_ops(backend)
-        conv, pool = seq[0], seq[2]
-        self._stem_args = (conv.stride[0], conv.padding[0], _pair(pool.kernel_size)[0], _pair(pool.stride)[0],
-                           pool.ceil_mode)
-        # the smallest H and W native_stem takes: a conv output as large as the pooling kernel (ATen's ceil_mode also
-        # pools a smaller one, through the layers)
-        (stride, padding, kernel, *_), K = self._stem_args, conv.kernel_size[0]
-        self._stem_min_size = K - 2 * padding + (kernel - 1) * stride
+        self._stem_args = self._stem_min_size = None
+        if stem_problem(seq) is None:
+            conv = seq[0]
+            self._stem_args = (conv.stride[0], conv.padding[0], *_pool_args(seq[2]))
+            # the smallest H and W native_stem takes: a conv output as large as the pooling kernel (ATen's ceil_mode
+            # also pools a smaller one, through the layers)
+            stride, padding, kernel = self._stem_args[:3]
+            self._stem_min_size = conv.kernel_size[0] - 2 * padding + (kernel - 1) * stride
+        self._pooled_fires = _pooled_fires(seq)
         self.train(seq.training)
         return self
 
     def __getitem__(self, idx):
         got = super().__getitem__(idx)
-        if isinstance(idx, slice):  # a StemSequential where the slice still starts with the stem, else an nn.Sequential
+        if isinstance(idx, slice):  # a FusedSequential where the slice still has something to fuse
             plain = nn.Sequential(OrderedDict(got.named_children()))
-            return plain if stem_problem(plain) else StemSequential.from_sequential(plain, backend=self._backend)
+            if fused_sequential_problem(plain):
+                return plain
+            return FusedSequential.from_sequential(plain, backend=self._backend)
         return got
 
     def forward(self, x):
         layers = list(self._modules.values())
-        conv, relu, pool = layers[:3]
-        w, b = conv._parameters["weight"], conv._parameters["bias"]
-        if (self._native_cpu and not _special_mode() and type(x) is Tensor and x.is_cpu and x.dim() == 4
-                and x.dtype == torch.float32 and w.dtype == torch.float32 and x.shape[1] == w.shape[1]
-                and min(x.shape[2], x.shape[3]) >= self._stem_min_size
-                and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or b.requires_grad))):
-            h = _NATIVE_STEM(x, w, b, *self._stem_args)
-        else:
-            h = relu(pool(conv(x)))
-        for layer in layers[3:]:
-            h = layer(h)
+        h, i = x, 0
+        if self._stem_args:
+            conv, relu, pool = layers[:3]
+            w, b = conv._parameters["weight"], conv._parameters["bias"]
+            if (self._native_cpu and not _special_mode() and type(x) is Tensor and x.is_cpu and x.dim() == 4
+                    and x.dtype == torch.float32 and w.dtype == torch.float32 and x.shape[1] == w.shape[1]
+                    and min(x.shape[2], x.shape[3]) >= self._stem_min_size
+                    and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or b.requires_grad))):
+                h = _NATIVE_STEM(x, w, b, *self._stem_args)
+            else:
+                h = relu(pool(conv(x)))
+            i = 3
+        while i < len(layers):
+            if i in self._pooled_fires:  # a Fire and the max pool after it
+                out = layers[i]._fire_pooled(h, self._pooled_fires[i])
+                if out is not None:
+                    h, i = out, i + 2
+                    continue
+            h, i = layers[i](h), i + 1
         return h
+
+
+def _pool_args(pool: nn.MaxPool2d) -> tuple:
+    """(kernel, stride, ceil_mode) of a square max pool."""
+    return _pair(pool.kernel_size)[0], _pair(pool.stride)[0], pool.ceil_mode
+
+
+def _pooled_fires(seq: nn.Sequential) -> dict:
+    """{index of a FrozenFire: (kernel, stride, ceil_mode) of the max pool (`pool_problem`) right after it} in seq."""
+    layers = list(seq)
+    return {i: _pool_args(layers[i + 1]) for i in range(len(layers) - 1)
+            if isinstance(layers[i], FrozenFire) and pool_problem(layers[i + 1]) is None}
+
+
+def fused_sequential_problem(seq: nn.Module):
+    """None if `seq` is an nn.Sequential with something for FusedSequential to fuse (a leading stem, or a FrozenFire
+    followed by a max pool), else why not."""
+    if type(seq) is not nn.Sequential:
+        return f"{type(seq).__name__} is not an nn.Sequential"
+    stem = stem_problem(seq)
+    if stem is not None and not _pooled_fires(seq):
+        return f"nothing to fuse: no stem ({stem}) and no FrozenFire followed by a max pool"
+    return None
 
 
 def stem_problem(seq: nn.Module):

@@ -4,15 +4,16 @@ import copy
 import torch
 from torch import nn
 
-from .frozen import (FrozenFire, FrozenMaxPool2d, PooledClassifier, StemSequential, classifier_problem,
-                     pool_problem, stem_problem)
+from .frozen import (FrozenFire, FrozenMaxPool2d, FusedSequential, PooledClassifier, classifier_problem,
+                     fused_sequential_problem, pool_problem)
 from .modules import FusedFire, convert
 
 
 def optimize(model: nn.Module, *, backend: str = "auto") -> nn.Module:
     """A copy of `model` for inference: every Fire fused (`convert`) and frozen (`FrozenFire`: the cpu op called
     with the least Python, its weights packed), SqueezeNet's classifier as one GEMM (`PooledClassifier`), its stem
-    (Conv2d, ReLU, MaxPool2d) as one pass (`StemSequential`), its max pools by the cpu backend (`FrozenMaxPool2d`),
+    (Conv2d, ReLU, MaxPool2d) as one pass and each max pool after a Fire in that Fire's call (`FusedSequential`), the
+    other max pools by the cpu backend (`FrozenMaxPool2d`),
     each other ReLU that precedes a MaxPool2d moved after it, every weight in channels_last, the input turned to
     channels_last on the way in (whatever layout it comes in), eval mode, no parameter requiring grad. Its
     state_dict keys are `model`'s.
@@ -39,18 +40,19 @@ def optimize(model: nn.Module, *, backend: str = "auto") -> nn.Module:
 
 def _freeze_children(model: nn.Module, backend: str):
     """Swaps, in place, each FusedFire for a FrozenFire, each SqueezeNet classifier for a PooledClassifier, each
-    nn.Sequential that starts with SqueezeNet's stem for a StemSequential (each sharing the replaced module's
-    children, hence its Parameters and state_dict keys) and each square unpadded nn.MaxPool2d for a FrozenMaxPool2d."""
+    nn.Sequential with a SqueezeNet stem or a Fire followed by a max pool for a FusedSequential (each sharing the
+    replaced module's children, hence its Parameters and state_dict keys) and each square unpadded nn.MaxPool2d for a
+    FrozenMaxPool2d."""
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, FusedFire) and not isinstance(child, FrozenFire):
                 setattr(parent, name, FrozenFire.from_fire(child, backend=child.backend))
             elif classifier_problem(child) is None:
                 setattr(parent, name, PooledClassifier.from_sequential(child))
-    for parent in list(model.modules()):  # after the Fires: a StemSequential takes the children as they are now
+    for parent in list(model.modules()):  # after the Fires: a FusedSequential takes the children as they are now
         for name, child in list(parent.named_children()):
-            if stem_problem(child) is None:
-                setattr(parent, name, StemSequential.from_sequential(child, backend=backend))
+            if fused_sequential_problem(child) is None:
+                setattr(parent, name, FusedSequential.from_sequential(child, backend=backend))
     for parent in list(model.modules()):  # after the stems, which want nn.MaxPool2d itself
         for name, child in list(parent.named_children()):
             if type(child) is nn.MaxPool2d and pool_problem(child) is None:

@@ -235,10 +235,12 @@ _native.define("native_fire_bwd(Tensor grad_out, Tensor x, Tensor s, Tensor out,
                "Tensor expand1x1_weight, Tensor expand3x3_weight) -> (Tensor, Tensor, Tensor, Tensor, Tensor, "
                "Tensor, Tensor)")
 # CPU only, inference only (no autograd): an fp32 Fire's derived weights packed once (csrc/cpu/pack.h), and the
-# forward that takes them; optimize's FrozenFire keeps its pack current.
+# forward that takes them (its output max-pooled where pool_kernel > 0, channels_last: the Fire's output never in
+# memory); optimize's FrozenFire keeps its pack current.
 _native.define("native_fire_pack(Tensor squeeze_weight, Tensor squeeze_bias, Tensor expand1x1_weight, "
                "Tensor expand1x1_bias, Tensor expand3x3_weight) -> Tensor")
-_native.define(f"native_fire_packed(Tensor x, {_WEIGHTS}, Tensor packed) -> Tensor")
+_native.define(f"native_fire_packed(Tensor x, {_WEIGHTS}, Tensor packed, int pool_kernel=0, int pool_stride=0, "
+               "bool pool_ceil_mode=False) -> Tensor")
 # CPU only, inference only: SqueezeNet's stem, max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool_kernel,
 # pool_stride, ceil_mode) in one pass (csrc/cpu/stem.cpp), fp32, square kernels and strides, out channels_last.
 _native.define("native_stem(Tensor x, Tensor weight, Tensor bias, int stride, int padding, int pool_kernel, "
@@ -282,8 +284,11 @@ def _max_pool_fake(x, kernel, stride, ceil_mode):
 
 
 @torch.library.register_fake("fusedfire::native_fire_packed", lib=_native)
-def _packed_fake(x, *weights_and_pack):
-    return _fire_fake(x, *weights_and_pack[:-1], backend="native")
+def _packed_fake(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias,
+                 packed, pool_kernel=0, pool_stride=0, pool_ceil_mode=False):
+    out = _fire_fake(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight,
+                     expand3x3_bias, backend="native")
+    return _max_pool_fake(out, pool_kernel, pool_stride, pool_ceil_mode) if pool_kernel > 0 else out
 
 
 def _setup_context(ctx, inputs, output):

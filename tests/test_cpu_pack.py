@@ -111,3 +111,54 @@ def test_packed_outputs_reuse_freed_blocks_only():
     address = first.data_ptr()
     del first
     assert stem(x, w, b, 2, 0, 3, 2, True).data_ptr() == address
+
+
+@pytest.mark.parametrize("isa", cpu_isas())
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("pool", [(3, 2, True), (2, 2, False), (3, 3, True)], ids=["3s2ceil", "2s2", "3s3ceil"])
+@pytest.mark.parametrize("shape", [(64, 16, 32, 32, 27, 27), (24, 16, 5, 32, 14, 11)], ids=["27x27", "14x11"])
+def test_packed_forward_pools_its_output(shape, pool, threads, isa):
+    """With pool arguments out is max_pool2d of the Fire's output, which never goes through memory: rows of pooled
+    windows split over the threads, each computing the Fire rows its windows cover."""
+    cin, s, e1, e3, h, w = shape
+    params = _weights(cin, s, e1, e3, torch.channels_last)
+    packed = PACK(*params[:5])
+    x = torch.randn(2, cin, h, w).contiguous(memory_format=torch.channels_last)
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with cpu_options(isa=isa):
+            out = PACKED(x, *params, packed, *pool)
+    finally:
+        torch.set_num_threads(old)
+    want = torch.nn.functional.max_pool2d(reference64(x, params), pool[0], pool[1], ceil_mode=pool[2])
+    assert out.shape == want.shape and out.is_contiguous(memory_format=torch.channels_last)
+    assert_close(out, want, **WINOGRAD_FP32)
+
+
+@pytest.mark.parametrize("winograd", ["on", "off"])
+def test_packed_pooling_keeps_nan_where_eager_does(winograd):
+    """A NaN in x: its band runs im2col (or every band, Winograd off), and the pooled NaNs land where eager's do."""
+    params = _weights(24, 16, 8, 32, torch.channels_last)
+    x = torch.randn(1, 24, 19, 17)
+    x[0, 5, 7, 3] = float("nan")
+    x = x.contiguous(memory_format=torch.channels_last)
+    with cpu_options(winograd=winograd, band_pixels=5 * 17):  # bands of 5 rows: rows carried between bands
+        out = PACKED(x, *params, PACK(*params[:5]), 3, 2, True)
+    want = torch.nn.functional.max_pool2d(reference64(x, params), 3, 2, ceil_mode=True)
+    assert torch.equal(out.isnan(), want.isnan())
+    assert_close(out.nan_to_num(0), want.nan_to_num(0), **WINOGRAD_FP32)
+
+
+def test_packed_pooling_names_what_is_wrong():
+    params = fire_params(24, 16, 8, 32)
+    packed = PACK(*params[:5])
+    x = torch.randn(1, 24, 9, 9)
+    with pytest.raises(RuntimeError, match="native_fire_packed pools a channels_last x's output only"):
+        PACKED(x, *params, packed, 3, 2, True)
+    x = x.contiguous(memory_format=torch.channels_last)
+    with pytest.raises(RuntimeError, match="max pooling needs 1 <= kernel <= 8"):
+        PACKED(x, *params, packed, 9, 2, True)
+    with pytest.raises(RuntimeError, match="a Fire output of 9x2 is smaller than the 3x3 kernel"):
+        PACKED(x[..., :2].contiguous(memory_format=torch.channels_last), *params, packed, 3, 2, True)
+    torch.library.opcheck(PACKED.default, (x, *params, packed, 3, 2, True))

@@ -1,7 +1,7 @@
 """The cpu backend's fused stem (csrc/cpu/stem.cpp, native_stem): max_pool2d(relu(conv2d(...))) against the fp64
 reference for both SqueezeNet stems and awkward ones, every input layout and ISA, NaN and inf, its errors, opcheck;
 and its max pooling alone (csrc/cpu/pool.cpp, native_max_pool) against ATen's. optimize's use of them
-(StemSequential, FrozenMaxPool2d): tests/test_frozen.py."""
+(FusedSequential, FrozenMaxPool2d): tests/test_frozen.py."""
 import pytest
 import torch
 import torch.nn.functional as F

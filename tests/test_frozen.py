@@ -11,7 +11,7 @@ from torch import nn
 
 import fusedfire
 from fusedfire import FusedFire, frozen
-from fusedfire.frozen import (FrozenFire, FrozenMaxPool2d, PooledClassifier, StemSequential, classifier_problem,
+from fusedfire.frozen import (FrozenFire, FrozenMaxPool2d, PooledClassifier, FusedSequential, classifier_problem,
                               pool_problem, stem_problem)
 from fusedfire.testing import assert_close, reference64
 
@@ -172,7 +172,7 @@ def test_frozen_fire_names_what_is_wrong(op_calls, x, error, message):
     assert op_calls == []
 
 
-# -------------------------------------------------------------------------------------------- StemSequential
+# -------------------------------------------------------------------------------------------- FusedSequential
 
 @pytest.fixture
 def stem_calls(monkeypatch):
@@ -190,14 +190,14 @@ def _stem_model(**pool):
 @LAYOUTS
 def test_stem_sequential_fuses_the_stem(stem_calls, layout):
     model = _stem_model()
-    fused = StemSequential.from_sequential(model)
+    fused = FusedSequential.from_sequential(model)
     x = torch.randn(2, 3, 33, 30).contiguous(memory_format=layout)
     out = fused(x)
     assert len(stem_calls) == 1
     with torch.no_grad():
         assert_close(out, copy.deepcopy(model).double()(x.double()))
     assert [a is b for a, b in zip(fused, model)] == [True] * 4 and list(fused.state_dict()) == list(model.state_dict())
-    assert type(fused[:3]) is StemSequential and type(fused[1:]) is nn.Sequential and type(fused[1]) is nn.ReLU
+    assert type(fused[:3]) is FusedSequential and type(fused[1:]) is nn.Sequential and type(fused[1]) is nn.ReLU
     fused[:3](x)  # a slice that keeps the stem fuses it too
     assert len(stem_calls) == 2
 
@@ -207,7 +207,7 @@ def test_stem_sequential_takes_the_layers_otherwise(stem_calls, case):
     """Anything native_stem does not take runs the layers, with the same result: an image whose conv output (2×2
     here) is smaller than the pooling kernel too (ATen's ceil_mode pools it)."""
     model = _stem_model()
-    fused = StemSequential.from_sequential(model, backend="reference" if case == "backend_reference" else "auto")
+    fused = FusedSequential.from_sequential(model, backend="reference" if case == "backend_reference" else "auto")
     x = torch.randn(2, 3, 5 if case == "small_image" else 33, 30)
     if case == "requires_grad":
         x.requires_grad_()
@@ -237,8 +237,34 @@ def test_stem_sequential_takes_the_layers_otherwise(stem_calls, case):
 ])
 def test_stem_problem_names_what_differs(seq, problem):
     assert problem in stem_problem(seq)
-    with pytest.raises(ValueError, match="no SqueezeNet stem"):
-        StemSequential.from_sequential(seq)
+    with pytest.raises(ValueError, match="FusedSequential.from_sequential: "):
+        FusedSequential.from_sequential(seq)
+
+
+def _fire_pool_model():
+    """Two FrozenFires each followed by a max pool (as between SqueezeNet's Fire stages), in eval."""
+    fires = [FrozenFire.from_fire(FusedFire(3, 16, 8, 24)), FrozenFire.from_fire(FusedFire(32, 16, 16, 16))]
+    return nn.Sequential(fires[0], nn.MaxPool2d(3, 2, ceil_mode=True), fires[1],
+                         nn.MaxPool2d(2, 2)).eval().requires_grad_(False)
+
+
+@needs_cpu_backend
+@LAYOUTS
+def test_fused_sequential_pools_in_the_fire_before(op_calls, layout):
+    """channels_last: each Fire + max pool is one native_fire_packed call with the pool's arguments; NCHW (pooling
+    in the Fire needs channels_last): the Fire, then the pool. The same values either way."""
+    model = _fire_pool_model()
+    fused = FusedSequential.from_sequential(model)
+    assert fused._stem_args is None and fused._pooled_fires == {0: (3, 2, True), 2: (2, 2, False)}
+    x = torch.randn(2, 3, 30, 29).contiguous(memory_format=layout)
+    with torch.no_grad():
+        want = copy.deepcopy(model).double()(x.double())
+    op_calls.clear()
+    out = fused(x)
+    pooled = [args[-3:] for args in op_calls if len(args) == 11]
+    assert pooled == ([(3, 2, True), (2, 2, False)] if layout == torch.channels_last else []), pooled
+    assert len(op_calls) == 2
+    assert_close(out, want, rtol=5e-5, atol=5e-5)
 
 
 # ------------------------------------------------------------------------------------------- FrozenMaxPool2d

@@ -10,7 +10,7 @@ from torchvision.models.squeezenet import Fire
 
 import fusedfire
 from fusedfire import FusedFire, optimize
-from fusedfire.frozen import FrozenFire, FrozenMaxPool2d, PooledClassifier, StemSequential
+from fusedfire.frozen import FrozenFire, FrozenMaxPool2d, PooledClassifier, FusedSequential
 from fusedfire.inference import _channels_last_input
 from fusedfire.testing import assert_close
 
@@ -43,13 +43,14 @@ def test_matches_eager_tolerance_catches_a_planted_bug():
 
 
 def test_what_it_swaps():
-    """Fires → FrozenFire, the classifier → PooledClassifier, features → StemSequential (the stem fused), the max
+    """Fires → FrozenFire, the classifier → PooledClassifier, features → FusedSequential (the stem fused), the max
     pools → FrozenMaxPool2d; the keys stay."""
     model = torchvision.models.squeezenet1_1()
     fast = optimize(model)
-    assert type(fast.features) is StemSequential and type(fast.features[:3]) is StemSequential
+    assert type(fast.features) is FusedSequential and type(fast.features[:3]) is FusedSequential
     assert [type(m) for m in fast.features[:3]] == [nn.Conv2d, nn.ReLU, FrozenMaxPool2d]
     assert [i for i, m in enumerate(fast.features) if type(m) is FrozenMaxPool2d] == [2, 5, 8]
+    assert fast.features._pooled_fires == {4: (3, 2, True), 7: (3, 2, True)}  # each later pool in its Fire's call
     assert sum(isinstance(m, FrozenFire) for m in fast.modules()) == 8
     assert type(fast.classifier) is PooledClassifier
     assert list(fast.state_dict()) == list(model.state_dict())

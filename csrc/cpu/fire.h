@@ -39,11 +39,19 @@ struct Options {
   int64_t band_pixels;   // kBandPixels
 };
 
-// (out, s): s only where save_s (the training forward), else an undefined tensor. packed: null, or (fp32 only) the
-// weights' pack (pack.h), checked by the caller.
+// What optimize's inference path (native_fire_packed, fp32) adds to a forward: the weights' pack (pack.h) and, where
+// pool_kernel > 0, a max pooling of the Fire's output (channels_last), which is then never in memory: out is
+// max_pool2d(fire(x), pool_kernel, pool_stride, ceil_mode=pool_ceil). Checked by the caller.
+struct Packed {
+  const float* pack = nullptr;  // the pack's data
+  int64_t pool_kernel = 0, pool_stride = 0;
+  bool pool_ceil = false;
+};
+
+// (out, s): s only where save_s (the training forward), else an undefined tensor. packed: null, or optimize's.
 std::tuple<Tensor, Tensor> forward(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1,
                                    const Tensor& b1, const Tensor& w3, const Tensor& b3, bool save_s,
-                                   const Tensor* packed, const Options& opt, const Kernels& k);
+                                   const Packed* packed, const Options& opt, const Kernels& k);
 
 // (grad_x, gWsq, gbsq, gW1, gb1, gW3, gb3).
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(

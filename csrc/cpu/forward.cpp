@@ -82,7 +82,7 @@ PaddedWeights padded_weights(const T* wsq, const T* bsq, int64_t S, int64_t Cin,
 
 template <typename scalar_t>
 void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1, const Tensor& b1,
-                    const Tensor& w3, const Tensor& b3, const Tensor& out, const Tensor* s_out, const Tensor* packed,
+                    const Tensor& w3, const Tensor& b3, const Tensor& out, const Tensor* s_out, const Packed* packed,
                     const Options& opt, const Kernels& k) {
   // Accumulate in fp32 (fp64 for fp64); fp16/bf16 are converted per band into fp32 buffers.
   using acc_t = acc_type_of<scalar_t>;
@@ -112,12 +112,21 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   scalar_t* O = out.mutable_data_ptr<scalar_t>();
   scalar_t* Sv = s_out ? s_out->mutable_data_ptr<scalar_t>() : nullptr;
 
+  // With a pooling after the Fire (pool_after: fp32, channels_last): out is pooled (PH × PW); the Fire's rows go band
+  // by band into a per-thread buffer (fbuf, out's pixel layout), and each pooled row is taken as soon as its window
+  // is there. Items are then chunks of pooled rows, each computing the Fire rows its windows cover.
+  // NOTE: (EPYC, AVX-512) optimize's whole network, 2 threads, interleaved, paired medians, against the Fire and then
+  // native_max_pool: 0.974× / 0.978× the time at N=8 (squeezenet1_0 / 1_1), 0.99-1.01× at N=1.
+  const bool pool_after = packed && packed->pool_kernel > 0;
+  const int64_t pk = pool_after ? packed->pool_kernel : 0, ps = pool_after ? packed->pool_stride : 0;
+  const int64_t PH = out.size(2), PW = out.size(3);
+
   // Work items: (image, chunk of rows), see row_chunks.
   // NOTE: one parallel_for per call, MKL single-threaded inside it (nested OpenMP): one barrier per Fire
   // instead of one per GEMM, which matters on a shared machine where any descheduled thread stalls a barrier.
-  const int64_t chunks = row_chunks(N, H, num_threads());
+  const int64_t chunks = row_chunks(N, pool_after ? PH : H, num_threads());
   const int64_t R = band_rows(opt.band_pixels, W, H);
-  const bool stream = stream_out(out, k);
+  const bool stream = !pool_after && stream_out(out, k);
   // NOTE: a channels_last x (fp32) is squeezed into a pixel-major buffer (sgemm M = S), then transposed into the
   // channel-major sbuf. (Xeon) Squeezing straight into sbuf reads x transposed with M = pixels, which MKL ran at
   // 39–46 GF/s on the 13×13 squeezes against 91–103 untransposed (one thread, hot caches); the M = S form ran at
@@ -135,8 +144,8 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   const int64_t tile_bytes = int64_t(sizeof(float)) * kWinogradPoints * std::max<int64_t>(S, 1);
   const int64_t cap = std::max<int64_t>(kWinogradBlockBytes / tile_bytes, TW);
   const int64_t TR = std::clamp<int64_t>(cap / TW, 1, (R + m - 1) / m);  // tile rows per block
-  // fp32 only: a pack (pack.h) replaces the per-call derivations below
-  const float* Pk = packed ? packed->const_data_ptr<float>() : nullptr;
+  // fp32 only: a pack (pack.h, fire.h Packed) replaces the per-call derivations below
+  const float* Pk = packed ? packed->pack : nullptr;
   bool wino = false;
   Fresh u_fresh;
   const float* U = nullptr;
@@ -158,7 +167,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   // ranges of output channels, so that each thread reads its share of U, not all of it (heuristics.h).
   const int64_t items = N * chunks, chunk_rows = (H + chunks - 1) / chunks;
   const int64_t item_tiles = (chunk_rows + m - 1) / m * TW;  // at most, per item
-  const bool split = fp32 && !lowp && wino && oC == 1 && num_threads() > 1 && R >= chunk_rows &&
+  const bool split = fp32 && !lowp && wino && oC == 1 && !pool_after && num_threads() > 1 && R >= chunk_rows &&
                      items * item_tiles * kWinogradPoints * S * int64_t(sizeof(float)) <= kSplitExpandBytes;
   const int64_t ldvs = items * item_tiles * S;  // Vs[ξ·ldvs + (item·item_tiles + t)·S + c]
   Fresh vs_fresh;
@@ -171,20 +180,45 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
     const int64_t spw_n = wino ? S * (R + m + 1) * W : 0, v_n = wino ? kWinogradPoints * cap * S : 0;
     const int64_t xbuf_n = (lowp ? Cin : 0) * (R + 2) * W, spm_n = (s_transposes ? S : 0) * (R + 2) * W;
     const int64_t obuf_n = lowp || stream || (wino && oC != 1) ? std::max(E1, E3) * R * W : 0;
+    const int64_t fbuf_n = pool_after ? (R + pk) * W * oP : 0;  // at most pk - 1 kept rows and a band
     const int64_t col_n = 9 * S * R * W;  // last: with Winograd only a non-finite band touches it
     Fresh fresh;  // heuristics.h, kMaxKeptScratch
-    acc_t* sbuf = thread_scratch<acc_t>(S * s_ld + xbuf_n + spm_n + obuf_n + spw_n + v_n + col_n, fresh);
+    acc_t* sbuf = thread_scratch<acc_t>(S * s_ld + xbuf_n + spm_n + obuf_n + spw_n + v_n + fbuf_n + col_n, fresh);
     acc_t* xbuf = sbuf + S * s_ld;
     acc_t* spm = xbuf + xbuf_n;  // a band of s, pixel-major (see s_transposes)
     acc_t* obuf = spm + spm_n;
     acc_t* spw = obuf + obuf_n;  // Winograd: the band's s pixel-major, up to m - 1 extra zero rows
     acc_t* V = spw + spw_n;      // transformed inputs, points × (tiles × S)
-    acc_t* col = V + v_n;
+    acc_t* fbuf = V + v_n;       // pool_after: the Fire's rows [f_lo, ...)
+    acc_t* col = fbuf + fbuf_n;
 
     for (int64_t item; (item = take()) >= 0;) {
       const int64_t n = item / chunks, chunk = item % chunks;
-      const int64_t c0 = H * chunk / chunks, c1 = H * (chunk + 1) / chunks;  // output rows [c0, c1)
+      int64_t c0 = H * chunk / chunks, c1 = H * (chunk + 1) / chunks;  // output rows [c0, c1)
+      const int64_t p0 = PH * chunk / chunks, p1 = PH * (chunk + 1) / chunks;  // pool_after: pooled rows [p0, p1)
+      if (pool_after) c0 = p0 * ps, c1 = std::min((p1 - 1) * ps + pk, H);
       const scalar_t* Xn = X + n * xN;
+      int64_t f_lo = c0, next_r = p0;  // pool_after: fbuf's first row; the next pooled row
+      auto orow = [&](int64_t h) {  // where the Fire's output row h goes
+        return pool_after ? reinterpret_cast<scalar_t*>(fbuf) + (h - f_lo) * W * oP : O + n * oN + h * W * oP;
+      };
+      // pool_after: the pooled rows whose windows end by row h_end, then fbuf's rows still needed moved to its front
+      auto pool_ready = [&](int64_t h_end) {
+        if constexpr (fp32 && !lowp) {
+          if (!pool_after) return;
+          for (; next_r < p1 && std::min(next_r * ps + pk, H) <= h_end; ++next_r) {
+            const float* rows[8];  // pool_kernel <= 8 (ops.cpp)
+            const int64_t first = next_r * ps, last = std::min(first + pk, H);
+            for (int64_t i = first; i < last; ++i) rows[i - first] = fbuf + (i - f_lo) * W * oP;
+            k.max_pool_row(oP, W, PW, pk, ps, rows, last - first, O + n * oN + next_r * PW * oP);
+          }
+          const int64_t keep = std::min(next_r < p1 ? next_r * ps : h_end, h_end);
+          if (keep > f_lo) {
+            std::memmove(fbuf, fbuf + (keep - f_lo) * W * oP, (h_end - keep) * W * oP * sizeof(float));
+            f_lo = keep;
+          }
+        }
+      };
 
       // sbuf row i holds squeeze row h0 - 1 + i of the current band (zeros outside the image).
       auto squeeze_rows = [&](int64_t r0, int64_t r1, int64_t h0) {  // image rows [r0, r1) into sbuf
@@ -236,7 +270,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
         // 2 layouts: this order 0.95× the time, geomean, every case faster).
         auto expand = [&](int64_t E, int64_t K, Mat<const acc_t> Wt, Mat<const acc_t> act, const acc_t* bias,
                           int64_t e0) {
-          scalar_t* Oc = O + n * oN + h0 * W * oP + e0 * oC;
+          scalar_t* Oc = orow(h0) + e0 * oC;
           if (lowp || stream) {
             const int64_t bC = oP == 1 ? P : 1, bP = oP == 1 ? 1 : E;
             gemm<acc_t>(E, P, K, Wt, act, {obuf, bC, bP});
@@ -253,7 +287,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
         };
         if (e1_pm) {  // channels_last: straight into out (fp32; streamed where aligned) or through obuf (fp16/bf16)
           if constexpr (fp32) {
-            scalar_t* Oc = O + n * oN + h0 * W * oP;
+            scalar_t* Oc = orow(h0);
             float* d = lowp ? obuf : reinterpret_cast<float*>(Oc);
             k.conv1x1(E1, P, S, pw.e1, pw.e1_ld, sbuf + W, 1, s_ld, pw.b1, d, lowp ? E1 : oP, stream);
             if (lowp) copy2d(k, E1, P, obuf, int64_t(1), E1, Oc, oC, oP);
@@ -264,6 +298,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
         if (!wino || !k.finite(S, (rb + 2) * W, reinterpret_cast<const float*>(sbuf), s_ld)) {
           im2col(S, rb, W, sbuf, s_ld, col, rc, rt);
           expand(E3, 9 * S, {W3, 9 * S, 1}, {col, P, 1}, B3, E1);
+          pool_ready(h0 + rb);
           continue;
         }
         if constexpr (fp32) {
@@ -278,7 +313,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
           for (int64_t ty0 = 0; ty0 < TH; ty0 += TR) {
             const int64_t ty1 = std::min(TH, ty0 + TR), r0 = m * ty0, r1 = std::min(rb, m * ty1);
             k.winograd4_input(S, W, TW, ty0, ty1, spw, S, V, cap * S);
-            scalar_t* Oc = O + n * oN + (h0 + r0) * W * oP + E1 * oC;
+            scalar_t* Oc = orow(h0 + r0) + E1 * oC;
             if (!lowp && oC == 1) {  // channels_last: each pixel's 3×3 half written as it comes (streamed if aligned)
               k.winograd4_expand(S, E3, 0, E3, W, TW, ty1 - ty0, r1 - r0, V, cap * S, U, B3,
                                  reinterpret_cast<float*>(Oc), oP, stream);
@@ -288,6 +323,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
             }
           }
         }
+        pool_ready(h0 + rb);
       }
     }
   });
@@ -314,15 +350,23 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
 
 std::tuple<Tensor, Tensor> forward(const Tensor& x_in, const Tensor& wsq, const Tensor& bsq, const Tensor& w1,
                                    const Tensor& b1, const Tensor& w3, const Tensor& b3, bool save_s,
-                                   const Tensor* packed, const Options& opt, const Kernels& k) {
+                                   const Packed* packed, const Options& opt, const Kernels& k) {
   const auto fmt = memory_format(x_in);
   const int64_t N = x_in.size(0), H = x_in.size(2), W = x_in.size(3);
   auto empty = [&](int64_t C) {
     const int64_t sizes[] = {N, C, H, W};
     return torch::stable::empty(sizes, x_in.scalar_type(), std::nullopt, std::nullopt, std::nullopt, fmt);
   };
-  // optimize's inference path (a pack) takes its out from kept blocks (out_blocks.h)
-  Tensor out = packed ? kept_empty(N, w1.size(0) + w3.size(0), H, W, fmt) : empty(w1.size(0) + w3.size(0));
+  // optimize's inference path (a pack) takes its out, pooled where it asks, from kept blocks (out_blocks.h)
+  Tensor out;
+  if (packed) {
+    const int64_t kp = packed->pool_kernel, sp = packed->pool_stride;
+    const bool c = packed->pool_ceil;
+    out = kept_empty(N, w1.size(0) + w3.size(0), kp > 0 ? pooled_size(H, kp, sp, c) : H,
+                     kp > 0 ? pooled_size(W, kp, sp, c) : W, fmt);
+  } else {
+    out = empty(w1.size(0) + w3.size(0));
+  }
   Tensor s = save_s ? empty(wsq.size(0)) : Tensor();
   if (out.numel() == 0) return {out, s};
   // NOTE: the GEMMs read x as a (channel × pixel) matrix per image. A view whose pixels are not one uniform

@@ -102,9 +102,11 @@ static Tensor native_fire_pack(const Tensor& squeeze_weight, const Tensor& squee
   return out;
 }
 
-// native_fire with the weights' pack from native_fire_pack (the caller keeps it current: optimize's FrozenFire).
+// native_fire with the weights' pack from native_fire_pack (the caller keeps it current: optimize's FrozenFire), its
+// output max-pooled (pool_kernel, pool_stride, ceil_mode=pool_ceil_mode) where pool_kernel > 0.
 static Tensor native_fire_packed(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1,
-                                 const Tensor& b1, const Tensor& w3, const Tensor& b3, const Tensor& packed) {
+                                 const Tensor& b1, const Tensor& w3, const Tensor& b3, const Tensor& packed,
+                                 int64_t pool_kernel, int64_t pool_stride, bool pool_ceil_mode) {
   check_forward(x, wsq, bsq, w1, b1, w3, b3);
   FF_CHECK(x.scalar_type() == ScalarType::Float, "native_fire_packed takes float32 tensors, got x of ",
            x.scalar_type());
@@ -113,8 +115,18 @@ static Tensor native_fire_packed(const Tensor& x, const Tensor& wsq, const Tenso
   const int64_t numel = pack_layout(x.size(1), wsq.size(0), w1.size(0), w3.size(0)).numel;
   CHECK_SHAPE(packed, numel);
   FF_CHECK(packed.is_contiguous(), "packed must be contiguous");
+  if (pool_kernel > 0) {
+    FF_CHECK(memory_format(x) == torch::headeronly::MemoryFormat::ChannelsLast,
+             "native_fire_packed pools a channels_last x's output only, got x of strides ",
+             fusedfire::shape_str(x.strides()));
+    FF_CHECK(pool_kernel <= 8 && pool_stride >= 1, "max pooling needs 1 <= kernel <= 8 and stride >= 1, got "
+             "kernel ", pool_kernel, ", stride ", pool_stride);
+    FF_CHECK(x.size(2) >= pool_kernel && x.size(3) >= pool_kernel, "max pooling: a Fire output of ",
+             x.size(2), "x", x.size(3), " is smaller than the ", pool_kernel, "x", pool_kernel, " kernel");
+  }
   const Options opt = thread_options();
-  return std::get<0>(forward(x, wsq, bsq, w1, b1, w3, b3, false, &packed, opt, *kernels(opt.isa)));
+  const Packed p{packed.const_data_ptr<float>(), pool_kernel, pool_stride, pool_ceil_mode};
+  return std::get<0>(forward(x, wsq, bsq, w1, b1, w3, b3, false, &p, opt, *kernels(opt.isa)));
 }
 
 static std::tuple<Tensor, Tensor> native_fire_fwd(const Tensor& x, const Tensor& wsq, const Tensor& bsq,

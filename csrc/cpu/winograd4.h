@@ -114,11 +114,11 @@ void winograd4_weights(const float* g, int64_t n, float* U, int64_t i0, int64_t 
 
 // The 3×3 expand of `tiles` tile rows (TW tiles each) whose output rows are [0, rows) of dst, output channels
 // [ea, eb) of E (multiples of L), from their transformed inputs V[ξ·ldv + t·S + c] and the transformed weights
-// U[ξ·E·S + c·E + e] (U_ξ column-major): per pair of output-channel vectors and group of kGroup tiles, the 36 products M_ξ = U_ξ·V_ξ (K = S) into a buffer that stays in
-// L1, then their output transform + bias, ReLU, into dst[(r·W + w)·ldp + e] for r < rows, w < W (a tile's pixels
-// past either edge are dropped); a null bias: the output transform alone (the backward's grad_s). dst is pixel-major
-// (a channels_last out, or a buffer); stream: non-temporal stores where dst and ldp keep every vector aligned (plain
-// ones elsewhere).
+// U[ξ·E·S + c·E + e] (U_ξ column-major): per pair of output-channel vectors and group of kGroup tiles, the 36
+// products M_ξ = U_ξ·V_ξ (K = S) into a buffer that stays in L1, then their output transform + bias, ReLU, into
+// dst[(r·W + w)·ldp + e] for r < rows, w < W (a tile's pixels past either edge are dropped); a null bias: the output
+// transform alone (the backward's grad_s). dst is pixel-major (a channels_last out, or a buffer); stream: non-temporal
+// stores where dst and ldp keep every vector aligned (plain ones elsewhere).
 // NOTE: fused, not 36 BLAS GEMMs between transforms: M (36 values per tile and channel) never goes through memory,
 // and nothing is packed or zeroed for the GEMM: (EPYC, AVX-512) 0.77-0.74× the forward's time (heuristics.h,
 // kWinogradBlockBytes).
