@@ -1,7 +1,8 @@
 """The inference-only modules `optimize` puts in its snapshot. Each keeps the children, hence the state_dict keys, of
-the module it replaces and only changes `forward`: less Python per call (FrozenFire) or fewer, larger ops
-(PooledClassifier). Anything their fast path does not cover (grad, tracing, compile, autocast, another device, a
-bad input) takes the general path, with its checks and messages."""
+the module it replaces and only changes `forward`: less Python per call and packed weights (FrozenFire), fused layers
+(FusedSequential: the stem, each Fire with the max pool after it) or fewer, larger ops (PooledClassifier,
+FrozenMaxPool2d). Anything their fast path does not cover (grad, tracing, compile, autocast, another device, a bad
+input) takes the general path, with its checks and messages."""
 from collections import OrderedDict
 
 import torch
@@ -233,7 +234,7 @@ class FrozenMaxPool2d(nn.MaxPool2d):
             raise ValueError(f"FrozenMaxPool2d.from_pool: {problem}")
         self = cls(pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.return_indices, pool.ceil_mode)
         self._native_cpu = _runs_cpu_ops(backend)
-        self._pool_args = (_pair(pool.kernel_size)[0], _pair(pool.stride)[0], pool.ceil_mode)
+        self._pool_args = _pool_args(pool)
         return self
 
     def forward(self, x):
