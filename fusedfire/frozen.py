@@ -45,35 +45,38 @@ class FrozenFire(FusedFire):
         # NOTE: 3 µs over the op's own call against 23-27 through FusedFire (its parameters' nn.Module.__getattr__
         # ~8 µs, check_inputs ~7): a 4×4 Fire 18.1-18.5 µs, FusedFire 38-42, the op 15 (2 threads, EPYC Zen 4,
         # bench/outside_fires.py); a 13×13 512→64→256+256 Fire 462-464 against 488-494 µs, 5-7%.
+        params = self._direct_params(x)
+        if params is None:
+            return super()._fire(x)
+        weights, b3 = params[:5], params[5]
+        packed = self._current_pack(weights) if weights[0].dtype == torch.float32 else None
+        if packed is not None:
+            return _NATIVE_FIRE_PACKED(x, *weights, b3, packed)
+        return _NATIVE_FIRE(x, *weights, b3)
+
+    @torch.jit.unused
+    def _fire_pooled(self, x, pool_args):
+        """max_pool2d(this Fire(x), *pool_args) (kernel, stride, ceil_mode) in one native_fire_packed call, the Fire's
+        output never in memory; or None where that path does not apply (then: this Fire, then the pool's module)."""
+        params = self._direct_params(x)
+        if not (params is not None and x.dtype == torch.float32 and min(x.shape[2], x.shape[3]) >= pool_args[0]
+                and x.stride(1) == 1 and x.shape[1] > 1 and x.shape[2] * x.shape[3] > 1):  # channels_last (layout.h)
+            return None
+        packed = self._current_pack(params[:5])
+        return None if packed is None else _NATIVE_FIRE_PACKED(x, *params, packed, *pool_args)
+
+    def _direct_params(self, x):
+        """(Wsq, bsq, W1, b1, W3, b3) where x can go straight to the cpu op, else None: only what the op's own C++
+        checks would report less clearly (x a Tensor, 4-D, with Cin channels and the weights' dtype) and the states
+        that need the general path."""
         m = self._modules
         sq, e1, e3 = m["squeeze"]._parameters, m["expand1x1"]._parameters, m["expand3x3"]._parameters
         w = sq["weight"]
         if (self._native_cpu and not _special_mode() and type(x) is Tensor and x.is_cpu and x.dim() == 4
                 and x.shape[1] == w.shape[1] and x.dtype == w.dtype
                 and not (torch.is_grad_enabled() and _any_requires_grad(x, sq, e1, e3))):
-            weights = (w, sq["bias"], e1["weight"], e1["bias"], e3["weight"])
-            packed = self._current_pack(weights) if w.dtype == torch.float32 else None
-            if packed is not None:
-                return _NATIVE_FIRE_PACKED(x, *weights, e3["bias"], packed)
-            return _NATIVE_FIRE(x, *weights, e3["bias"])
-        return super()._fire(x)
-
-    @torch.jit.unused
-    def _fire_pooled(self, x, pool_args):
-        """max_pool2d(this Fire(x), *pool_args) (kernel, stride, ceil_mode) in one native_fire_packed call, the Fire's
-        output never in memory; or None where that path does not apply (then: this Fire, then the pool's module)."""
-        m = self._modules
-        sq, e1, e3 = m["squeeze"]._parameters, m["expand1x1"]._parameters, m["expand3x3"]._parameters
-        w = sq["weight"]
-        if not (self._native_cpu and not _special_mode() and type(x) is Tensor and x.is_cpu and x.dim() == 4
-                and x.dtype == torch.float32 and w.dtype == torch.float32 and x.shape[1] == w.shape[1]
-                and min(x.shape[2], x.shape[3]) >= pool_args[0]
-                and x.stride(1) == 1 and x.shape[1] > 1 and x.shape[2] * x.shape[3] > 1  # channels_last (layout.h)
-                and not (torch.is_grad_enabled() and _any_requires_grad(x, sq, e1, e3))):
-            return None
-        weights = (w, sq["bias"], e1["weight"], e1["bias"], e3["weight"])
-        packed = self._current_pack(weights)
-        return None if packed is None else _NATIVE_FIRE_PACKED(x, *weights, e3["bias"], packed, *pool_args)
+            return w, sq["bias"], e1["weight"], e1["bias"], e3["weight"], e3["bias"]
+        return None
 
     def __getstate__(self):  # pickled and deep-copied without the pack (derived; remade at the next call)
         state = super().__getstate__()

@@ -6,6 +6,7 @@
 #include <torch/csrc/stable/tensor.h>
 #include <torch/headeronly/core/ScalarType.h>
 
+#include <algorithm>
 #include <tuple>
 #include <type_traits>
 
@@ -69,5 +70,16 @@ Tensor max_pool(const Tensor& x, int64_t kernel, int64_t stride, bool ceil_mode,
 
 // PyTorch's pooling_output_shape without padding or dilation: the pooled size of `size`.
 int64_t pooled_size(int64_t size, int64_t kernel, int64_t stride, bool ceil_mode);
+
+// Pooled row r (PW pixels × C channels, pixel-major, into dst) of a max pooling (kernel <= 8: ops.cpp checks) over
+// H rows of W pixels, row(i) pointing at input row i.
+template <typename Row>
+void pool_row(const Kernels& k, int64_t r, int64_t kernel, int64_t stride, int64_t H, int64_t W, int64_t C,
+              int64_t PW, const Row& row, float* dst) {
+  const float* rows[8];
+  const int64_t first = r * stride, last = std::min(first + kernel, H);
+  for (int64_t i = first; i < last; ++i) rows[i - first] = row(i);
+  k.max_pool_row(C, W, PW, kernel, stride, rows, last - first, dst);
+}
 
 }  // namespace fusedfire_cpu

@@ -206,12 +206,9 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
       auto pool_ready = [&](int64_t h_end) {
         if constexpr (fp32 && !lowp) {
           if (!pool_after) return;
-          for (; next_r < p1 && std::min(next_r * ps + pk, H) <= h_end; ++next_r) {
-            const float* rows[8];  // pool_kernel <= 8 (ops.cpp)
-            const int64_t first = next_r * ps, last = std::min(first + pk, H);
-            for (int64_t i = first; i < last; ++i) rows[i - first] = fbuf + (i - f_lo) * W * oP;
-            k.max_pool_row(oP, W, PW, pk, ps, rows, last - first, O + n * oN + next_r * PW * oP);
-          }
+          for (; next_r < p1 && std::min(next_r * ps + pk, H) <= h_end; ++next_r)
+            pool_row(k, next_r, pk, ps, H, W, oP, PW, [&](int64_t i) { return fbuf + (i - f_lo) * W * oP; },
+                     O + n * oN + next_r * PW * oP);
           const int64_t keep = std::min(next_r < p1 ? next_r * ps : h_end, h_end);
           if (keep > f_lo) {
             std::memmove(fbuf, fbuf + (keep - f_lo) * W * oP, (h_end - keep) * W * oP * sizeof(float));

@@ -9,6 +9,7 @@
 #include <torch/csrc/stable/library.h>
 
 #include <cstring>
+#include <string>
 #include <tuple>
 
 #include "../checks.h"
@@ -68,6 +69,14 @@ static void check_backward(const Tensor& grad_out, const Tensor& x, const Tensor
   CHECK_LIKE(out, x);
 }
 
+// A max pooling's kernel (1..8: pool_row's rows) and stride, and an input (`what`, H × W) at least as large as the
+// kernel; `who` names the caller in the message.
+static void check_pool(const char* who, int64_t kernel, int64_t stride, int64_t H, int64_t W, const std::string& what) {
+  FF_CHECK(kernel >= 1 && kernel <= 8 && stride >= 1, who, " needs 1 <= kernel <= 8 and stride >= 1, got kernel ",
+           kernel, ", stride ", stride);
+  FF_CHECK(H >= kernel && W >= kernel, who, ": ", what, " is smaller than the ", kernel, "x", kernel, " kernel");
+}
+
 static Tensor native_fire(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1, const Tensor& b1,
                           const Tensor& w3, const Tensor& b3) {
   check_forward(x, wsq, bsq, w1, b1, w3, b3);
@@ -119,10 +128,8 @@ static Tensor native_fire_packed(const Tensor& x, const Tensor& wsq, const Tenso
     FF_CHECK(memory_format(x) == torch::headeronly::MemoryFormat::ChannelsLast,
              "native_fire_packed pools a channels_last x's output only, got x of strides ",
              fusedfire::shape_str(x.strides()));
-    FF_CHECK(pool_kernel <= 8 && pool_stride >= 1, "max pooling needs 1 <= kernel <= 8 and stride >= 1, got "
-             "kernel ", pool_kernel, ", stride ", pool_stride);
-    FF_CHECK(x.size(2) >= pool_kernel && x.size(3) >= pool_kernel, "max pooling: a Fire output of ",
-             x.size(2), "x", x.size(3), " is smaller than the ", pool_kernel, "x", pool_kernel, " kernel");
+    check_pool("max pooling", pool_kernel, pool_stride, x.size(2), x.size(3),
+               "a Fire output of " + std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)));
   }
   const Options opt = thread_options();
   const Packed p{packed.const_data_ptr<float>(), pool_kernel, pool_stride, pool_ceil_mode};
@@ -178,10 +185,7 @@ static Tensor native_max_pool(const Tensor& x, int64_t kernel, int64_t stride, b
   const int64_t C = x.size(1), H = x.size(2), W = x.size(3);
   FF_CHECK(x.stride(1) == 1 && x.stride(3) == C && x.stride(2) == W * C && x.stride(0) == H * W * C,
            "native_max_pool takes a dense channels_last x, got strides ", fusedfire::shape_str(x.strides()));
-  FF_CHECK(kernel >= 1 && kernel <= 8 && stride >= 1, "native_max_pool needs 1 <= kernel <= 8 and stride >= 1, got "
-           "kernel ", kernel, ", stride ", stride);
-  FF_CHECK(H >= kernel && W >= kernel, "native_max_pool: x of ", fusedfire::shape_str(x.sizes()),
-           " is smaller than the ", kernel, "x", kernel, " kernel");
+  check_pool("native_max_pool", kernel, stride, H, W, "x of " + fusedfire::shape_str(x.sizes()));
   const Options opt = thread_options();
   return max_pool(x, kernel, stride, ceil_mode, *kernels(opt.isa));
 }

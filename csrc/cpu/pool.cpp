@@ -1,5 +1,6 @@
 // Max pooling of a channels_last fp32 tensor (square kernel and stride, no padding), rows of pooled pixels taken by
-// the threads, each by k.max_pool_row; out from kept blocks (out_blocks.h). optimize's MaxPool2d between Fires.
+// the threads, each by k.max_pool_row; out from kept blocks (out_blocks.h). optimize's max pools that no Fire's call
+// takes (fire.h Packed: a pool right after a Fire runs in that Fire's call).
 // NOTE: (EPYC, AVX-512, 2 threads) against ATen's channels_last max_pool2d (which also writes indices): alone, hot
 // caches, 0.33-0.67× the time (128×55×55 at N=1: 32 against 70 µs; 512×27×27 at N=8: 191 against 576); optimize's
 // whole network (interleaved, paired medians) 0.97-0.98× at N=1, 0.98-0.99× at N=8.
@@ -20,12 +21,9 @@ Tensor max_pool(const Tensor& x, int64_t kernel, int64_t stride, bool ceil_mode,
   parallel_items(N * chunks, [&](auto take) {
     for (int64_t item; (item = take()) >= 0;) {
       const int64_t n = item / chunks, chunk = item % chunks;
-      for (int64_t r = PH * chunk / chunks; r < PH * (chunk + 1) / chunks; ++r) {
-        const float* rows[8];  // kernel <= 8 (ops.cpp)
-        const int64_t first = r * stride, last = std::min(first + kernel, H);
-        for (int64_t i = first; i < last; ++i) rows[i - first] = X + (n * H + i) * W * C;
-        k.max_pool_row(C, W, PW, kernel, stride, rows, last - first, O + (n * PH + r) * PW * C);
-      }
+      for (int64_t r = PH * chunk / chunks; r < PH * (chunk + 1) / chunks; ++r)
+        pool_row(k, r, kernel, stride, H, W, C, PW, [&](int64_t i) { return X + (n * H + i) * W * C; },
+                 O + (n * PH + r) * PW * C);
     }
   });
   return out;

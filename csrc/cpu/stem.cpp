@@ -96,9 +96,8 @@ Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t s
         const int64_t first = r * pool_stride, last = std::min(first + pool_kernel, OH);  // conv rows [first, last)
         for (int64_t i = std::max(first, done); i < last; ++i) conv_row(i);
         done = std::max(done, last);
-        const float* rows[8];  // pool_kernel <= 8 (ops.cpp)
-        for (int64_t i = first; i < last; ++i) rows[i - first] = ring + (i % pool_kernel) * OW * M;
-        k.max_pool_row(M, OW, PW, pool_kernel, pool_stride, rows, last - first, O + n * PH * PW * M + r * PW * M);
+        auto conv_out = [&](int64_t i) { return ring + (i % pool_kernel) * OW * M; };
+        pool_row(k, r, pool_kernel, pool_stride, OH, OW, M, PW, conv_out, O + (n * PH + r) * PW * M);
       }
     }
   });
