@@ -288,7 +288,7 @@ def _packed_fake(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bi
                  packed, pool_kernel=0, pool_stride=0, pool_ceil_mode=False):
     out = _fire_fake(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight,
                      expand3x3_bias, backend="native")
-    return _max_pool_fake(out, pool_kernel, pool_stride, pool_ceil_mode) if pool_kernel > 0 else out
+    return _max_pool_fake(out, pool_kernel, pool_stride, pool_ceil_mode) if pool_kernel != 0 else out
 
 
 def _setup_context(ctx, inputs, output):

@@ -159,6 +159,8 @@ def test_packed_pooling_names_what_is_wrong():
     x = x.contiguous(memory_format=torch.channels_last)
     with pytest.raises(RuntimeError, match="max pooling needs 1 <= kernel <= 8"):
         PACKED(x, *params, packed, 9, 2, True)
+    with pytest.raises(RuntimeError, match="max pooling needs 1 <= kernel <= 8 and stride >= 1, got kernel -3"):
+        PACKED(x, *params, packed, -3, 2, True)
     with pytest.raises(RuntimeError, match="a Fire output of 9x2 is smaller than the 3x3 kernel"):
         PACKED(x[..., :2].contiguous(memory_format=torch.channels_last), *params, packed, 3, 2, True)
     torch.library.opcheck(PACKED.default, (x, *params, packed, 3, 2, True))

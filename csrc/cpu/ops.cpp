@@ -112,7 +112,7 @@ static Tensor native_fire_pack(const Tensor& squeeze_weight, const Tensor& squee
 }
 
 // native_fire with the weights' pack from native_fire_pack (the caller keeps it current: optimize's FrozenFire), its
-// output max-pooled (pool_kernel, pool_stride, ceil_mode=pool_ceil_mode) where pool_kernel > 0.
+// output max-pooled (pool_kernel, pool_stride, ceil_mode=pool_ceil_mode) where pool_kernel is not 0.
 static Tensor native_fire_packed(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1,
                                  const Tensor& b1, const Tensor& w3, const Tensor& b3, const Tensor& packed,
                                  int64_t pool_kernel, int64_t pool_stride, bool pool_ceil_mode) {
@@ -124,7 +124,7 @@ static Tensor native_fire_packed(const Tensor& x, const Tensor& wsq, const Tenso
   const int64_t numel = pack_layout(x.size(1), wsq.size(0), w1.size(0), w3.size(0)).numel;
   CHECK_SHAPE(packed, numel);
   FF_CHECK(packed.is_contiguous(), "packed must be contiguous");
-  if (pool_kernel > 0) {
+  if (pool_kernel != 0) {  // 0: no pooling; a negative kernel is an error, not "none"
     FF_CHECK(memory_format(x) == torch::headeronly::MemoryFormat::ChannelsLast,
              "native_fire_packed pools a channels_last x's output only, got x of strides ",
              fusedfire::shape_str(x.strides()));
