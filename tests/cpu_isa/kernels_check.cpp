@@ -3,8 +3,9 @@
 // machine and, where Debian's cross compiler and qemu-user are installed, for aarch64 (NEON) under qemu.
 // Prints one "ok <isa>" line per table; any mismatch prints what and where, and the exit code is 1.
 // `kernels_check planted`: the test of this test, on the baseline table with a relu and a max pooling that drop
-// NaN, a copy that loses one element, and a Winograd weight gradient transform, a fused F(4×4, 3×3) expand and a 1×1
-// convolution each off by 10⁻³ of its value at one element: exit code 0 only if all six are caught. The own GEMMs
+// NaN, a copy that loses one element, a Winograd weight gradient transform, a fused F(4×4, 3×3) expand and a 1×1
+// convolution each off by 10⁻³ of its value at one element, and a max pooling missing each window's last column:
+// exit code 0 only if all seven are caught. The own GEMMs
 // (Winograd's, the 1×1 convolution's) use FMA where the ISA has it (not on SSE2), so what passes through them is held
 // to the references alone, not to the baseline's bits. Which tables the CPU runs: csrc/cpu/dispatch.cpp, as in the
 // extension.
@@ -102,28 +103,34 @@ static std::vector<float> run_all(const Kernels& k, const char* name) {
                long(i), long(j));
     all.insert(all.end(), dst.begin(), dst.end());
   }
-  // ---- max_pool_row: M = 23 (a partial last vector), the last window clipped at the right edge, NaN and -inf in
+  // ---- max_pool_row: M = 23 (a partial last vector), the last window clipped at the right edge, NaN and -inf in;
+  // then blocks of channels (M = 600) and of columns (W = 300), windows with gaps (stride > kernel), a kernel of 8
   {
-    const int64_t M = 23, W = 10, nr = 3, kernel = 3, stride = 2, Q = 5;  // windows [0, 3) ... [8, 10)
-    std::vector<float> in = randn(nr * W * M);
-    in[5] = NAN, in[W * M + 3 * M + 7] = NAN, in[2 * W * M + 9 * M + 22] = -INFINITY;
-    for (int64_t i = 0; i < W * M; ++i) in[2 * W * M + i] = in[2 * W * M + i] - 10.f * (i % 3 == 0);  // ties, lows
-    const float* rows[] = {in.data(), in.data() + W * M, in.data() + 2 * W * M};
-    std::vector<float> dst(Q * M + 1, -7.f);
-    k.max_pool_row(M, W, Q, kernel, stride, rows, nr, dst.data());
-    for (int64_t q = 0; q < Q; ++q)
-      for (int64_t e = 0; e < M; ++e) {
-        float want = -INFINITY;
-        for (int64_t r = 0; r < nr; ++r)
-          for (int64_t j = q * stride; j < std::min(q * stride + kernel, W); ++j) {
-            const float v = rows[r][j * M + e];
-            want = std::isnan(want) || v < want ? want : v;  // NaN wins
-          }
-        EXPECT(same(dst[q * M + e], want), "%s max_pool_row (%ld, %ld): %g, want %g", name, long(q), long(e),
-               dst[q * M + e], want);
-      }
-    EXPECT(dst[Q * M] == -7.f, "%s max_pool_row wrote outside", name);
-    all.insert(all.end(), dst.begin(), dst.end());
+    struct Case { int64_t M, W, nr, kernel, stride; };
+    for (const Case c : {Case{23, 10, 3, 3, 2}, Case{600, 17, 2, 3, 2}, Case{16, 300, 3, 2, 3}, Case{5, 41, 8, 8, 1}}) {
+      const int64_t M = c.M, W = c.W, nr = c.nr, kernel = c.kernel, stride = c.stride;
+      const int64_t Q = (W - 1) / stride + 1;  // the last window clipped where it passes W
+      std::vector<float> in = randn(nr * W * M);
+      in[5] = NAN, in[W * M + 3 * M + 4] = NAN, in[(nr - 1) * W * M + (W - 1) * M + M - 1] = -INFINITY;
+      for (int64_t i = 0; i < W * M; ++i) in[(nr - 1) * W * M + i] -= 10.f * (i % 3 == 0);  // ties, lows
+      std::vector<const float*> rows;
+      for (int64_t r = 0; r < nr; ++r) rows.push_back(in.data() + r * W * M);
+      std::vector<float> dst(Q * M + 1, -7.f);
+      k.max_pool_row(M, W, Q, kernel, stride, rows.data(), nr, dst.data());
+      for (int64_t q = 0; q < Q; ++q)
+        for (int64_t e = 0; e < M; ++e) {
+          float want = -INFINITY;
+          for (int64_t r = 0; r < nr; ++r)
+            for (int64_t j = q * stride; j < std::min(q * stride + kernel, W); ++j) {
+              const float v = rows[r][j * M + e];
+              want = std::isnan(want) || v < want ? want : v;  // NaN wins
+            }
+          EXPECT(same(dst[q * M + e], want), "%s max_pool_row M=%ld W=%ld (%ld, %ld): %g, want %g", name, long(M),
+                 long(W), long(q), long(e), dst[q * M + e], want);
+        }
+      EXPECT(dst[Q * M] == -7.f, "%s max_pool_row M=%ld wrote outside", name, long(M));
+      all.insert(all.end(), dst.begin(), dst.end());
+    }
   }
   // ---- 16-bit conversions: every fp16 bit pattern, bf16 patterns and rounding ties, NaN and inf
   {
@@ -308,10 +315,15 @@ static void max_pool_drops_nan(int64_t M, int64_t W, int64_t Q, int64_t kernel, 
     if (std::isnan(dst[i])) dst[i] = 0.f;
 }
 
+static void max_pool_short_window(int64_t M, int64_t W, int64_t Q, int64_t kernel, int64_t stride,
+                                  const float* const* rows, int64_t nr, float* dst) {
+  real->max_pool_row(M, W, Q, kernel > 1 ? kernel - 1 : kernel, stride, rows, nr, dst);  // a window's last column
+}
+
 static int planted() {
   real = kernels(Isa::baseline);
   int caught = 0;
-  for (int bug = 0; bug < 6; ++bug) {
+  for (int bug = 0; bug < 7; ++bug) {
     Kernels k = *real;
     if (bug == 0) k.bias_relu = relu_drops_nan;
     if (bug == 1) k.copy = copy_loses_one;
@@ -319,12 +331,13 @@ static int planted() {
     if (bug == 3) k.winograd4_expand = expand_off;
     if (bug == 4) k.conv1x1 = conv1x1_off;
     if (bug == 5) k.max_pool_row = max_pool_drops_nan;
+    if (bug == 6) k.max_pool_row = max_pool_short_window;
     failures = 0;
     run_all(k, "planted");
     caught += failures > 0;
     std::printf("planted bug %d: %d failures\n", bug, failures);
   }
-  return caught == 6 ? 0 : 1;
+  return caught == 7 ? 0 : 1;
 }
 
 int main(int argc, char** argv) {
