@@ -96,25 +96,26 @@ void winograd4_input(int64_t S, int64_t W, int64_t TW, int64_t ty0, int64_t ty1,
     }
 }
 
-// Weight transform U = G g Gᵀ of kernels [i0, i1) of n: g[k·n + i] is tap k (ky·3 + kx) of kernel i, U[ξ·n + i]
-// point ξ of its transform.
-void winograd4_weights(const float* g, int64_t n, float* U, int64_t i0, int64_t i1) {
-  for (int64_t i = i0; i < i1; i += L) {
-    const int m = int(std::min(L, i1 - i));
-    auto ld = [&](int64_t k) { return load_first(g + k * n + i, m); };
+// Weight transform U = G g Gᵀ of kernels [i0, i1) of n = E·K, kernel i = c·E + e from input c to output e (i0, i1
+// multiples of E): g[k·n + i] is tap k (ky·3 + kx) of kernel i, U (kernels.h, winograd_u_at) its points.
+void winograd4_weights(const float* g, int64_t E, int64_t K, float* U, int64_t i0, int64_t i1) {
+  const int64_t n = E * K;
+  for (int64_t i = i0; i < i1; i += L) {  // L outputs of one input: contiguous in g and in U's block (E % 16 = 0)
+    const int64_t c = i / E, e = i % E;
+    auto ld = [&](int64_t k) { return load(g + k * n + i); };
     Vec t[3][6];  // t[kx] = G·(column kx of g)
     for (int kx = 0; kx < 3; ++kx) winograd4_g(ld(kx), ld(3 + kx), ld(6 + kx), t[kx]);
     for (int r = 0; r < 6; ++r) {  // (G·g)·Gᵀ, row r
       Vec u[6];
       winograd4_g(t[0][r], t[1][r], t[2][r], u);
-      for (int j = 0; j < 6; ++j) store_first(U + (6 * r + j) * n + i, u[j], m);
+      for (int j = 0; j < 6; ++j) store(U + winograd_u_at(E, K, 6 * r + j, c, e), u[j]);
     }
   }
 }
 
 // The 3×3 expand of `tiles` tile rows (TW tiles each) whose output rows are [0, rows) of dst, output channels
-// [ea, eb) of E (multiples of L), from their transformed inputs V[ξ·ldv + t·S + c] and the transformed weights
-// U[ξ·E·S + c·E + e] (U_ξ column-major): per pair of output-channel vectors and group of kGroup tiles, the 36
+// [ea, eb) of E (multiples of L), from their transformed inputs V[ξ·ldv + t·S + c] and the
+// transformed weights U (kernels.h, winograd_u_at): per pair of output-channel vectors and group of kGroup tiles, the 36
 // products M_ξ = U_ξ·V_ξ (K = S) into a buffer that stays in L1, then their output transform + bias, ReLU, into
 // dst[(r·W + w)·ldp + e] for r < rows, w < W (a tile's pixels past either edge are dropped); a null bias: the output
 // transform alone (the backward's grad_s). dst is pixel-major (a channels_last out, or a buffer); stream: non-temporal
@@ -127,15 +128,16 @@ void winograd4_expand(int64_t S, int64_t E, int64_t ea, int64_t eb, int64_t W, i
                       int64_t ldp, bool stream) {
   stream = stream && kStreams && aligned(dst) && ldp % L == 0;
   alignas(64) float Mb[36 * kGroup * 2 * L];  // [ξ][tile j][2 vectors]
-  const int64_t T = tiles * TW, n = E * S;
+  const int64_t T = tiles * TW;
   for (int64_t e0 = ea; e0 < eb; e0 += 2 * L) {
     const int mr = eb - e0 >= 2 * L ? 2 : 1;
+    const int64_t wb = std::min(kWinogradBlock, E - e0 / kWinogradBlock * kWinogradBlock);  // U's block width
     const Vec b[2] = {bias ? load(bias + e0) : zero(), bias && mr == 2 ? load(bias + e0 + L) : zero()};
     for (int64_t t0 = 0; t0 < T; t0 += kGroup) {
       const int nt = int(std::min<int64_t>(kGroup, T - t0));
       for (int xi = 0; xi < 36; ++xi) {
         float* mb = Mb + xi * kGroup * 2 * L;  // M_ξ of tile j, vector i at mb[j·2L + i·L]
-        gemm_block_n(mr, nt, S, U + xi * n + e0, E, V + xi * ldv + t0 * S, S, 1,
+        gemm_block_n(mr, nt, S, U + winograd_u_at(E, S, xi, 0, e0), wb, V + xi * ldv + t0 * S, S, 1,
                      [mb](int i, int j, Vec m) { store(mb + j * 2 * L + i * L, m); });
       }
       for (int j = 0; j < nt; ++j) {  // output transform of tile t0 + j
@@ -204,8 +206,9 @@ void winograd4_grad_output(int64_t E, int64_t W, int64_t TW, int64_t tiles, int6
     }
 }
 
-// dU[ξ·E·S + c·E + e] += Σ_{t < T} Ĝ[ξ·ldh + t·E + e] · V[ξ·ldv + t·S + c] (the transformed weight gradient, laid out
-// as U): per point ξ, pair of E vectors and group of kGroup channels c, the block's T tiles summed in registers.
+// dU[ξ·E·S + c·E + e] += Σ_{t < T} Ĝ[ξ·ldh + t·E + e] · V[ξ·ldv + t·S + c] (the transformed weight gradient,
+// row-major per point, not blocked as U): per point ξ, pair of E vectors and group of kGroup channels c, the block's
+// T tiles summed in registers.
 void winograd4_grad_weights(int64_t S, int64_t E, int64_t T, const float* Gh, int64_t ldh, const float* V,
                             int64_t ldv, float* dU) {
   for (int xi = 0; xi < 36; ++xi) {

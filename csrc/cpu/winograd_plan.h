@@ -25,7 +25,7 @@ inline bool winograd_can(int64_t S, int64_t E3, const float* w3, const Kernels& 
 // per block).
 constexpr int64_t kWinogradM = 4, kWinogradPoints = 36;
 
-// Winograd weights U[ξ][c·E + e] (U_ξ column-major, see the GEMMs) of an fp32 w3 (E × 9S, element (e, c, tap) at
+// Winograd weights U (kernels.h, winograd_u_at) of an fp32 w3 (E × 9S, element (e, c, tap) at
 // e·9S + c·rc + tap·rt: rc = 9, rt = 1 for PyTorch's layout, rc = 1, rt = S for channels_last), written to U
 // (kWinogradPoints·E·S floats), the input channels split over the threads.
 // NOTE: per call where not packed (pack.h), so made cheap: the taps gathered by block transposes (k.copy) into the
@@ -49,7 +49,7 @@ inline void winograd_transform(const float* w3, int64_t E, int64_t S, int64_t rc
       for (int64_t c = c0; c < c1; ++c)
         for (int64_t tap = 0; tap < 9; ++tap) std::copy_n(wt + (c * 9 + tap) * E, E, taps + tap * n + c * E);
     }
-    k.winograd4_weights(taps, n, U, c0 * E, c1 * E);
+    k.winograd4_weights(taps, E, S, U, c0 * E, c1 * E);
   });
 }
 
@@ -62,8 +62,8 @@ inline const float* winograd_weights(const float* w3, int64_t E, int64_t S, int6
 }
 
 // The transform of the flipped, transposed kernels (grad_s of the 3×3 expand is a 3×3 convolution of its output
-// gradient with them, backward.cpp): U'[ξ][e·S + c] of kernel (c, e), w3's kernel (e, c) turned by 180°, from a
-// dense fp32 w3 in PyTorch's layout; memoized as winograd_weights.
+// gradient with them, backward.cpp): U' (S outputs × E inputs) of kernel (c, e), w3's kernel (e, c) turned by 180°,
+// from a dense fp32 w3 in PyTorch's layout; memoized as winograd_weights.
 inline const float* winograd_weights_flipped(const float* w3, int64_t E, int64_t S, const Kernels& k, Fresh& fresh) {
   const int64_t n = E * S, tag = -E - 1;  // negative: apart from winograd_weights' tags
   return weight_memo(tag, w3, 9 * n, kWinogradPoints * n, fresh, [&](float* U) {
@@ -72,7 +72,7 @@ inline const float* winograd_weights_flipped(const float* w3, int64_t E, int64_t
     torch::stable::parallel_for(0, E, 1, [&](int64_t e0, int64_t e1) {
       // tap 8 - j of kernel i = e·S + c into row j of taps: block transposes into the rows taken last to first
       k.copy((e1 - e0) * S, 9, w3 + e0 * S * 9, 9, 1, taps + 8 * n + e0 * S, 1, -n);
-      k.winograd4_weights(taps, n, U, e0 * S, e1 * S);
+      k.winograd4_weights(taps, S, E, U, e0 * S, e1 * S);
     });
   });
 }

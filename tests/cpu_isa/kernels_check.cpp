@@ -198,7 +198,7 @@ static std::vector<float> run_all(const Kernels& k, const char* name) {
   // with the flipped, transposed kernels, plain output). The transforms are bit-compared across ISAs; what passed
   // through the GEMMs (FMA where the ISA has it) is held to the references alone.
   {
-    const int64_t S = 16, E = 32, W = 7, rows = 5, TW = (W + 3) / 4, TH = (rows + 3) / 4, T = TH * TW, n = E * S;
+    const int64_t S = 16, E = 48, W = 7, rows = 5, TW = (W + 3) / 4, TH = (rows + 3) / 4, T = TH * TW, n = E * S;
     const std::vector<float> g = randn(E * S * 9), bias = randn(E), band = randn(rows * W * S), gy = randn(rows * W * E);
     // pixel-major, row i = image row i - 1, zero rows around: s (the band's input) and gy padded alike
     std::vector<float> s((4 * TH + 2) * W * S, 0.f), gpad((4 * TH + 2) * W * E, 0.f);
@@ -207,12 +207,12 @@ static std::vector<float> run_all(const Kernels& k, const char* name) {
     auto near = [](double got, double want) { return std::fabs(got - want) <= 1e-4 * (1 + std::fabs(want)); };
 
     std::vector<float> taps(9 * n), U(36 * n), V(36 * T * S), out(rows * W * E, -1.f);
-    for (int64_t e = 0; e < E; ++e)  // U_ξ column-major, as the fused GEMM reads it: [tap][c·E + e]
+    for (int64_t e = 0; e < E; ++e)  // the taps of kernel c·E + e (input c, output e): [tap][c·E + e]
       for (int64_t c = 0; c < S; ++c)
         for (int tap = 0; tap < 9; ++tap) taps[tap * n + c * E + e] = g[(e * S + c) * 9 + tap];
-    k.winograd4_weights(taps.data(), n, U.data(), 0, n);
+    k.winograd4_weights(taps.data(), E, S, U.data(), 0, n);
     k.winograd4_input(S, W, TW, 0, TH, s.data(), S, V.data(), T * S);
-    for (const int64_t ea : {0, 16})  // two ranges of output channels, as a split expand (forward.cpp) runs them
+    for (const int64_t ea : {0, 16, 32})  // ranges of output channels, as a split expand (forward.cpp) runs them
       k.winograd4_expand(S, E, ea, ea + 16, W, TW, TH, rows, V.data(), T * S, U.data(), bias.data(), out.data(), E,
                          false);
     for (int64_t r = 0; r < rows; ++r)
@@ -253,7 +253,7 @@ static std::vector<float> run_all(const Kernels& k, const char* name) {
     for (int64_t e = 0; e < E; ++e)  // kernel (c, e): w3's (e, c) turned by 180°, [tap][e·S + c]
       for (int64_t c = 0; c < S; ++c)
         for (int tap = 0; tap < 9; ++tap) ftaps[tap * n + e * S + c] = g[(e * S + c) * 9 + 8 - tap];
-    k.winograd4_weights(ftaps.data(), n, Uf.data(), 0, n);
+    k.winograd4_weights(ftaps.data(), S, E, Uf.data(), 0, n);
     k.winograd4_input(E, W, TW, 0, TH, gpad.data(), E, Vg.data(), T * E);
     k.winograd4_expand(E, S, 0, S, W, TW, TH, rows, Vg.data(), T * E, Uf.data(), nullptr, gs.data(), S, false);
     for (int64_t r = 0; r < rows; ++r)
