@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <numeric>
 #include <optional>
+#include <vector>
 
 #include "../layout.h"
 #include "heuristics.h"
@@ -71,21 +72,39 @@ inline int64_t tile_band_rows(int64_t rows, int64_t R, int64_t m) {
   return up <= R ? up : down > 0 ? down : Rb;
 }
 
-// Work items [0, items) on the threads of one parallel_for (torch's: ATen's OpenMP pool), taken in turn from a
-// shared counter: worker(take) runs once per thread, take() returning its next item or -1 when none are left.
+// Work items [0, items) on the threads of one parallel_for (torch's: ATen's OpenMP pool): worker(take) runs once per
+// thread, take() returning its next item or -1 when none are left. Thread t first takes the items of its own range
+// [items·t/T, items·(t+1)/T), in order, then what is left of the others' (from the next thread's on): the same
+// thread gets the same rows of the same images in every call, hence in consecutive layers, where what it wrote is
+// still in its caches.
 // NOTE: dynamic, not parallel_for's fixed ranges: on a shared 2-core machine a descheduled thread no longer
 // holds back a fixed share. (Xeon) A/B at N=8, 16 configs × 2 layouts: fixed ranges took 1.03× the time, geomean,
 // up to 1.20× (1_1.features.6 NCHW).
+// NOTE: own range first: (EPYC, AVX-512) optimize's whole network, 2 threads, interleaved rounds, paired medians,
+// against one shared counter: squeezenet1_1 0.94-0.99× the time at N=1 (3 runs), squeezenet1_0 1.00×, N=8 1.00×;
+// each squeezenet1_1 Fire in the network at N=1 0.96-1.00×.
 // NOTE: torch's parallel_for (a call through the stable ABI's C shim), not an OpenMP region of this library: (EPYC)
 // A/B against `#pragma omp parallel` here, forward, the 8 squeezenet1_0 Fires, 2 threads: 1.005× the time at N=1,
 // 0.999× at N=8 (geomeans of the fastest of 11 interleaved samples), and the build needs no OpenMP.
 template <typename F>
 void parallel_items(int64_t items, const F& worker) {
-  std::atomic<int64_t> next{0};
-  torch::stable::parallel_for(0, items, 1, [&](int64_t, int64_t) {
+  if (items <= 0) return;
+  const int64_t T = std::clamp<int64_t>(num_threads(), 1, items);
+  struct alignas(64) Range {
+    std::atomic<int64_t> next;
+    int64_t end;
+  };
+  std::vector<Range> ranges(T);
+  for (int64_t t = 0; t < T; ++t) ranges[t].next = items * t / T, ranges[t].end = items * (t + 1) / T;
+  torch::stable::parallel_for(0, T, 1, [&](int64_t t0, int64_t) {  // one t per thread (all of them if nested)
+    int64_t r = 0;                                                 // ranges tried so far
     worker([&] {
-      const int64_t item = next++;
-      return item < items ? item : int64_t(-1);
+      for (; r < T; ++r) {
+        Range& range = ranges[(t0 + r) % T];
+        const int64_t item = range.next++;
+        if (item < range.end) return item;
+      }
+      return int64_t(-1);
     });
   });
 }
