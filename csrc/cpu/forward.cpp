@@ -27,7 +27,8 @@
 namespace fusedfire_cpu {
 namespace {
 
-// Whether out is larger than the L2 caches of the threads writing it (heuristics.h, kDefaultL2).
+// Whether out is larger than the L2 caches of the threads writing it, or, channels_last, than half of them (the
+// other half holds their inputs, bands and weights; heuristics.h, kDefaultL2).
 bool stream_out(const Tensor& out, const Kernels& k) {
   static const int64_t l2 = [] {
 #ifdef _SC_LEVEL2_CACHE_SIZE  // glibc
@@ -38,7 +39,8 @@ bool stream_out(const Tensor& out, const Kernels& k) {
     return v > 0 ? int64_t(v) : kDefaultL2;
   }();
   const int64_t bytes = out.numel() * int64_t(out.element_size());
-  return out.scalar_type() == ScalarType::Float && k.streams && bytes > l2 * num_threads();
+  const int64_t share = out.stride(1) == 1 ? 2 : 1;
+  return out.scalar_type() == ScalarType::Float && k.streams && bytes * share > l2 * num_threads();
 }
 
 // Where the forward's 3×3 expand runs by Winograd: wherever it can (can(): winograd_plan.h, or the pack's flag) for

@@ -35,11 +35,14 @@ constexpr int64_t kWeightMemoBytes = int64_t(32) << 20;
 constexpr int64_t kNarrowTT = 16;
 
 // The forward writes out through an L2-sized buffer with non-temporal stores (stream_out) where out is larger
-// than the L2 caches of the threads writing it: its lines go to memory anyway.
+// than the L2 caches of the threads writing it (channels_last: than half of them): its lines go to memory anyway.
 // NOTE: (Xeon) MKL's GEMMs writing into out first read every line of it (a write-allocate), at N=8 a quarter of the
 // traffic of a 55×55 Fire. A/B at N=8, 6 configs × 2 layouts: buffer + streaming stores 0.96× the time (every case
 // faster); buffer + plain stores 1.04×; at N=1, where out fits the caches the next layer reads it from, 1.01×.
 // (EPYC, AVX-512) A/B at N=8, 16 Fires, medians of 9: without the buffer 1.07× the time channels_last, 1.02× NCHW.
+// Channels_last past half the L2s (2 threads: 1 MB) against past all of them: optimize's squeezenet1_0 at N=1
+// 0.986× / 0.987× the time (two runs, paired medians), squeezenet1_1 1.00×; lone Fires at N=1 with out 1.1-1.5 MB
+// 0.94-0.99×; NCHW, the same Fires: 1.01-1.03× at 54×54, 0.90-0.92× at 27×27 (not taken: mixed).
 constexpr int64_t kDefaultL2 = int64_t(1) << 20;  // where the C library does not say
 
 // Winograd for the 3×3 expand (forward.cpp, use_winograd: F(4×4, 3×3)) where it pays:
