@@ -250,9 +250,11 @@ def _fire_pool_model():
 
 @needs_cpu_backend
 @LAYOUTS
-def test_fused_sequential_pools_in_the_fire_before(op_calls, layout):
+@pytest.mark.parametrize("grad_enabled", [False, True], ids=["no_grad", "grad"])
+def test_fused_sequential_pools_in_the_fire_before(op_calls, layout, grad_enabled):
     """channels_last: each Fire + max pool is one native_fire_packed call with the pool's arguments; NCHW (pooling
-    in the Fire needs channels_last): the Fire, then the pool. The same values either way."""
+    in the Fire needs channels_last): the Fire, then the pool. The same values either way, with grad enabled (each
+    Fire checks its call) or not (the call checked once)."""
     model = _fire_pool_model()
     fused = FusedSequential.from_sequential(model)
     assert fused._stem_args is None and fused._pooled_fires == {0: (3, 2, True), 2: (2, 2, False)}
@@ -260,11 +262,39 @@ def test_fused_sequential_pools_in_the_fire_before(op_calls, layout):
     with torch.no_grad():
         want = copy.deepcopy(model).double()(x.double())
     op_calls.clear()
-    out = fused(x)
+    with torch.set_grad_enabled(grad_enabled):
+        out = fused(x)
     pooled = [args[-3:] for args in op_calls if len(args) == 11]
     assert pooled == ([(3, 2, True), (2, 2, False)] if layout == torch.channels_last else []), pooled
     assert len(op_calls) == 2
     assert_close(out, want, rtol=5e-5, atol=5e-5)
+
+
+@needs_cpu_backend
+@pytest.mark.parametrize("where", ["fire", "pool", "stem_pool", "global"])
+def test_fused_sequential_runs_hooks_layer_by_layer(op_calls, stem_calls, where):
+    """A forward hook on any layer (or a global one) runs: every layer then takes its own call, with the same values."""
+    model = nn.Sequential(*_stem_model()[:3], *_fire_pool_model()[1:]).eval()  # stem, pool, Fire, pool
+    model[3] = FrozenFire.from_fire(FusedFire(16, 16, 16, 16)).eval().requires_grad_(False)
+    fused = FusedSequential.from_sequential(model)
+    x = torch.randn(2, 3, 33, 30).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        want = copy.deepcopy(model).double()(x.double())
+    op_calls.clear()
+    seen = []
+    hook = lambda module, args, out: seen.append(type(module).__name__)  # noqa: E731
+    target = {"fire": fused[3], "pool": fused[4], "stem_pool": fused[2]}.get(where)
+    handle = target.register_forward_hook(hook) if target else nn.modules.module.register_module_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            out = fused(x)
+    finally:
+        handle.remove()
+    assert seen and stem_calls == [] and [len(args) for args in op_calls] == [8, 8]  # no fused stem or Fire + pool
+    assert_close(out, want, rtol=5e-5, atol=5e-5)
+    with torch.no_grad():
+        fused(x)
+    assert len(stem_calls) == 1 and [len(args) for args in op_calls][-1] == 11  # fused again, hooks removed
 
 
 # ------------------------------------------------------------------------------------------- FrozenMaxPool2d
