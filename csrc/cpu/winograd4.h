@@ -114,9 +114,9 @@ void winograd4_weights(const float* g, int64_t E, int64_t K, float* U, int64_t i
 }
 
 // The 3×3 expand of `tiles` tile rows (TW tiles each) whose output rows are [0, rows) of dst, output channels
-// [ea, eb) of E (multiples of L), from their transformed inputs V[ξ·ldv + t·S + c] and the
-// transformed weights U (kernels.h, winograd_u_at): per pair of output-channel vectors and group of kGroup tiles, the 36
-// products M_ξ = U_ξ·V_ξ (K = S) into a buffer that stays in L1, then their output transform + bias, ReLU, into
+// [ea, eb) of E (multiples of L), from their transformed inputs V[ξ·ldv + t·S + c] and the transformed weights U
+// (kernels.h, winograd_u_at): per pair of output-channel vectors and group of kGroup tiles, the 36 products
+// M_ξ = U_ξ·V_ξ (K = S) into a buffer that stays in L1, then their output transform + bias, ReLU, into
 // dst[(r·W + w)·ldp + e] for r < rows, w < W (a tile's pixels past either edge are dropped); a null bias: the output
 // transform alone (the backward's grad_s). dst is pixel-major (a channels_last out, or a buffer); stream: non-temporal
 // stores where dst and ldp keep every vector aligned (plain ones elsewhere).
