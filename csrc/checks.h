@@ -63,13 +63,13 @@ inline std::string device_str(const torch::stable::Tensor& t) {
 // dtype and device. Each extension adds its device and its own limits.
 inline void check_fire_weights(const torch::stable::Tensor& x, const torch::stable::Tensor& squeeze_weight,
                                const torch::stable::Tensor& expand1x1_weight,
-                               const torch::stable::Tensor& expand3x3_weight) {
+                               const torch::stable::Tensor& expand3x3_weight, int64_t cin = -1) {
   CHECK_DIM(x, 4);
   CHECK_FLOATING(x);
   CHECK_DIM(squeeze_weight, 4);
   CHECK_DIM(expand1x1_weight, 4);
   CHECK_DIM(expand3x3_weight, 4);
-  const int64_t Cin = x.size(1), S = squeeze_weight.size(0), E1 = expand1x1_weight.size(0);
+  const int64_t Cin = cin < 0 ? x.size(1) : cin, S = squeeze_weight.size(0), E1 = expand1x1_weight.size(0);
   const int64_t E3 = expand3x3_weight.size(0);
   FF_CHECK(S >= 1 && E1 >= 1 && E3 >= 1, "S, E1 and E3 must be >= 1, got ", S, ", ", E1, ", ", E3);
   CHECK_SHAPE(squeeze_weight, S, Cin, 1, 1);

@@ -1,6 +1,6 @@
 """The inference-only modules `optimize` puts in its snapshot. Each keeps the children, hence the state_dict keys, of
 the module it replaces and only changes `forward`: less Python per call and packed weights (FrozenFire), fused layers
-(FusedSequential: the stem, each Fire with the max pool after it) or fewer, larger ops (PooledClassifier,
+(FusedSequential: the stem, each Fire with the max pool or the Fire after it) or fewer, larger ops (PooledClassifier,
 FrozenMaxPool2d). Anything their fast path does not cover (grad, tracing, compile, autocast, another device, a bad
 input) takes the general path, with its checks and messages."""
 from collections import OrderedDict
@@ -124,7 +124,25 @@ def _special_mode() -> bool:
 
 def _poolable(x, kernel: int) -> bool:
     """Whether native_fire_packed pools a Fire's output for x: channels_last (layout.h), at least kernel² pixels."""
-    return x.stride(1) == 1 and x.shape[1] > 1 and x.shape[2] * x.shape[3] > 1 and min(x.shape[2], x.shape[3]) >= kernel
+    return _channels_last(x) and min(x.shape[2], x.shape[3]) >= kernel
+
+
+def _chained(layers, j: int, x):
+    """(params, pack) of layers[j] where the Fire before it, on x, can apply its squeeze (native_fire_packed's
+    next_squeeze_weight, next_packed): a FrozenFire with a current pack, x and the s it gets channels_last (layout.h:
+    more than one channel and pixel); else None."""
+    if j >= len(layers) or type(layers[j]) is not FrozenFire or not _channels_last(x):
+        return None
+    params = layers[j]._params()
+    if params[0].shape[0] < 2:
+        return None
+    pack = layers[j]._current_pack(params[:5])
+    return None if pack is None else (params, pack)
+
+
+def _channels_last(x) -> bool:
+    """Whether x is channels_last as layout.h tells (a unit channel stride, more than one channel and pixel)."""
+    return x.stride(1) == 1 and x.shape[1] > 1 and x.shape[2] * x.shape[3] > 1
 
 
 def _any_hooks(layers) -> bool:
@@ -139,11 +157,14 @@ def _any_hooks(layers) -> bool:
 class FusedSequential(nn.Sequential):
     """An nn.Sequential whose layers optimize fuses for fp32 CPU inference: SqueezeNet's stem, Conv2d, ReLU, MaxPool2d
     (`stem_problem`), in one pass of the cpu backend's native_stem (the conv's output, 4× the pooled one, never goes
-    through memory), and each FrozenFire followed by a max pool (`pool_problem`) in one native_fire_packed call (the
-    Fire's output, 4× the pooled one, never goes through memory). The same children, hence keys and indexing;
-    anything the fused ops do not cover (grad, tracing, compile, autocast, other dtypes, layouts and devices, another
-    backend) runs the layers one by one, the stem's MaxPool2d before its ReLU (max and ReLU commute; ~4× fewer values
-    to ReLU)."""
+    through memory), each FrozenFire followed by a max pool (`pool_problem`) in one native_fire_packed call (the
+    Fire's output, 4× the pooled one, never goes through memory), and each FrozenFire followed by another with the
+    other's squeeze in its call (its output, 5-8× the other's s in SqueezeNets, never goes through memory; the other
+    takes that s). Inference calls (no grad) check what those calls need once, not layer by layer. The same children,
+    hence keys and indexing; a hook on any of them (or a global one) runs every layer by its own call, and anything
+    the fused ops do not cover (grad, tracing, compile, autocast, other dtypes, layouts and devices, another backend)
+    runs the layers one by one, the stem's MaxPool2d before its ReLU (max and ReLU commute; ~4× fewer values to
+    ReLU)."""
 
     @classmethod
     def from_sequential(cls, seq: nn.Sequential, *, backend: str = "auto") -> "FusedSequential":
@@ -188,16 +209,27 @@ class FusedSequential(nn.Sequential):
         # Python runs on cold caches there); the whole network 0.99-1.00× the time (4 runs, paired medians).
         lean = (not torch.is_grad_enabled() and self._native_cpu and type(x) is Tensor and x.is_cpu
                 and not _special_mode())
+        ready = None  # (params, pack) of layers[i] where the Fire before applied its squeeze: h is then its s
         while i < len(layers):
             layer, pool = layers[i], self._pooled_fires.get(i)  # pool: a max pool after a Fire
-            if lean and type(layer) is FrozenFire:
-                out = layer._native(h, layer._params(), pool or ())
-            else:
-                out = layer._fire_pooled(h, pool) if pool else None
-            if out is not None:
-                h, i = out, i + (2 if pool else 1)
-            else:
-                h, i = layer(h), i + 1
+            if lean and type(layer) is FrozenFire and h.dtype == torch.float32 and h.dim() == 4:
+                squeezed = ready is not None  # (then always this branch: h is an s no module call takes)
+                params, pack = ready if squeezed else (layer._params(), None)
+                pack = pack if squeezed else layer._current_pack(params[:5])
+                if pack is not None:
+                    if pool and not _poolable(h, pool[0]):
+                        pool = None  # the pool's own call, next
+                    ready = None if pool else _chained(layers, i + 1, h)
+                    nxt = (ready[0][0], ready[1]) if ready else (None, None)
+                    h = _NATIVE_FIRE_PACKED(h, *params, pack, *(pool or (0, 0, False)), squeezed, *nxt)
+                    i += 2 if pool else 1
+                    continue
+            elif pool and not lean:  # each Fire checks its call (grad mode, ...)
+                out = layer._fire_pooled(h, pool)
+                if out is not None:
+                    h, i = out, i + 2
+                    continue
+            h, i = layer(h), i + 1
         return h
 
     def _stem(self, x, conv, relu, pool):
@@ -225,12 +257,14 @@ def _pooled_fires(seq: nn.Sequential) -> dict:
 
 def fused_sequential_problem(seq: nn.Module):
     """None if `seq` is an nn.Sequential with something for FusedSequential to fuse (a leading stem, or a FrozenFire
-    followed by a max pool), else why not."""
+    followed by a max pool or by another FrozenFire), else why not."""
     if type(seq) is not nn.Sequential:
         return f"{type(seq).__name__} is not an nn.Sequential"
     stem = stem_problem(seq)
-    if stem is not None and not _pooled_fires(seq):
-        return f"nothing to fuse: no stem ({stem}) and no FrozenFire followed by a max pool"
+    layers = list(seq)
+    pairs = any(type(a) is FrozenFire is type(b) for a, b in zip(layers, layers[1:]))
+    if stem is not None and not _pooled_fires(seq) and not pairs:
+        return f"nothing to fuse: no stem ({stem}) and no FrozenFire followed by a max pool or another FrozenFire"
     return None
 
 

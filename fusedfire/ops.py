@@ -235,12 +235,14 @@ _native.define("native_fire_bwd(Tensor grad_out, Tensor x, Tensor s, Tensor out,
                "Tensor expand1x1_weight, Tensor expand3x3_weight) -> (Tensor, Tensor, Tensor, Tensor, Tensor, "
                "Tensor, Tensor)")
 # CPU only, inference only (no autograd): an fp32 Fire's derived weights packed once (csrc/cpu/pack.h), and the
-# forward that takes them (its output max-pooled where pool_kernel > 0, channels_last: the Fire's output never in
-# memory); optimize's FrozenFire keeps its pack current.
+# forward that takes them, channels_last where it pools its output (pool_kernel > 0) or applies the next Fire's squeeze
+# to it (next_squeeze_weight, next_packed: out is that Fire's s), the Fire's output then never in memory; squeezed: x
+# is the Fire's own s (from the previous Fire's call). optimize's FrozenFire and FusedSequential keep the packs current.
 _native.define("native_fire_pack(Tensor squeeze_weight, Tensor squeeze_bias, Tensor expand1x1_weight, "
                "Tensor expand1x1_bias, Tensor expand3x3_weight) -> Tensor")
 _native.define(f"native_fire_packed(Tensor x, {_WEIGHTS}, Tensor packed, int pool_kernel=0, int pool_stride=0, "
-               "bool pool_ceil_mode=False) -> Tensor")
+               "bool pool_ceil_mode=False, bool squeezed=False, Tensor? next_squeeze_weight=None, "
+               "Tensor? next_packed=None) -> Tensor")
 # CPU only, inference only: SqueezeNet's stem, max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool_kernel,
 # pool_stride, ceil_mode) in one pass (csrc/cpu/stem.cpp), fp32, square kernels and strides, out channels_last.
 _native.define("native_stem(Tensor x, Tensor weight, Tensor bias, int stride, int padding, int pool_kernel, "
@@ -285,9 +287,18 @@ def _max_pool_fake(x, kernel, stride, ceil_mode):
 
 @torch.library.register_fake("fusedfire::native_fire_packed", lib=_native)
 def _packed_fake(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight, expand3x3_bias,
-                 packed, pool_kernel=0, pool_stride=0, pool_ceil_mode=False):
-    out = _fire_fake(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight,
-                     expand3x3_bias, backend="native")
+                 packed, pool_kernel=0, pool_stride=0, pool_ceil_mode=False, squeezed=False, next_squeeze_weight=None,
+                 next_packed=None):
+    if squeezed:  # x is s: the Fire's output has its shape, E1 + E3 channels
+        torch._check(x.dim() == 4 and x.shape[1] == squeeze_weight.shape[0],
+                     lambda: f"native_fire_packed: a squeezed x has the squeeze's {squeeze_weight.shape[0]} channels")
+        channels = expand1x1_weight.shape[0] + expand3x3_weight.shape[0]
+        out = empty((x.shape[0], channels, *x.shape[2:]), x, memory_format(x))
+    else:
+        out = _fire_fake(x, squeeze_weight, squeeze_bias, expand1x1_weight, expand1x1_bias, expand3x3_weight,
+                         expand3x3_bias, backend="native")
+    if next_squeeze_weight is not None:
+        return empty((out.shape[0], next_squeeze_weight.shape[0], *out.shape[2:]), out, torch.channels_last)
     return _max_pool_fake(out, pool_kernel, pool_stride, pool_ceil_mode) if pool_kernel != 0 else out
 
 

@@ -164,3 +164,69 @@ def test_packed_pooling_names_what_is_wrong():
     with pytest.raises(RuntimeError, match="a Fire output of 9x2 is smaller than the 3x3 kernel"):
         PACKED(x[..., :2].contiguous(memory_format=torch.channels_last), *params, packed, 3, 2, True)
     torch.library.opcheck(PACKED.default, (x, *params, packed, 3, 2, True))
+
+
+def _fire(cin, s, e1, e3):
+    params = _weights(cin, s, e1, e3, torch.channels_last)
+    return params, PACK(*params[:5])
+
+
+@pytest.mark.parametrize("isa", cpu_isas())
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("winograd", ["auto", "off"])
+@pytest.mark.parametrize("shape", [(64, (16, 32, 32), (32, 48, 16), (16, 16, 32), 27, 27),
+                                   (24, (16, 5, 32), (8, 12, 20), (16, 7, 16), 14, 11)], ids=["27x27", "14x11"])
+def test_packed_forward_chains_fires(shape, winograd, threads, isa):
+    """Three Fires in three calls, each but the first taking the previous call's output as its squeezed s and each
+    but the last applying the next Fire's squeeze to its own output (never in memory), the last pooling: the same
+    bits as the three packed calls on whole outputs, and within the fp32 tolerance of the fp64 truth."""
+    cin, a, b, c, h, w = shape
+    fires = [_fire(cin, *a), _fire(a[1] + a[2], *b), _fire(b[1] + b[2], *c)]
+    x = torch.randn(2, cin, h, w).contiguous(memory_format=torch.channels_last)
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with cpu_options(isa=isa, winograd=winograd):
+            (pa, ka), (pb, kb), (pc, kc) = fires
+            sb = PACKED(x, *pa, ka, 0, 0, False, False, pb[0], kb)
+            sc = PACKED(sb, *pb, kb, 0, 0, False, True, pc[0], kc)
+            out = PACKED(sc, *pc, kc, 3, 2, True, True)
+            want = PACKED(PACKED(PACKED(x, *pa, ka), *pb, kb), *pc, kc, 3, 2, True)
+    finally:
+        torch.set_num_threads(old)
+    assert sb.shape == (2, b[0], h, w) and sb.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out, want)
+    truth = torch.nn.functional.max_pool2d(reference64(reference64(reference64(x, pa), pb), pc), 3, 2, ceil_mode=True)
+    assert_close(out, truth, **WINOGRAD_FP32)
+
+
+def test_packed_chain_keeps_nan_where_eager_does():
+    """A NaN in x reaches the next Fire's s through the first Fire's output, as in eager."""
+    (pa, ka), (pb, kb) = _fire(24, 16, 8, 32), _fire(40, 16, 8, 16)
+    x = torch.randn(1, 24, 19, 17)
+    x[0, 5, 7, 3] = float("nan")
+    x = x.contiguous(memory_format=torch.channels_last)
+    out = PACKED(PACKED(x, *pa, ka, 0, 0, False, False, pb[0], kb), *pb, kb, squeezed=True)
+    want = reference64(reference64(x, pa), pb)
+    assert torch.equal(out.isnan(), want.isnan())
+    assert_close(out.nan_to_num(0), want.nan_to_num(0), **WINOGRAD_FP32)
+
+
+def test_packed_chain_names_what_is_wrong():
+    (pa, ka), (pb, kb) = _fire(24, 16, 8, 32), _fire(40, 16, 8, 16)
+    x = torch.randn(1, 24, 9, 9).contiguous(memory_format=torch.channels_last)
+    with pytest.raises(RuntimeError, match="either pools or applies the next squeeze, not both"):
+        PACKED(x, *pa, ka, 3, 2, True, False, pb[0], kb)
+    with pytest.raises(RuntimeError, match="applies the next squeeze to a channels_last x's output only"):
+        PACKED(x.contiguous(), *pa, ka, next_squeeze_weight=pb[0], next_packed=kb)
+    with pytest.raises(RuntimeError, match="takes next_squeeze_weight and next_packed together"):
+        PACKED(x, *pa, ka, next_squeeze_weight=pb[0])
+    with pytest.raises(RuntimeError, match=r"next_squeeze_weight must be \(next_s, E1 \+ E3, 1, 1\) = \(16, 40, 1, 1\)"):
+        PACKED(x, *pa, ka, next_squeeze_weight=pb[0][:, :39], next_packed=kb)
+    with pytest.raises(RuntimeError, match=r"next_packed must be the next Fire's pack \(native_fire_pack\), got \(17,\)"):
+        PACKED(x, *pa, ka, next_squeeze_weight=pb[0], next_packed=kb[:17])
+    with pytest.raises(RuntimeError, match="a squeezed x has the squeeze's 16 channels, got x of"):
+        PACKED(x, *pa, ka, squeezed=True)
+    s = PACKED(x, *pa, ka, next_squeeze_weight=pb[0], next_packed=kb)
+    torch.library.opcheck(PACKED.default, (x, *pa, ka, 0, 0, False, False, pb[0], kb))
+    torch.library.opcheck(PACKED.default, (s, *pb, kb, 0, 0, False, True))

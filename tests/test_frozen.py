@@ -264,7 +264,7 @@ def test_fused_sequential_pools_in_the_fire_before(op_calls, layout, grad_enable
     op_calls.clear()
     with torch.set_grad_enabled(grad_enabled):
         out = fused(x)
-    pooled = [args[-3:] for args in op_calls if len(args) == 11]
+    pooled = [tuple(args[8:11]) for args in op_calls if len(args) > 8 and args[8] != 0]
     assert pooled == ([(3, 2, True), (2, 2, False)] if layout == torch.channels_last else []), pooled
     assert len(op_calls) == 2
     assert_close(out, want, rtol=5e-5, atol=5e-5)
@@ -274,7 +274,7 @@ def test_fused_sequential_pools_in_the_fire_before(op_calls, layout, grad_enable
 @pytest.mark.parametrize("where", ["fire", "pool", "stem_pool", "global"])
 def test_fused_sequential_runs_hooks_layer_by_layer(op_calls, stem_calls, where):
     """A forward hook on any layer (or a global one) runs: every layer then takes its own call, with the same values."""
-    model = nn.Sequential(*_stem_model()[:3], *_fire_pool_model()[1:]).eval()  # stem, pool, Fire, pool
+    model = nn.Sequential(*_stem_model()[:3], *_fire_pool_model()[1:]).eval()  # stem, Fire, Fire, max pool
     model[3] = FrozenFire.from_fire(FusedFire(16, 16, 16, 16)).eval().requires_grad_(False)
     fused = FusedSequential.from_sequential(model)
     x = torch.randn(2, 3, 33, 30).contiguous(memory_format=torch.channels_last)
@@ -283,7 +283,7 @@ def test_fused_sequential_runs_hooks_layer_by_layer(op_calls, stem_calls, where)
     op_calls.clear()
     seen = []
     hook = lambda module, args, out: seen.append(type(module).__name__)  # noqa: E731
-    target = {"fire": fused[3], "pool": fused[4], "stem_pool": fused[2]}.get(where)
+    target = {"fire": fused[3], "pool": fused[5], "stem_pool": fused[2]}.get(where)
     handle = target.register_forward_hook(hook) if target else nn.modules.module.register_module_forward_hook(hook)
     try:
         with torch.no_grad():
@@ -294,7 +294,38 @@ def test_fused_sequential_runs_hooks_layer_by_layer(op_calls, stem_calls, where)
     assert_close(out, want, rtol=5e-5, atol=5e-5)
     with torch.no_grad():
         fused(x)
-    assert len(stem_calls) == 1 and [len(args) for args in op_calls][-1] == 11  # fused again, hooks removed
+    assert len(stem_calls) == 1 and op_calls[-1][8:12] == (2, 2, False, True)  # fused again, hooks removed
+
+
+def _fire_chain_model():
+    """FrozenFires a, b, a max pool, c, d, e (S, E1 and E3 of Winograd's sizes and others), in eval."""
+    def fire(*planes):
+        return FrozenFire.from_fire(FusedFire(*planes))
+    return nn.Sequential(fire(5, 16, 8, 24), fire(32, 16, 16, 16), nn.MaxPool2d(3, 2, ceil_mode=True),
+                         fire(32, 8, 12, 20), fire(32, 16, 5, 32), fire(37, 4, 8, 8)).eval().requires_grad_(False)
+
+
+@needs_cpu_backend
+def test_fused_sequential_chains_fires(op_calls):
+    """Under no_grad each Fire followed by a Fire applies the next one's squeeze in its call, which takes the s it
+    gets: a(next b), b(squeezed, pooled), c(next d), d(squeezed, next e), e(squeezed). The same bits as the Fires
+    called one by one (grad enabled), the fp64 truth within the fp32 tolerance, and the next Fire's pack kept current."""
+    model = _fire_chain_model()
+    fused = FusedSequential.from_sequential(model)
+    x = torch.randn(2, 5, 23, 21).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        want = copy.deepcopy(model).double()(x.double())
+        op_calls.clear()
+        out = fused(x)
+    flags = [(args[8] != 0, args[11], args[12] is not None) for args in op_calls]  # pooled, squeezed, next
+    assert flags == [(False, False, True), (True, True, False), (False, False, True), (False, True, True),
+                     (False, True, False)], flags
+    assert_close(out, want, rtol=5e-5, atol=5e-5)
+    assert torch.equal(out, fused(x))  # grad enabled: each Fire by its own call
+    with torch.no_grad():
+        fused[4].squeeze.weight.mul_(-1)  # d's pack, which c's call uses, must follow
+        want = copy.deepcopy(model).double()(x.double())
+        assert_close(fused(x), want, rtol=5e-5, atol=5e-5)
 
 
 # ------------------------------------------------------------------------------------------- FrozenMaxPool2d

@@ -40,13 +40,20 @@ struct Options {
   int64_t band_pixels;   // kBandPixels
 };
 
-// What optimize's inference path (native_fire_packed, fp32) adds to a forward: the weights' pack (pack.h) and, where
-// pool_kernel > 0, a max pooling of the Fire's output (channels_last), which is then never in memory: out is
-// max_pool2d(fire(x), pool_kernel, pool_stride, ceil_mode=pool_ceil). Checked by the caller.
+// What optimize's inference path (native_fire_packed, fp32) adds to a forward: the weights' pack (pack.h) and
+// - where pool_kernel > 0, a max pooling of the Fire's output (channels_last), which is then never in memory: out is
+//   max_pool2d(fire(x), pool_kernel, pool_stride, ceil_mode=pool_ceil);
+// - where next_pack is set, the next Fire's squeeze (next_s channels; its pack's 1×1 section, pack.h) of the Fire's
+//   output (channels_last), which is then never in memory: out is that next Fire's s;
+// - squeezed: x is this Fire's s (S channels): its squeeze is skipped.
+// Checked by the caller.
 struct Packed {
   const float* pack = nullptr;  // the pack's data
   int64_t pool_kernel = 0, pool_stride = 0;
   bool pool_ceil = false;
+  bool squeezed = false;
+  const float* next_pack = nullptr;
+  int64_t next_s = 0;
 };
 
 // (out, s): s only where save_s (the training forward), else an undefined tensor. packed: null, or optimize's.

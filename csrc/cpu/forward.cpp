@@ -91,7 +91,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   constexpr bool lowp = !std::is_same_v<scalar_t, acc_t>;
   constexpr bool fp32 = std::is_same_v<acc_t, float>;
 
-  const int64_t N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t N = x.size(0), Cin = wsq.size(1), H = x.size(2), W = x.size(3);  // x: S channels where squeezed
   const int64_t S = wsq.size(0), E1 = w1.size(0), E3 = w3.size(0);
   const int64_t xN = x.stride(0), xC = x.stride(1), xP = pixel_stride(x);
   const int64_t oN = out.stride(0), oC = out.stride(1), oP = pixel_stride(out);
@@ -122,13 +122,20 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   const bool pool_after = packed && packed->pool_kernel > 0;
   const int64_t pk = pool_after ? packed->pool_kernel : 0, ps = pool_after ? packed->pool_stride : 0;
   const int64_t PH = out.size(2), PW = out.size(3);
+  // With the next Fire's squeeze (next: fp32, channels_last), the Fire's rows go band by band into fbuf (rP = E1 + E3
+  // floats a pixel), and out's rows are their squeeze by the next Fire's 1×1 weights (k.conv1x1).
+  // NOTE: (EPYC, AVX-512) optimize's whole network, 2 threads, interleaved, paired medians, against each Fire's out
+  // in memory: squeezenet1_1 0.94× / 0.94× the time at N=1 (two runs), 0.95× at N=8; squeezenet1_0 0.95× / 0.95×,
+  // 0.95×.
+  const bool next = packed && packed->next_pack, squeezed = packed && packed->squeezed;
+  const int64_t rP = next ? E1 + E3 : oP;  // pixel stride of the Fire's output rows where they are written
 
   // Work items: (image, chunk of rows), see row_chunks.
   // NOTE: one parallel_for per call, MKL single-threaded inside it (nested OpenMP): one barrier per Fire
   // instead of one per GEMM, which matters on a shared machine where any descheduled thread stalls a barrier.
   const int64_t chunks = row_chunks(N, pool_after ? PH : H, num_threads());
   const int64_t R = band_rows(opt.band_pixels, W, H);
-  const bool stream = !pool_after && stream_out(out, k);
+  const bool stream = !pool_after && !next && stream_out(out, k);
   // NOTE: a channels_last x (fp32) is squeezed into a pixel-major buffer (sgemm M = S), then transposed into the
   // channel-major sbuf. (Xeon) Squeezing straight into sbuf reads x transposed with M = pixels, which MKL ran at
   // 39–46 GF/s on the 13×13 squeezes against 91–103 untransposed (one thread, hot caches); the M = S form ran at
@@ -169,7 +176,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   // ranges of output channels, so that each thread reads its share of U, not all of it (heuristics.h).
   const int64_t items = N * chunks, chunk_rows = (H + chunks - 1) / chunks;
   const int64_t item_tiles = (chunk_rows + m - 1) / m * TW;  // at most, per item
-  const bool split = fp32 && !lowp && wino && oC == 1 && !pool_after && num_threads() > 1 && R >= chunk_rows &&
+  const bool split = fp32 && !lowp && wino && oC == 1 && !pool_after && !next && num_threads() > 1 && R >= chunk_rows &&
                      items * item_tiles * kWinogradPoints * S * int64_t(sizeof(float)) <= kSplitExpandBytes;
   const int64_t ldvs = items * item_tiles * S;  // Vs[ξ·ldvs + (item·item_tiles + t)·S + c]
   Fresh vs_fresh;
@@ -182,7 +189,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
     const int64_t spw_n = wino ? S * (R + m + 1) * W : 0, v_n = wino ? kWinogradPoints * cap * S : 0;
     const int64_t xbuf_n = (lowp ? Cin : 0) * (R + 2) * W, spm_n = (s_transposes ? S : 0) * (R + 2) * W;
     const int64_t obuf_n = lowp || stream || (wino && oC != 1) ? std::max(E1, E3) * R * W : 0;
-    const int64_t fbuf_n = pool_after ? (R + pk) * W * oP : 0;  // at most pk - 1 kept rows and a band
+    const int64_t fbuf_n = pool_after ? (R + pk) * W * oP : next ? R * W * rP : 0;  // pooling: pk - 1 kept rows too
     const int64_t col_n = 9 * S * R * W;  // last: with Winograd only a non-finite band touches it
     Fresh fresh;  // heuristics.h, kMaxKeptScratch
     acc_t* sbuf = thread_scratch<acc_t>(S * s_ld + xbuf_n + spm_n + obuf_n + spw_n + v_n + fbuf_n + col_n, fresh);
@@ -202,7 +209,8 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
       const scalar_t* Xn = X + n * xN;
       int64_t f_lo = c0, next_r = p0;  // pool_after: fbuf's first row; the next pooled row
       auto orow = [&](int64_t h) {  // where the Fire's output row h goes
-        return pool_after ? reinterpret_cast<scalar_t*>(fbuf) + (h - f_lo) * W * oP : O + n * oN + h * W * oP;
+        if (pool_after || next) return reinterpret_cast<scalar_t*>(fbuf) + (h - f_lo) * W * rP;
+        return O + n * oN + h * W * oP;
       };
       // pool_after: the pooled rows whose windows end by row h_end, then fbuf's rows still needed moved to its front
       auto pool_ready = [&](int64_t h_end) {
@@ -219,6 +227,19 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
         }
       };
 
+      // the band [h0, h0 + rb) of the Fire's rows is in fbuf, then: the pooled rows it completes, or the next squeeze
+      auto band_done = [&](int64_t h0, int64_t rb) {
+        if constexpr (fp32 && !lowp) {
+          if (next) {
+            const int64_t ldn = padded(packed->next_s), E = E1 + E3;
+            k.conv1x1(packed->next_s, rb * W, E, packed->next_pack + kPackHeader, ldn, fbuf, rP, 1,
+                      packed->next_pack + kPackHeader + E * ldn, O + n * oN + h0 * W * oP, oP, false);
+            f_lo = h0 + rb;
+          }
+        }
+        pool_ready(h0 + rb);
+      };
+
       // sbuf row i holds squeeze row h0 - 1 + i of the current band (zeros outside the image).
       auto squeeze_rows = [&](int64_t r0, int64_t r1, int64_t h0) {  // image rows [r0, r1) into sbuf
         for (int64_t r = r0; r < r1; ++r) {
@@ -231,6 +252,10 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
         if (a >= b) return;
         const int64_t npix = (b - a) * W;
         const Mat<acc_t> dst{sbuf + (a - h0 + 1) * W, s_ld, 1};
+        if (squeezed) {  // x is s (fp32): its rows into the channel-major sbuf
+          if constexpr (fp32) copy2d(k, S, npix, Xn + a * W * xP, xC, xP, dst.p, s_ld, int64_t(1));
+          return;
+        }
         Mat<const acc_t> xb;  // x's band as a Cin × npix matrix
         if constexpr (lowp) {
           copy2d(k, Cin, npix, Xn + a * W * xP, xC, xP, xbuf, xC == 1 ? 1 : npix, xC == 1 ? Cin : 1);
@@ -280,15 +305,15 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
               bias_relu(k, E, P, obuf, bC, bP, bias, Oc, oC, oP, stream);
             }
           } else if constexpr (!lowp) {
-            gemm<acc_t>(E, P, K, Wt, act, {Oc, oC, oP});
-            bias_relu(k, E, P, Oc, oC, oP, bias, Oc, oC, oP);
+            gemm<acc_t>(E, P, K, Wt, act, {Oc, oC, rP});
+            bias_relu(k, E, P, Oc, oC, rP, bias, Oc, oC, rP);
           }
         };
         if (e1_pm) {  // channels_last: straight into out (fp32; streamed where aligned) or through obuf (fp16/bf16)
           if constexpr (fp32) {
             scalar_t* Oc = orow(h0);
             float* d = lowp ? obuf : reinterpret_cast<float*>(Oc);
-            k.conv1x1(E1, P, S, pw.e1, pw.e1_ld, sbuf + W, 1, s_ld, pw.b1, d, lowp ? E1 : oP, stream);
+            k.conv1x1(E1, P, S, pw.e1, pw.e1_ld, sbuf + W, 1, s_ld, pw.b1, d, lowp ? E1 : rP, stream);
             if (lowp) copy2d(k, E1, P, obuf, int64_t(1), E1, Oc, oC, oP);
           }
         } else {
@@ -297,7 +322,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
         if (!wino || !k.finite(S, (rb + 2) * W, reinterpret_cast<const float*>(sbuf), s_ld)) {
           im2col(S, rb, W, sbuf, s_ld, col, rc, rt);
           expand(E3, 9 * S, {W3, 9 * S, 1}, {col, P, 1}, B3, E1);
-          pool_ready(h0 + rb);
+          band_done(h0, rb);
           continue;
         }
         if constexpr (fp32) {
@@ -315,14 +340,14 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
             scalar_t* Oc = orow(h0 + r0) + E1 * oC;
             if (!lowp && oC == 1) {  // channels_last: each pixel's 3×3 half written as it comes (streamed if aligned)
               k.winograd4_expand(S, E3, 0, E3, W, TW, ty1 - ty0, r1 - r0, V, cap * S, U, B3,
-                                 reinterpret_cast<float*>(Oc), oP, stream);
+                                 reinterpret_cast<float*>(Oc), rP, stream);
             } else {  // pixel-major through obuf, then into out: block transposes (NCHW) or conversions (fp16/bf16)
               k.winograd4_expand(S, E3, 0, E3, W, TW, ty1 - ty0, r1 - r0, V, cap * S, U, B3, obuf, E3, false);
               copy2d(k, E3, (r1 - r0) * W, obuf, int64_t(1), E3, Oc, oC, oP);
             }
           }
         }
-        pool_ready(h0 + rb);
+        band_done(h0, rb);
       }
     }
   });
@@ -356,13 +381,14 @@ std::tuple<Tensor, Tensor> forward(const Tensor& x_in, const Tensor& wsq, const 
     const int64_t sizes[] = {N, C, H, W};
     return torch::stable::empty(sizes, x_in.scalar_type(), std::nullopt, std::nullopt, std::nullopt, fmt);
   };
-  // optimize's inference path (a pack) takes its out, pooled where it asks, from kept blocks (out_blocks.h)
+  // optimize's inference path (a pack) takes its out, pooled or the next Fire's s where it asks, from kept blocks
+  // (out_blocks.h)
   Tensor out;
   if (packed) {
     const int64_t kp = packed->pool_kernel, sp = packed->pool_stride;
     const bool c = packed->pool_ceil;
-    out = kept_empty(N, w1.size(0) + w3.size(0), kp > 0 ? pooled_size(H, kp, sp, c) : H,
-                     kp > 0 ? pooled_size(W, kp, sp, c) : W, fmt);
+    out = kept_empty(N, packed->next_pack ? packed->next_s : w1.size(0) + w3.size(0),
+                     kp > 0 ? pooled_size(H, kp, sp, c) : H, kp > 0 ? pooled_size(W, kp, sp, c) : W, fmt);
   } else {
     out = empty(w1.size(0) + w3.size(0));
   }

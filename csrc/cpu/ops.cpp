@@ -9,6 +9,7 @@
 #include <torch/csrc/stable/library.h>
 
 #include <cstring>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -40,11 +41,12 @@ static Options& thread_options() {
 
 // ---------------------------------------------------------------------------------------------------- ops
 
+// cin: the squeeze's input channels where x has others (a squeezed x), else -1 (x's).
 static void check_forward(const Tensor& x, const Tensor& squeeze_weight, const Tensor& squeeze_bias,
                           const Tensor& expand1x1_weight, const Tensor& expand1x1_bias,
-                          const Tensor& expand3x3_weight, const Tensor& expand3x3_bias) {
+                          const Tensor& expand3x3_weight, const Tensor& expand3x3_bias, int64_t cin = -1) {
   CHECK_CPU(x);
-  fusedfire::check_fire_weights(x, squeeze_weight, expand1x1_weight, expand3x3_weight);
+  fusedfire::check_fire_weights(x, squeeze_weight, expand1x1_weight, expand3x3_weight, cin);
   const int64_t S = squeeze_weight.size(0), E1 = expand1x1_weight.size(0), E3 = expand3x3_weight.size(0);
   CHECK_SHAPE(squeeze_bias, S);
   CHECK_SHAPE(expand1x1_bias, E1);
@@ -112,27 +114,57 @@ static Tensor native_fire_pack(const Tensor& squeeze_weight, const Tensor& squee
 }
 
 // native_fire with the weights' pack from native_fire_pack (the caller keeps it current: optimize's FrozenFire), its
-// output max-pooled (pool_kernel, pool_stride, ceil_mode=pool_ceil_mode) where pool_kernel is not 0.
+// output max-pooled (pool_kernel, pool_stride, ceil_mode=pool_ceil_mode) where pool_kernel is not 0, or squeezed by
+// the next Fire (next_squeeze_weight, with that Fire's pack next_packed: out is that Fire's s) where given; squeezed:
+// x is this Fire's own s (its squeeze skipped).
 static Tensor native_fire_packed(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1,
                                  const Tensor& b1, const Tensor& w3, const Tensor& b3, const Tensor& packed,
-                                 int64_t pool_kernel, int64_t pool_stride, bool pool_ceil_mode) {
-  check_forward(x, wsq, bsq, w1, b1, w3, b3);
+                                 int64_t pool_kernel, int64_t pool_stride, bool pool_ceil_mode, bool squeezed,
+                                 std::optional<Tensor> next_squeeze_weight_opt, std::optional<Tensor> next_packed_opt) {
+  if (squeezed) {
+    CHECK_DIM(wsq, 4);
+    CHECK_DIM(x, 4);
+    FF_CHECK(x.size(1) == wsq.size(0), "native_fire_packed: a squeezed x has the squeeze's ", wsq.size(0),
+             " channels, got x of ", fusedfire::shape_str(x.sizes()));
+  }
+  check_forward(x, wsq, bsq, w1, b1, w3, b3, squeezed ? wsq.size(1) : -1);
   FF_CHECK(x.scalar_type() == ScalarType::Float, "native_fire_packed takes float32 tensors, got x of ",
            x.scalar_type());
   CHECK_CPU(packed);
   CHECK_LIKE(packed, x);
-  const int64_t numel = pack_layout(x.size(1), wsq.size(0), w1.size(0), w3.size(0)).numel;
+  const int64_t numel = pack_layout(wsq.size(1), wsq.size(0), w1.size(0), w3.size(0)).numel;
   CHECK_SHAPE(packed, numel);
   FF_CHECK(packed.is_contiguous(), "packed must be contiguous");
+  const bool cl = memory_format(x) == torch::headeronly::MemoryFormat::ChannelsLast;
   if (pool_kernel != 0) {  // 0: no pooling; a negative kernel is an error, not "none"
-    FF_CHECK(memory_format(x) == torch::headeronly::MemoryFormat::ChannelsLast,
-             "native_fire_packed pools a channels_last x's output only, got x of strides ",
+    FF_CHECK(cl, "native_fire_packed pools a channels_last x's output only, got x of strides ",
              fusedfire::shape_str(x.strides()));
     check_pool("max pooling", pool_kernel, pool_stride, x.size(2), x.size(3),
                "a Fire output of " + std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)));
   }
+  Packed p{packed.const_data_ptr<float>(), pool_kernel, pool_stride, pool_ceil_mode, squeezed};
+  FF_CHECK(next_squeeze_weight_opt.has_value() == next_packed_opt.has_value(),
+           "native_fire_packed takes next_squeeze_weight and next_packed together");
+  if (next_packed_opt) {
+    const Tensor &next_squeeze_weight = *next_squeeze_weight_opt, &next_packed = *next_packed_opt;
+    const int64_t E1 = w1.size(0), E3 = w3.size(0);
+    FF_CHECK(pool_kernel == 0, "native_fire_packed either pools or applies the next squeeze, not both");
+    FF_CHECK(cl, "native_fire_packed applies the next squeeze to a channels_last x's output only, got x of strides ",
+             fusedfire::shape_str(x.strides()));
+    CHECK_CPU(next_squeeze_weight);
+    CHECK_CPU(next_packed);
+    CHECK_LIKE(next_squeeze_weight, x);
+    CHECK_LIKE(next_packed, x);
+    CHECK_DIM(next_squeeze_weight, 4);
+    const int64_t next_s = next_squeeze_weight.size(0);
+    CHECK_SHAPE(next_squeeze_weight, next_s, E1 + E3, 1, 1);
+    FF_CHECK(next_packed.dim() == 1 && next_packed.is_contiguous() &&
+                 next_packed.size(0) >= pack_layout(E1 + E3, next_s, 0, 0).e1,
+             "next_packed must be the next Fire's pack (native_fire_pack), got ",
+             fusedfire::shape_str(next_packed.sizes()));
+    p.next_pack = next_packed.const_data_ptr<float>(), p.next_s = next_s;
+  }
   const Options opt = thread_options();
-  const Packed p{packed.const_data_ptr<float>(), pool_kernel, pool_stride, pool_ceil_mode};
   return std::get<0>(forward(x, wsq, bsq, w1, b1, w3, b3, false, &p, opt, *kernels(opt.isa)));
 }
 
