@@ -70,6 +70,9 @@ constexpr int64_t kWinogradBlockBytes = int64_t(256) << 10;
 // squeezenet1_1 at N=1 0.97× / 0.94× the time (two runs), squeezenet1_0 0.98× / 0.985×; up to 1 MB (the 55×55 Fires
 // too) 0.986× / 0.991×, up to 156 KB (13×13 only) 0.987× / 0.988×; at N=8, up to 2 MB, 1.006×. A Fire alone (hot
 // caches) takes 1.05-1.09× the time split: the gain is U (4× w3) read once per call instead of once per thread.
+// A Fire that applies the next Fire's squeeze (forward.cpp, next) is not split: split with the Fire's output in a
+// buffer squeezed afterwards took 1.03-1.08× the time of not splitting them (session 11, whole networks at N=1); what
+// is still split in a chained network (squeezenet1_1's fire9, squeezenet1_0's) then gave 0.99-1.01×.
 constexpr int64_t kSplitExpandBytes = int64_t(400) << 10;
 
 // The backward's Winograd F(4×4, 3×3) (backward.cpp) for the 3×3 expand's grad_s and weight gradient: from
