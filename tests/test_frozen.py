@@ -309,7 +309,7 @@ def _fire_chain_model():
 def test_fused_sequential_chains_fires(op_calls):
     """Under no_grad each Fire followed by a Fire applies the next one's squeeze in its call, which takes the s it
     gets: a(next b), b(squeezed, pooled), c(next d), d(squeezed, next e), e(squeezed). The same bits as the Fires
-    called one by one (grad enabled), the fp64 truth within the fp32 tolerance, and the next Fire's pack kept current."""
+    called one by one (grad enabled), the fp64 truth within the fp32 tolerance, the next Fire's pack kept current."""
     model = _fire_chain_model()
     fused = FusedSequential.from_sequential(model)
     x = torch.randn(2, 5, 23, 21).contiguous(memory_format=torch.channels_last)

@@ -176,7 +176,8 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   // ranges of output channels, so that each thread reads its share of U, not all of it (heuristics.h).
   const int64_t items = N * chunks, chunk_rows = (H + chunks - 1) / chunks;
   const int64_t item_tiles = (chunk_rows + m - 1) / m * TW;  // at most, per item
-  const bool split = fp32 && !lowp && wino && oC == 1 && !pool_after && !next && num_threads() > 1 && R >= chunk_rows &&
+  const bool split = fp32 && !lowp && wino && oC == 1 && !pool_after && !next && num_threads() > 1 &&
+                     R >= chunk_rows &&
                      items * item_tiles * kWinogradPoints * S * int64_t(sizeof(float)) <= kSplitExpandBytes;
   const int64_t ldvs = items * item_tiles * S;  // Vs[ξ·ldvs + (item·item_tiles + t)·S + c]
   Fresh vs_fresh;
