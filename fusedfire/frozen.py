@@ -127,11 +127,11 @@ def _poolable(x, kernel: int) -> bool:
     return _channels_last(x) and min(x.shape[2], x.shape[3]) >= kernel
 
 
-def _chained(layers, j: int, x):
-    """(params, pack) of layers[j] where the Fire before it, on x, can apply its squeeze (native_fire_packed's
-    next_squeeze_weight, next_packed): a FrozenFire with a current pack, x and the s it gets channels_last (layout.h:
-    more than one channel and pixel); else None."""
-    if j >= len(layers) or type(layers[j]) is not FrozenFire or not _channels_last(x):
+def _chained(layers, j: int, cl: bool):
+    """(params, pack) of layers[j] where the op before it can apply its squeeze (native_fire_packed's and
+    native_stem's next_squeeze_weight, next_packed): a FrozenFire with a current pack, the op's output channels_last
+    (cl) and so the s it gets (more than one channel); else None."""
+    if j >= len(layers) or type(layers[j]) is not FrozenFire or not cl:
         return None
     params = layers[j]._params()
     if params[0].shape[0] < 2:
@@ -201,15 +201,15 @@ class FusedSequential(nn.Sequential):
             for layer in layers:
                 x = layer(x)
             return x
-        h, i = x, 0
-        if self._stem_args:
-            h, i = self._stem(x, *layers[:3]), 3
         # NOTE: an inference call (no grad) checks what the Fires' direct calls need once, not Fire by Fire:
         # (EPYC, AVX-512) optimize's squeezenet1_1 at N=1, 2 threads: 8 instead of 14 µs between two Fires' ops (the
         # Python runs on cold caches there); the whole network 0.99-1.00× the time (4 runs, paired medians).
         lean = (not torch.is_grad_enabled() and self._native_cpu and type(x) is Tensor and x.is_cpu
                 and not _special_mode())
-        ready = None  # (params, pack) of layers[i] where the Fire before applied its squeeze: h is then its s
+        h, i = x, 0
+        ready = None  # (params, pack) of layers[i] where the op before applied its squeeze: h is then its s
+        if self._stem_args:
+            (h, ready), i = self._stem(x, *layers[:3], layers if lean else None), 3
         while i < len(layers):
             layer, pool = layers[i], self._pooled_fires.get(i)  # pool: a max pool after a Fire
             if lean and type(layer) is FrozenFire and h.dtype == torch.float32 and h.dim() == 4:
@@ -219,7 +219,7 @@ class FusedSequential(nn.Sequential):
                 if pack is not None:
                     if pool and not _poolable(h, pool[0]):
                         pool = None  # the pool's own call, next
-                    ready = None if pool else _chained(layers, i + 1, h)
+                    ready = None if pool else _chained(layers, i + 1, _channels_last(h))
                     nxt = (ready[0][0], ready[1]) if ready else (None, None)
                     h = _NATIVE_FIRE_PACKED(h, *params, pack, *(pool or (0, 0, False)), squeezed, *nxt)
                     i += 2 if pool else 1
@@ -232,15 +232,18 @@ class FusedSequential(nn.Sequential):
             h, i = layer(h), i + 1
         return h
 
-    def _stem(self, x, conv, relu, pool):
-        """The stem's layers by native_stem where it takes x, else one by one."""
+    def _stem(self, x, conv, relu, pool, layers=None):
+        """(out, ready): the stem's layers by native_stem where it takes x, else one by one; with `layers` (an
+        inference call's), the squeeze of the FrozenFire after the stem applied too where it can (`_chained`), out
+        then its s and ready its (params, pack), else None."""
         w, b = conv._parameters["weight"], conv._parameters["bias"]
         if (self._native_cpu and not _special_mode() and type(x) is Tensor and x.is_cpu and x.dim() == 4
                 and x.dtype == torch.float32 and w.dtype == torch.float32 and x.shape[1] == w.shape[1]
                 and min(x.shape[2], x.shape[3]) >= self._stem_min_size
                 and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or b.requires_grad))):
-            return _NATIVE_STEM(x, w, b, *self._stem_args)
-        return relu(pool(conv(x)))
+            ready = _chained(layers, 3, w.shape[0] > 1) if layers is not None else None  # out: channels_last
+            return _NATIVE_STEM(x, w, b, *self._stem_args, *((ready[0][0], ready[1]) if ready else ())), ready
+        return relu(pool(conv(x))), None
 
 
 def _pool_args(pool: nn.MaxPool2d) -> tuple:

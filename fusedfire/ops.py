@@ -244,9 +244,10 @@ _native.define(f"native_fire_packed(Tensor x, {_WEIGHTS}, Tensor packed, int poo
                "bool pool_ceil_mode=False, bool squeezed=False, Tensor? next_squeeze_weight=None, "
                "Tensor? next_packed=None) -> Tensor")
 # CPU only, inference only: SqueezeNet's stem, max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool_kernel,
-# pool_stride, ceil_mode) in one pass (csrc/cpu/stem.cpp), fp32, square kernels and strides, out channels_last.
+# pool_stride, ceil_mode) in one pass (csrc/cpu/stem.cpp), fp32, square kernels and strides, out channels_last; with
+# the next Fire's squeeze weight and pack, out is that Fire's s (as native_fire_packed's next_*).
 _native.define("native_stem(Tensor x, Tensor weight, Tensor bias, int stride, int padding, int pool_kernel, "
-               "int pool_stride, bool ceil_mode) -> Tensor")
+               "int pool_stride, bool ceil_mode, Tensor? next_squeeze_weight=None, Tensor? next_packed=None) -> Tensor")
 # CPU only: max_pool2d of a dense channels_last fp32 x, square kernel (<= 8) and stride, no padding (csrc/cpu/pool.cpp)
 _native.define("native_max_pool(Tensor x, int kernel, int stride, bool ceil_mode) -> Tensor")
 for _name, _fake in (("native_fire", _fire_fake), ("native_fire_fwd", _fire_fwd_fake),
@@ -273,9 +274,11 @@ def _pooled(size, kernel, stride, ceil_mode):
 
 
 @torch.library.register_fake("fusedfire::native_stem", lib=_native)
-def _stem_fake(x, weight, bias, stride, padding, pool_kernel, pool_stride, ceil_mode):
+def _stem_fake(x, weight, bias, stride, padding, pool_kernel, pool_stride, ceil_mode, next_squeeze_weight=None,
+               next_packed=None):
     conv = [(size + 2 * padding - weight.shape[2]) // stride + 1 for size in x.shape[2:]]
-    shape = (x.shape[0], weight.shape[0], *(_pooled(c, pool_kernel, pool_stride, ceil_mode) for c in conv))
+    channels = (weight if next_squeeze_weight is None else next_squeeze_weight).shape[0]
+    shape = (x.shape[0], channels, *(_pooled(c, pool_kernel, pool_stride, ceil_mode) for c in conv))
     return x.new_empty(shape).contiguous(memory_format=torch.channels_last)
 
 

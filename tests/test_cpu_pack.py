@@ -222,7 +222,7 @@ def test_packed_chain_names_what_is_wrong():
         PACKED(x.contiguous(), *pa, ka, next_squeeze_weight=pb[0], next_packed=kb)
     with pytest.raises(RuntimeError, match="takes next_squeeze_weight and next_packed together"):
         PACKED(x, *pa, ka, next_squeeze_weight=pb[0])
-    with pytest.raises(RuntimeError, match=r"next_squeeze_weight must be \(next_s, E1 \+ E3, 1, 1\) = \(16, 40, "):
+    with pytest.raises(RuntimeError, match=r"next_squeeze_weight must be \(next_s, out_channels, 1, 1\) = \(16, 40"):
         PACKED(x, *pa, ka, next_squeeze_weight=pb[0][:, :39], next_packed=kb)
     with pytest.raises(RuntimeError, match=r"next_packed must be the next Fire's pack \(native_fire_pack\), got \(17"):
         PACKED(x, *pa, ka, next_squeeze_weight=pb[0], next_packed=kb[:17])

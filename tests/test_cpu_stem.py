@@ -1,14 +1,14 @@
 """The cpu backend's fused stem (csrc/cpu/stem.cpp, native_stem): max_pool2d(relu(conv2d(...))) against the fp64
-reference for both SqueezeNet stems and awkward ones, every input layout and ISA, NaN and inf, its errors, opcheck;
-and its max pooling alone (csrc/cpu/pool.cpp, native_max_pool) against ATen's. optimize's use of them
-(FusedSequential, FrozenMaxPool2d): tests/test_frozen.py."""
+reference for both SqueezeNet stems and awkward ones, every input layout and ISA, NaN and inf, its errors, opcheck,
+with the next Fire's squeeze; and its max pooling alone (csrc/cpu/pool.cpp, native_max_pool) against ATen's.
+optimize's use of them (FusedSequential, FrozenMaxPool2d): tests/test_frozen.py."""
 import pytest
 import torch
 import torch.nn.functional as F
 
 import fusedfire
 from fusedfire.native import cpu_isas, cpu_options
-from fusedfire.testing import assert_close
+from fusedfire.testing import WINOGRAD_FP32, assert_close, fire_params, reference64
 
 pytestmark = pytest.mark.skipif(not fusedfire.native.available("cpu"),
                                 reason=f"fusedfire._cpu not built: {fusedfire.native.LOAD_ERRORS.get('cpu')}")
@@ -95,6 +95,41 @@ def test_stem_names_what_is_wrong():
 def test_opcheck():
     x, w, b, args = _inputs("padded_odd")
     torch.library.opcheck(STEM.default, (x[:1, :, :9, :11], w, b, *args))
+
+
+def _next_fire(cin):
+    """The weights of a Fire after the stem (S = 16, E1 = 8, E3 = 32) and their pack."""
+    params = [p.contiguous(memory_format=torch.channels_last) if p.dim() == 4 else p
+              for p in fire_params(cin, 16, 8, 32)]
+    return params, torch.ops.fusedfire.native_fire_pack(*params[:5])
+
+
+@pytest.mark.parametrize("isa", cpu_isas())
+@pytest.mark.parametrize("layout", ["channels_last", "nchw"])
+@pytest.mark.parametrize("case", ["squeezenet1_1", "padded_odd", "pool_gaps"])
+def test_stem_applies_the_next_squeeze(case, layout, isa):
+    """With the next Fire's squeeze weight and pack, out is that Fire's s, which the Fire takes as squeezed: the same
+    bits as the Fire on the stem's output, and the fp64 truth within the fp32 tolerance."""
+    x, w, b, args = _inputs(case, layout)
+    params, packed = _next_fire(w.shape[0])
+    fire = torch.ops.fusedfire.native_fire_packed
+    with cpu_options(isa=isa):
+        s = STEM(x, w, b, *args, params[0], packed)
+        out = fire(s, *params, packed, squeezed=True)
+        want = fire(STEM(x, w, b, *args), *params, packed)
+    assert s.shape == (x.shape[0], 16, *want.shape[2:]) and s.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out, want)
+    assert_close(out, reference64(_reference(x, w, b, *args).float(), params), **WINOGRAD_FP32)
+
+
+def test_stem_next_squeeze_names_what_is_wrong():
+    x, w, b, args = _inputs("padded_odd")
+    params, packed = _next_fire(20)
+    with pytest.raises(RuntimeError, match="native_stem takes next_squeeze_weight and next_packed together"):
+        STEM(x, w, b, *args, params[0])
+    with pytest.raises(RuntimeError, match=r"next_squeeze_weight must be \(next_s, out_channels, 1, 1\) = \(16, 20"):
+        STEM(x, w, b, *args, params[0][:, :19], packed)
+    torch.library.opcheck(STEM.default, (x[:1, :, :9, :11], w, b, *args, params[0], packed))
 
 
 # -------------------------------------------------------------------------------------------- native_max_pool

@@ -295,6 +295,7 @@ def test_fused_sequential_runs_hooks_layer_by_layer(op_calls, stem_calls, where)
     with torch.no_grad():
         fused(x)
     assert len(stem_calls) == 1 and op_calls[-1][8:12] == (2, 2, False, True)  # fused again, hooks removed
+    assert stem_calls[0][-2] is fused[3].squeeze.weight and op_calls[-2][11]  # the stem applies the Fire's squeeze
 
 
 def _fire_chain_model():

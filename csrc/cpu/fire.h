@@ -67,9 +67,11 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
     const Tensor& w3, const Options& opt, const Kernels& k);
 
 // The stem (stem.cpp): max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool_kernel, pool_stride,
-// ceil_mode), fp32, square kernel and strides, out channels_last; arguments checked by the caller.
+// ceil_mode), fp32, square kernel and strides, out channels_last; where next_pack is set, out is the next Fire's s
+// (next_s channels: its pack's squeeze, pack.h, of those rows). Arguments checked by the caller.
 Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
-            int64_t pool_kernel, int64_t pool_stride, bool ceil_mode, const Kernels& k);
+            int64_t pool_kernel, int64_t pool_stride, bool ceil_mode, const float* next_pack, int64_t next_s,
+            const Kernels& k);
 
 // max_pool2d(x, kernel, stride, ceil_mode) of a dense channels_last fp32 x (pool.cpp), out channels_last; arguments
 // checked by the caller.

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <utility>
 
 #include "../checks.h"
 #include "fire.h"
@@ -79,6 +80,31 @@ static void check_pool(const char* who, int64_t kernel, int64_t stride, int64_t 
   FF_CHECK(H >= kernel && W >= kernel, who, ": ", what, " is smaller than the ", kernel, "x", kernel, " kernel");
 }
 
+// The next Fire's squeeze weight and pack (both or neither), applied by `who` to its channels_last output of
+// out_channels (x: the op's input, for dtype and device): (the pack's data, the next Fire's S), or (null, 0).
+static std::pair<const float*, int64_t> next_squeeze(const char* who, const Tensor& x, bool cl, int64_t out_channels,
+                                                     const std::optional<Tensor>& next_squeeze_weight_opt,
+                                                     const std::optional<Tensor>& next_packed_opt) {
+  FF_CHECK(next_squeeze_weight_opt.has_value() == next_packed_opt.has_value(), who,
+           " takes next_squeeze_weight and next_packed together");
+  if (!next_packed_opt) return {nullptr, 0};
+  const Tensor &next_squeeze_weight = *next_squeeze_weight_opt, &next_packed = *next_packed_opt;
+  FF_CHECK(cl, who, " applies the next squeeze to a channels_last x's output only, got x of strides ",
+           fusedfire::shape_str(x.strides()));
+  CHECK_CPU(next_squeeze_weight);
+  CHECK_CPU(next_packed);
+  CHECK_LIKE(next_squeeze_weight, x);
+  CHECK_LIKE(next_packed, x);
+  CHECK_DIM(next_squeeze_weight, 4);
+  const int64_t next_s = next_squeeze_weight.size(0);
+  CHECK_SHAPE(next_squeeze_weight, next_s, out_channels, 1, 1);
+  FF_CHECK(next_packed.dim() == 1 && next_packed.is_contiguous() &&
+               next_packed.size(0) >= pack_layout(out_channels, next_s, 0, 0).e1,
+           "next_packed must be the next Fire's pack (native_fire_pack), got ",
+           fusedfire::shape_str(next_packed.sizes()));
+  return {next_packed.const_data_ptr<float>(), next_s};
+}
+
 static Tensor native_fire(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1, const Tensor& b1,
                           const Tensor& w3, const Tensor& b3) {
   check_forward(x, wsq, bsq, w1, b1, w3, b3);
@@ -143,27 +169,10 @@ static Tensor native_fire_packed(const Tensor& x, const Tensor& wsq, const Tenso
                "a Fire output of " + std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)));
   }
   Packed p{packed.const_data_ptr<float>(), pool_kernel, pool_stride, pool_ceil_mode, squeezed};
-  FF_CHECK(next_squeeze_weight_opt.has_value() == next_packed_opt.has_value(),
-           "native_fire_packed takes next_squeeze_weight and next_packed together");
-  if (next_packed_opt) {
-    const Tensor &next_squeeze_weight = *next_squeeze_weight_opt, &next_packed = *next_packed_opt;
-    const int64_t E1 = w1.size(0), E3 = w3.size(0);
-    FF_CHECK(pool_kernel == 0, "native_fire_packed either pools or applies the next squeeze, not both");
-    FF_CHECK(cl, "native_fire_packed applies the next squeeze to a channels_last x's output only, got x of strides ",
-             fusedfire::shape_str(x.strides()));
-    CHECK_CPU(next_squeeze_weight);
-    CHECK_CPU(next_packed);
-    CHECK_LIKE(next_squeeze_weight, x);
-    CHECK_LIKE(next_packed, x);
-    CHECK_DIM(next_squeeze_weight, 4);
-    const int64_t next_s = next_squeeze_weight.size(0);
-    CHECK_SHAPE(next_squeeze_weight, next_s, E1 + E3, 1, 1);
-    FF_CHECK(next_packed.dim() == 1 && next_packed.is_contiguous() &&
-                 next_packed.size(0) >= pack_layout(E1 + E3, next_s, 0, 0).e1,
-             "next_packed must be the next Fire's pack (native_fire_pack), got ",
-             fusedfire::shape_str(next_packed.sizes()));
-    p.next_pack = next_packed.const_data_ptr<float>(), p.next_s = next_s;
-  }
+  FF_CHECK(pool_kernel == 0 || !next_packed_opt,
+           "native_fire_packed either pools or applies the next squeeze, not both");
+  std::tie(p.next_pack, p.next_s) = next_squeeze("native_fire_packed", x, cl, w1.size(0) + w3.size(0),
+                                                 next_squeeze_weight_opt, next_packed_opt);
   const Options opt = thread_options();
   return std::get<0>(forward(x, wsq, bsq, w1, b1, w3, b3, false, &p, opt, *kernels(opt.isa)));
 }
@@ -186,7 +195,8 @@ static std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> native
 
 // The fused stem (stem.cpp): a square conv with bias, ReLU, a square max pooling; fp32.
 static Tensor native_stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
-                          int64_t pool_kernel, int64_t pool_stride, bool ceil_mode) {
+                          int64_t pool_kernel, int64_t pool_stride, bool ceil_mode,
+                          std::optional<Tensor> next_squeeze_weight, std::optional<Tensor> next_packed) {
   for (const Tensor* t : {&x, &weight, &bias}) {
     CHECK_CPU(*t);
     FF_CHECK(t->scalar_type() == ScalarType::Float, "native_stem takes float32 tensors, got ", t->scalar_type());
@@ -205,8 +215,11 @@ static Tensor native_stem(const Tensor& x, const Tensor& weight, const Tensor& b
                pooled_size(OH, pool_kernel, pool_stride, ceil_mode) >= 1,
            "native_stem: x of ", fusedfire::shape_str(x.sizes()), " is too small for a ", K, "x", K,
            " conv (stride ", stride, ", padding ", padding, ") and a ", pool_kernel, "x", pool_kernel, " pooling");
+  // the stem's output is channels_last whatever x's layout
+  const auto [next_pack, next_s] = next_squeeze("native_stem", x, true, M, next_squeeze_weight, next_packed);
   const Options opt = thread_options();
-  return stem(x, weight, bias, stride, padding, pool_kernel, pool_stride, ceil_mode, *kernels(opt.isa));
+  return stem(x, weight, bias, stride, padding, pool_kernel, pool_stride, ceil_mode, next_pack, next_s,
+              *kernels(opt.isa));
 }
 
 // Max pooling of a channels_last fp32 x (pool.cpp).

@@ -6,7 +6,8 @@
 //   row[OW][M]       = relu(A · col + bias)                      k.conv1x1, into a ring of pool_kernel conv rows
 //   out[r][PW][M]    = max over the pooled row's conv rows       k.max_pool_row
 //
-// so the conv's output (4× the pooled one) never goes through memory.
+// so the conv's output (4× the pooled one) never goes through memory; with the next Fire's squeeze (next_pack), each
+// pooled row goes to a row buffer and out[r] is its squeeze (k.conv1x1, next_s channels), that Fire's s.
 // NOTE: (EPYC, AVX-512) optimize's whole network with this stem against conv (oneDNN), pool, ReLU (2 threads,
 // interleaved, paired medians): squeezenet1_1 0.92× the time at N=1, 0.95× at N=8; squeezenet1_0 0.97× at N=1,
 // 0.88× and 1.05× at N=8 (two runs). The stem alone (1 thread, hot caches): 639 µs for squeezenet1_1's at N=1, 61%
@@ -25,13 +26,15 @@ int64_t pooled_size(int64_t size, int64_t kernel, int64_t stride, bool ceil_mode
 }
 
 Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
-            int64_t pool_kernel, int64_t pool_stride, bool ceil_mode, const Kernels& k) {
+            int64_t pool_kernel, int64_t pool_stride, bool ceil_mode, const float* next_pack, int64_t next_s,
+            const Kernels& k) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t M = weight.size(0), K = weight.size(2), KC = K * C, KKC = K * KC;
   const int64_t OH = (H + 2 * padding - K) / stride + 1, OW = (W + 2 * padding - K) / stride + 1;
   const int64_t PH = pooled_size(OH, pool_kernel, pool_stride, ceil_mode);
   const int64_t PW = pooled_size(OW, pool_kernel, pool_stride, ceil_mode);
-  Tensor out = kept_empty(N, M, PH, PW, torch::headeronly::MemoryFormat::ChannelsLast);  // out_blocks.h
+  const int64_t OC = next_pack ? next_s : M;  // out's channels
+  Tensor out = kept_empty(N, OC, PH, PW, torch::headeronly::MemoryFormat::ChannelsLast);  // out_blocks.h
   if (out.numel() == 0) return out;
 
   // The weight as k.conv1x1 reads it: A[(kh·K + kw)·C + c][m] (rows padded), the bias as row K·K·C.
@@ -57,8 +60,9 @@ Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t s
 
   parallel_items(N * chunks, [&](auto take) {
     Fresh fresh;
-    float* col = thread_scratch<float>(OW * KKC + pool_kernel * OW * M, fresh);
+    float* col = thread_scratch<float>(OW * KKC + pool_kernel * OW * M + (next_pack ? PW * M : 0), fresh);
     float* ring = col + OW * KKC;  // conv row i in slot i % pool_kernel
+    float* prow = ring + pool_kernel * OW * M;  // next_pack: a pooled row, then squeezed into out
     for (int64_t item; (item = take()) >= 0;) {
       const int64_t n = item / chunks, chunk = item % chunks;
       const int64_t r0 = PH * chunk / chunks, r1 = PH * (chunk + 1) / chunks;  // pooled rows [r0, r1)
@@ -97,7 +101,16 @@ Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t s
         for (int64_t i = std::max(first, done); i < last; ++i) conv_row(i);
         done = std::max(done, last);
         auto conv_out = [&](int64_t i) { return ring + (i % pool_kernel) * OW * M; };
-        pool_row(k, r, pool_kernel, pool_stride, OH, OW, M, PW, conv_out, O + (n * PH + r) * PW * M);
+        float* dst = O + (n * PH + r) * PW * OC;
+        pool_row(k, r, pool_kernel, pool_stride, OH, OW, M, PW, conv_out, next_pack ? prow : dst);
+        // NOTE: the next Fire's squeeze here, as a Fire's (forward.cpp): (EPYC, AVX-512) optimize's whole network,
+        // 2 threads, interleaved, paired medians, against the stem's out in memory: 0.98-1.00× the time at N=1 (two
+        // runs each net), 0.98-0.99× at N=8.
+        if (next_pack) {
+          const int64_t ldn = padded(next_s);
+          const float* w = next_pack + kPackHeader;
+          k.conv1x1(next_s, PW, M, w, ldn, prow, M, 1, w + M * ldn, dst, OC, false);
+        }
       }
     }
   });
