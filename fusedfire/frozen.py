@@ -140,6 +140,11 @@ def _chained(layers, j: int, cl: bool):
     return None if pack is None else (params, pack)
 
 
+def _next_args(ready) -> tuple:
+    """The next_squeeze_weight and next_packed arguments of an op whose output `_chained`'s `ready` squeezes."""
+    return (ready[0][0], ready[1]) if ready else (None, None)
+
+
 def _channels_last(x) -> bool:
     """Whether x is channels_last as layout.h tells (a unit channel stride, more than one channel and pixel)."""
     return x.stride(1) == 1 and x.shape[1] > 1 and x.shape[2] * x.shape[3] > 1
@@ -214,14 +219,16 @@ class FusedSequential(nn.Sequential):
             layer, pool = layers[i], self._pooled_fires.get(i)  # pool: a max pool after a Fire
             if lean and type(layer) is FrozenFire and h.dtype == torch.float32 and h.dim() == 4:
                 squeezed = ready is not None  # (then always this branch: h is an s no module call takes)
-                params, pack = ready if squeezed else (layer._params(), None)
-                pack = pack if squeezed else layer._current_pack(params[:5])
+                if squeezed:
+                    params, pack = ready
+                else:
+                    params = layer._params()
+                    pack = layer._current_pack(params[:5])
                 if pack is not None:
                     if pool and not _poolable(h, pool[0]):
                         pool = None  # the pool's own call, next
                     ready = None if pool else _chained(layers, i + 1, _channels_last(h))
-                    nxt = (ready[0][0], ready[1]) if ready else (None, None)
-                    h = _NATIVE_FIRE_PACKED(h, *params, pack, *(pool or (0, 0, False)), squeezed, *nxt)
+                    h = _NATIVE_FIRE_PACKED(h, *params, pack, *(pool or (0, 0, False)), squeezed, *_next_args(ready))
                     i += 2 if pool else 1
                     continue
             elif pool and not lean:  # each Fire checks its call (grad mode, ...)
@@ -242,7 +249,7 @@ class FusedSequential(nn.Sequential):
                 and min(x.shape[2], x.shape[3]) >= self._stem_min_size
                 and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or b.requires_grad))):
             ready = _chained(layers, 3, w.shape[0] > 1) if layers is not None else None  # out: channels_last
-            return _NATIVE_STEM(x, w, b, *self._stem_args, *((ready[0][0], ready[1]) if ready else ())), ready
+            return _NATIVE_STEM(x, w, b, *self._stem_args, *_next_args(ready)), ready
         return relu(pool(conv(x))), None
 
 

@@ -12,6 +12,7 @@
 
 #include "../dtypes.h"
 #include "kernels.h"
+#include "pack.h"
 
 namespace fusedfire_cpu {
 
@@ -43,8 +44,8 @@ struct Options {
 // What optimize's inference path (native_fire_packed, fp32) adds to a forward: the weights' pack (pack.h) and
 // - where pool_kernel > 0, a max pooling of the Fire's output (channels_last), which is then never in memory: out is
 //   max_pool2d(fire(x), pool_kernel, pool_stride, ceil_mode=pool_ceil);
-// - where next_pack is set, the next Fire's squeeze (next_s channels; its pack's 1×1 section, pack.h) of the Fire's
-//   output (channels_last), which is then never in memory: out is that next Fire's s;
+// - where next.w is set, the next Fire's squeeze (its pack's, pack_1x1) of the Fire's output (channels_last), which
+//   is then never in memory: out is that next Fire's s;
 // - squeezed: x is this Fire's s (S channels): its squeeze is skipped.
 // Checked by the caller.
 struct Packed {
@@ -52,8 +53,7 @@ struct Packed {
   int64_t pool_kernel = 0, pool_stride = 0;
   bool pool_ceil = false;
   bool squeezed = false;
-  const float* next_pack = nullptr;
-  int64_t next_s = 0;
+  Padded1x1 next;
 };
 
 // (out, s): s only where save_s (the training forward), else an undefined tensor. packed: null, or optimize's.
@@ -67,11 +67,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
     const Tensor& w3, const Options& opt, const Kernels& k);
 
 // The stem (stem.cpp): max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool_kernel, pool_stride,
-// ceil_mode), fp32, square kernel and strides, out channels_last; where next_pack is set, out is the next Fire's s
-// (next_s channels: its pack's squeeze, pack.h, of those rows). Arguments checked by the caller.
+// ceil_mode), fp32, square kernel and strides, out channels_last; where next.w is set, out is the next Fire's s
+// (its squeeze, pack_1x1, of those rows). Arguments checked by the caller.
 Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
-            int64_t pool_kernel, int64_t pool_stride, bool ceil_mode, const float* next_pack, int64_t next_s,
-            const Kernels& k);
+            int64_t pool_kernel, int64_t pool_stride, bool ceil_mode, const Padded1x1& next, const Kernels& k);
 
 // max_pool2d(x, kernel, stride, ceil_mode) of a dense channels_last fp32 x (pool.cpp), out channels_last; arguments
 // checked by the caller.

@@ -56,11 +56,10 @@ bool use_winograd(const Options& opt, int64_t pixels, const Tensor& out, const C
   return fits && (opt.winograd == Winograd::on || pays) && can();
 }
 
-// The 1×1 weights as k.conv1x1 reads them (pack.h, pad_1x1): the pack's, or padded per call into kept scratch (slot
-// 3); null where not asked for (a null weight).
+// The 1×1 weights as k.conv1x1 reads them (pack.h, Padded1x1): the pack's, or padded per call into kept scratch
+// (slot 3); null where not asked for (a null weight).
 struct PaddedWeights {
-  const float *sq = nullptr, *bsq = nullptr, *e1 = nullptr, *b1 = nullptr;
-  int64_t sq_ld = 0, e1_ld = 0;
+  Padded1x1 sq, e1;
 };
 
 template <typename T>
@@ -76,8 +75,8 @@ PaddedWeights padded_weights(const T* wsq, const T* bsq, int64_t S, int64_t Cin,
       if (w1) pad_1x1(w1, b1, E1, S, k, buf + l.e1);
       base = buf;
     }
-    if (wsq) pw.sq = base + l.sq, pw.sq_ld = padded(S), pw.bsq = pw.sq + Cin * pw.sq_ld;
-    if (w1) pw.e1 = base + l.e1, pw.e1_ld = padded(E1), pw.b1 = pw.e1 + S * pw.e1_ld;
+    if (wsq) pw.sq = pack_1x1(base, Cin, S, E1, false);
+    if (w1) pw.e1 = pack_1x1(base, Cin, S, E1, true);
   }
   return pw;
 }
@@ -127,7 +126,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   // NOTE: (EPYC, AVX-512) optimize's whole network, 2 threads, interleaved, paired medians, against each Fire's out
   // in memory: squeezenet1_1 0.94× / 0.94× the time at N=1 (two runs), 0.95× at N=8; squeezenet1_0 0.95× / 0.95×,
   // 0.95×.
-  const bool next = packed && packed->next_pack, squeezed = packed && packed->squeezed;
+  const bool next = packed && packed->next.w, squeezed = packed && packed->squeezed;
   const int64_t rP = next ? E1 + E3 : oP;  // pixel stride of the Fire's output rows where they are written
 
   // Work items: (image, chunk of rows), see row_chunks.
@@ -232,9 +231,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
       auto band_done = [&](int64_t h0, int64_t rb) {
         if constexpr (fp32 && !lowp) {
           if (next) {
-            const int64_t ldn = padded(packed->next_s), E = E1 + E3;
-            k.conv1x1(packed->next_s, rb * W, E, packed->next_pack + kPackHeader, ldn, fbuf, rP, 1,
-                      packed->next_pack + kPackHeader + E * ldn, O + n * oN + h0 * W * oP, oP, false);
+            packed->next.run(k, rb * W, fbuf, rP, 1, O + n * oN + h0 * W * oP, oP, false);
             f_lo = h0 + rb;
           }
         }
@@ -265,7 +262,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
           xb = {Xn + a * W * xP, xC, xP};
         }
         if (sq_pm) {  // + bias, ReLU in the kernel, then transposed into sbuf
-          if constexpr (fp32) k.conv1x1(S, npix, Cin, pw.sq, pw.sq_ld, xb.p, xb.cs, xb.rs, pw.bsq, spm, S, false);
+          if constexpr (fp32) pw.sq.run(k, npix, xb.p, xb.cs, xb.rs, spm, S, false);
           copy2d(k, S, npix, spm, int64_t(1), S, dst.p, s_ld, int64_t(1));
         } else {
           gemm<acc_t>(S, npix, Cin, {Wsq, Cin, 1}, xb, dst);
@@ -314,7 +311,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
           if constexpr (fp32) {
             scalar_t* Oc = orow(h0);
             float* d = lowp ? obuf : reinterpret_cast<float*>(Oc);
-            k.conv1x1(E1, P, S, pw.e1, pw.e1_ld, sbuf + W, 1, s_ld, pw.b1, d, lowp ? E1 : rP, stream);
+            pw.e1.run(k, P, sbuf + W, 1, s_ld, d, lowp ? E1 : rP, stream);
             if (lowp) copy2d(k, E1, P, obuf, int64_t(1), E1, Oc, oC, oP);
           }
         } else {
@@ -388,7 +385,7 @@ std::tuple<Tensor, Tensor> forward(const Tensor& x_in, const Tensor& wsq, const 
   if (packed) {
     const int64_t kp = packed->pool_kernel, sp = packed->pool_stride;
     const bool c = packed->pool_ceil;
-    out = kept_empty(N, packed->next_pack ? packed->next_s : w1.size(0) + w3.size(0),
+    out = kept_empty(N, packed->next.w ? packed->next.M : w1.size(0) + w3.size(0),
                      kp > 0 ? pooled_size(H, kp, sp, c) : H, kp > 0 ? pooled_size(W, kp, sp, c) : W, fmt);
   } else {
     out = empty(w1.size(0) + w3.size(0));

@@ -12,7 +12,6 @@
 #include <optional>
 #include <string>
 #include <tuple>
-#include <utility>
 
 #include "../checks.h"
 #include "fire.h"
@@ -81,13 +80,13 @@ static void check_pool(const char* who, int64_t kernel, int64_t stride, int64_t 
 }
 
 // The next Fire's squeeze weight and pack (both or neither), applied by `who` to its channels_last output of
-// out_channels (x: the op's input, for dtype and device): (the pack's data, the next Fire's S), or (null, 0).
-static std::pair<const float*, int64_t> next_squeeze(const char* who, const Tensor& x, bool cl, int64_t out_channels,
-                                                     const std::optional<Tensor>& next_squeeze_weight_opt,
-                                                     const std::optional<Tensor>& next_packed_opt) {
+// out_channels (x: the op's input, for dtype and device): the pack's squeeze section, or none (null w).
+static Padded1x1 next_squeeze(const char* who, const Tensor& x, bool cl, int64_t out_channels,
+                              const std::optional<Tensor>& next_squeeze_weight_opt,
+                              const std::optional<Tensor>& next_packed_opt) {
   FF_CHECK(next_squeeze_weight_opt.has_value() == next_packed_opt.has_value(), who,
            " takes next_squeeze_weight and next_packed together");
-  if (!next_packed_opt) return {nullptr, 0};
+  if (!next_packed_opt) return {};
   const Tensor &next_squeeze_weight = *next_squeeze_weight_opt, &next_packed = *next_packed_opt;
   FF_CHECK(cl, who, " applies the next squeeze to a channels_last x's output only, got x of strides ",
            fusedfire::shape_str(x.strides()));
@@ -102,7 +101,7 @@ static std::pair<const float*, int64_t> next_squeeze(const char* who, const Tens
                next_packed.size(0) >= pack_layout(out_channels, next_s, 0, 0).e1,
            "next_packed must be the next Fire's pack (native_fire_pack), got ",
            fusedfire::shape_str(next_packed.sizes()));
-  return {next_packed.const_data_ptr<float>(), next_s};
+  return pack_1x1(next_packed.const_data_ptr<float>(), out_channels, next_s, 0, false);
 }
 
 static Tensor native_fire(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const Tensor& w1, const Tensor& b1,
@@ -171,8 +170,8 @@ static Tensor native_fire_packed(const Tensor& x, const Tensor& wsq, const Tenso
   Packed p{packed.const_data_ptr<float>(), pool_kernel, pool_stride, pool_ceil_mode, squeezed};
   FF_CHECK(pool_kernel == 0 || !next_packed_opt,
            "native_fire_packed either pools or applies the next squeeze, not both");
-  std::tie(p.next_pack, p.next_s) = next_squeeze("native_fire_packed", x, cl, w1.size(0) + w3.size(0),
-                                                 next_squeeze_weight_opt, next_packed_opt);
+  p.next = next_squeeze("native_fire_packed", x, cl, w1.size(0) + w3.size(0), next_squeeze_weight_opt,
+                        next_packed_opt);
   const Options opt = thread_options();
   return std::get<0>(forward(x, wsq, bsq, w1, b1, w3, b3, false, &p, opt, *kernels(opt.isa)));
 }
@@ -216,10 +215,9 @@ static Tensor native_stem(const Tensor& x, const Tensor& weight, const Tensor& b
            "native_stem: x of ", fusedfire::shape_str(x.sizes()), " is too small for a ", K, "x", K,
            " conv (stride ", stride, ", padding ", padding, ") and a ", pool_kernel, "x", pool_kernel, " pooling");
   // the stem's output is channels_last whatever x's layout
-  const auto [next_pack, next_s] = next_squeeze("native_stem", x, true, M, next_squeeze_weight, next_packed);
+  const Padded1x1 next = next_squeeze("native_stem", x, true, M, next_squeeze_weight, next_packed);
   const Options opt = thread_options();
-  return stem(x, weight, bias, stride, padding, pool_kernel, pool_stride, ceil_mode, next_pack, next_s,
-              *kernels(opt.isa));
+  return stem(x, weight, bias, stride, padding, pool_kernel, pool_stride, ceil_mode, next, *kernels(opt.isa));
 }
 
 // Max pooling of a channels_last fp32 x (pool.cpp).

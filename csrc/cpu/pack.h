@@ -35,6 +35,27 @@ inline PackLayout pack_layout(int64_t Cin, int64_t S, int64_t E1, int64_t E3) {
   return l;
 }
 
+// A 1×1 convolution's weights (M outputs, K inputs) as k.conv1x1 reads them: K rows of ld() = padded(M) floats (the
+// weight transposed, each row zero-padded), then the bias row; null w: none. A pack's squeeze and expand1x1 sections
+// (pack_1x1), the stem's weight (stem.cpp).
+struct Padded1x1 {
+  const float* w = nullptr;
+  int64_t M = 0, K = 0;
+  int64_t ld() const { return padded(M); }
+  const float* bias() const { return w + K * ld(); }
+  // dst[p·ldd + m] = relu(bias[m] + Σ_c w · src[p·sp + c·sc]) for P pixels (k.conv1x1)
+  void run(const Kernels& k, int64_t P, const float* src, int64_t sp, int64_t sc, float* dst, int64_t ldd,
+           bool stream) const {
+    k.conv1x1(M, P, K, w, ld(), src, sp, sc, bias(), dst, ldd, stream);
+  }
+};
+
+// The squeeze (e1 false) or expand1x1 (e1 true) section of a Fire's pack, or of a buffer laid out alike.
+inline Padded1x1 pack_1x1(const float* pack, int64_t Cin, int64_t S, int64_t E1, bool e1) {
+  const PackLayout l = pack_layout(Cin, S, E1, 0);
+  return e1 ? Padded1x1{pack + l.e1, E1, S} : Padded1x1{pack + l.sq, S, Cin};
+}
+
 // dst (K + 1 rows of padded(M)) = w (M × K, dense) transposed, each row zero-padded, then the bias b as row K.
 inline void pad_1x1(const float* w, const float* b, int64_t M, int64_t K, const Kernels& k, float* dst) {
   std::fill_n(dst, (K + 1) * padded(M), 0.f);

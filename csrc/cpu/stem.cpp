@@ -6,8 +6,8 @@
 //   row[OW][M]       = relu(A · col + bias)                      k.conv1x1, into a ring of pool_kernel conv rows
 //   out[r][PW][M]    = max over the pooled row's conv rows       k.max_pool_row
 //
-// so the conv's output (4× the pooled one) never goes through memory; with the next Fire's squeeze (next_pack), each
-// pooled row goes to a row buffer and out[r] is its squeeze (k.conv1x1, next_s channels), that Fire's s.
+// so the conv's output (4× the pooled one) never goes through memory; with the next Fire's squeeze (next), each
+// pooled row goes to a row buffer and out[r] is its squeeze (k.conv1x1), that Fire's s.
 // NOTE: (EPYC, AVX-512) optimize's whole network with this stem against conv (oneDNN), pool, ReLU (2 threads,
 // interleaved, paired medians): squeezenet1_1 0.92× the time at N=1, 0.95× at N=8; squeezenet1_0 0.97× at N=1,
 // 0.88× and 1.05× at N=8 (two runs). The stem alone (1 thread, hot caches): 639 µs for squeezenet1_1's at N=1, 61%
@@ -26,21 +26,21 @@ int64_t pooled_size(int64_t size, int64_t kernel, int64_t stride, bool ceil_mode
 }
 
 Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
-            int64_t pool_kernel, int64_t pool_stride, bool ceil_mode, const float* next_pack, int64_t next_s,
-            const Kernels& k) {
+            int64_t pool_kernel, int64_t pool_stride, bool ceil_mode, const Padded1x1& next, const Kernels& k) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t M = weight.size(0), K = weight.size(2), KC = K * C, KKC = K * KC;
   const int64_t OH = (H + 2 * padding - K) / stride + 1, OW = (W + 2 * padding - K) / stride + 1;
   const int64_t PH = pooled_size(OH, pool_kernel, pool_stride, ceil_mode);
   const int64_t PW = pooled_size(OW, pool_kernel, pool_stride, ceil_mode);
-  const int64_t OC = next_pack ? next_s : M;  // out's channels
+  const int64_t OC = next.w ? next.M : M;  // out's channels
   Tensor out = kept_empty(N, OC, PH, PW, torch::headeronly::MemoryFormat::ChannelsLast);  // out_blocks.h
   if (out.numel() == 0) return out;
 
-  // The weight as k.conv1x1 reads it: A[(kh·K + kw)·C + c][m] (rows padded), the bias as row K·K·C.
+  // The weight as k.conv1x1 reads it (Padded1x1): A[(kh·K + kw)·C + c][m] (rows padded), the bias as row K·K·C.
   const int64_t lda = padded(M);
   Fresh a_fresh;
   float* A = thread_scratch<float, 3>((KKC + 1) * lda, a_fresh);
+  const Padded1x1 conv{A, M, KKC};
   std::fill_n(A, (KKC + 1) * lda, 0.f);
   {
     const Tensor w = dense(weight);
@@ -60,9 +60,9 @@ Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t s
 
   parallel_items(N * chunks, [&](auto take) {
     Fresh fresh;
-    float* col = thread_scratch<float>(OW * KKC + pool_kernel * OW * M + (next_pack ? PW * M : 0), fresh);
+    float* col = thread_scratch<float>(OW * KKC + pool_kernel * OW * M + (next.w ? PW * M : 0), fresh);
     float* ring = col + OW * KKC;  // conv row i in slot i % pool_kernel
-    float* prow = ring + pool_kernel * OW * M;  // next_pack: a pooled row, then squeezed into out
+    float* prow = ring + pool_kernel * OW * M;  // next: a pooled row, then squeezed into out
     for (int64_t item; (item = take()) >= 0;) {
       const int64_t n = item / chunks, chunk = item % chunks;
       const int64_t r0 = PH * chunk / chunks, r1 = PH * (chunk + 1) / chunks;  // pooled rows [r0, r1)
@@ -94,7 +94,7 @@ Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t s
           for (int64_t ow = 0; ow < a; ++ow) gather(ow);
           for (int64_t ow = b; ow < OW; ++ow) gather(ow);
         }
-        k.conv1x1(M, OW, KKC, A, lda, col, KKC, 1, A + KKC * lda, ring + (i % pool_kernel) * OW * M, M, false);
+        conv.run(k, OW, col, KKC, 1, ring + (i % pool_kernel) * OW * M, M, false);
       };
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t first = r * pool_stride, last = std::min(first + pool_kernel, OH);  // conv rows [first, last)
@@ -102,15 +102,11 @@ Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t s
         done = std::max(done, last);
         auto conv_out = [&](int64_t i) { return ring + (i % pool_kernel) * OW * M; };
         float* dst = O + (n * PH + r) * PW * OC;
-        pool_row(k, r, pool_kernel, pool_stride, OH, OW, M, PW, conv_out, next_pack ? prow : dst);
+        pool_row(k, r, pool_kernel, pool_stride, OH, OW, M, PW, conv_out, next.w ? prow : dst);
         // NOTE: the next Fire's squeeze here, as a Fire's (forward.cpp): (EPYC, AVX-512) optimize's whole network,
         // 2 threads, interleaved, paired medians, against the stem's out in memory: 0.98-1.00× the time at N=1 (two
         // runs each net), 0.98-0.99× at N=8.
-        if (next_pack) {
-          const int64_t ldn = padded(next_s);
-          const float* w = next_pack + kPackHeader;
-          k.conv1x1(next_s, PW, M, w, ldn, prow, M, 1, w + M * ldn, dst, OC, false);
-        }
+        if (next.w) next.run(k, PW, prow, M, 1, dst, OC, false);
       }
     }
   });
