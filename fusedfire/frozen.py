@@ -16,12 +16,40 @@ _NATIVE_FIRE_PACKED = torch.ops.fusedfire.native_fire_packed.default
 _NATIVE_FIRE_PACK = torch.ops.fusedfire.native_fire_pack.default
 _NATIVE_STEM = torch.ops.fusedfire.native_stem.default
 _NATIVE_MAX_POOL = torch.ops.fusedfire.native_max_pool.default
+_NATIVE_CLASSIFIER_PACK = torch.ops.fusedfire.native_classifier_pack.default
+_NATIVE_CLASSIFIER = torch.ops.fusedfire.native_classifier.default
 # oneDNN's linear with a fused activation, what torch.compile's CPU freezing pass emits (torch._inductor mkldnn_fusion)
 _MKLDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 _LINEAR_POINTWISE = torch.ops.mkldnn._linear_pointwise.default if _MKLDNN else None
 
 
-class FrozenFire(FusedFire):
+class _Packs:
+    """A module whose cpu op takes its fp32 weights packed (`_make_pack`, a pack op): the pack kept current."""
+
+    def __getstate__(self):  # pickled and deep-copied without the pack (derived; remade at the next call)
+        state = super().__getstate__()
+        state.pop("_pack", None)
+        return state
+
+    @torch.jit.unused
+    def _current_pack(self, weights):
+        """The pack of `weights` (fp32), remade where any of them is another tensor or was written in place since;
+        None where one is an inference tensor (no version counter to follow), on another device or of another dtype."""
+        # NOTE: packs 0.82-0.91× the time of a whole optimized SqueezeNet (csrc/cpu/pack.h); this check ~1 µs a call
+        try:
+            key = [(t.data_ptr(), t._version) for t in weights]
+        except RuntimeError:
+            return None
+        pack = self.__dict__.get("_pack")
+        if pack is None or pack[0] != key:
+            if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in weights):
+                return None
+            # the weights themselves kept with the key: their memory cannot be reused by another tensor meanwhile
+            pack = self._pack = (key, self._make_pack(*weights), [t.detach() for t in weights])
+        return pack[1]
+
+
+class FrozenFire(_Packs, FusedFire):
     """A FusedFire whose inference call on CPU goes straight to the cpu backend's op.
 
     The backend is resolved once, when it is built (FUSEDFIRE_BACKEND included): a snapshot, like optimize's. Per call
@@ -33,6 +61,8 @@ class FrozenFire(FusedFire):
     tensor, or an in-place write (load_state_dict's copy_ included) that moves its version counter. A write that
     bypasses the counter (through `.data`, NumPy or a raw pointer) is not seen, as a frozen snapshot's would not be:
     call `optimize` again after one."""
+
+    _make_pack = staticmethod(_NATIVE_FIRE_PACK)
 
     @classmethod
     def from_fire(cls, fire_module: nn.Module, *, backend: str = "auto") -> "FrozenFire":
@@ -85,26 +115,6 @@ class FrozenFire(FusedFire):
             return params
         return None
 
-    def __getstate__(self):  # pickled and deep-copied without the pack (derived; remade at the next call)
-        state = super().__getstate__()
-        state.pop("_pack", None)
-        return state
-
-    @torch.jit.unused
-    def _current_pack(self, weights):
-        """The pack of `weights` (fp32), remade where any of them is another tensor or was written in place since."""
-        # NOTE: packs 0.82-0.91× the time of a whole optimized SqueezeNet (csrc/cpu/pack.h); this check ~1 µs a call
-        try:
-            key = [(t.data_ptr(), t._version) for t in weights]
-        except RuntimeError:  # inference tensors have no version counter: no pack, the op derives per call
-            return None
-        pack = self.__dict__.get("_pack")
-        if pack is None or pack[0] != key:
-            if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in weights):
-                return None
-            # the weights themselves kept with the key: their memory cannot be reused by another tensor meanwhile
-            pack = self._pack = (key, _NATIVE_FIRE_PACK(*weights), [t.detach() for t in weights])
-        return pack[1]
 
 
 def _runs_cpu_ops(backend: str) -> bool:
@@ -337,20 +347,25 @@ def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
-class PooledClassifier(nn.Sequential):
-    """SqueezeNet's classifier, Sequential(Dropout, Conv2d 1×1, ReLU, AdaptiveAvgPool2d(1)), in eval as one GEMM:
-    the activation viewed as (N·H·W, C) (no copy in channels_last) times the conv's weight as (C, K), plus its bias,
-    ReLU (fused in oneDNN's linear for fp32 inference on CPU; else addmm then relu_), then the mean over each image's
-    pixels: (N, K, 1, 1) as the eager classifier returns. Same children and keys as the Sequential it replaces; in
-    training mode (Dropout), under tracing or compile, or for an input it does not take it runs them one by one."""
+class PooledClassifier(_Packs, nn.Sequential):
+    """SqueezeNet's classifier, Sequential(Dropout, Conv2d 1×1, ReLU, AdaptiveAvgPool2d(1)), in eval as one op: for
+    fp32 inference on CPU the cpu backend's native_classifier (the conv's weights packed once and kept current as
+    FrozenFire's; its output summed over the pixels in registers, never in memory); else the activation viewed as
+    (N·H·W, C) (no copy in channels_last) times the conv's weight as (C, K), plus its bias, ReLU (fused in oneDNN's
+    linear where there is no grad; else addmm then relu_), then the mean over each image's pixels. Either way
+    (N, K, 1, 1) as the eager classifier returns. Same children and keys as the Sequential it replaces; in training
+    mode (Dropout), under tracing or compile, or for an input it does not take it runs them one by one."""
+
+    _make_pack = staticmethod(_NATIVE_CLASSIFIER_PACK)
 
     @classmethod
-    def from_sequential(cls, classifier: nn.Sequential) -> "PooledClassifier":
+    def from_sequential(cls, classifier: nn.Sequential, *, backend: str = "auto") -> "PooledClassifier":
         problem = classifier_problem(classifier)
         if problem:
             raise ValueError(f"PooledClassifier.from_sequential: not a SqueezeNet classifier: {problem}")
         self = cls(OrderedDict(classifier.named_children()))  # the children's names: the state_dict keys
         self._conv = list(classifier._modules)[1]  # the Conv2d's name ("1" in torchvision)
+        self._native_cpu = _runs_cpu_ops(backend)
         self.train(classifier.training)
         return self
 
@@ -359,13 +374,19 @@ class PooledClassifier(nn.Sequential):
         w, b = conv["weight"], conv["bias"]
         if self.training or _special_mode() or type(x) is not Tensor or x.dim() != 4 or x.shape[1] != w.shape[1]:
             return super().forward(x)  # dropout; standard ops to trace and export; the eager layers' own errors
+        no_grad = not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or
+                                                    (b is not None and b.requires_grad)))
+        if self._native_cpu and no_grad and b is not None and x.is_cpu and x.dtype == torch.float32:
+            packed = self._current_pack((w, b))
+            if packed is not None:
+                # NOTE: (EPYC, AVX-512, 2 threads) 512→1000 on 13×13, hot: 798 against oneDNN's 926 µs at N=1, 6.50
+                # against 7.32 ms at N=8
+                return _NATIVE_CLASSIFIER(x, w, b, packed)
         N, C, H, W = x.shape
         pixels = x.permute(0, 2, 3, 1).reshape(N * H * W, C)
         K = w.shape[0]
         weight = w.reshape(K, C)
-        if (_MKLDNN and x.is_cpu and x.dtype == torch.float32 and w.dtype == torch.float32
-                and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or
-                                                      (b is not None and b.requires_grad)))):
+        if _MKLDNN and x.is_cpu and x.dtype == torch.float32 and w.dtype == torch.float32 and no_grad:
             # NOTE: 912-945 µs against addmm + relu_ 1006-1043, eager NCHW 989-1023, eager channels_last 1340-1454
             # (N=1, 512→1000 on 13×13, 2 threads, EPYC Zen 4, bench/outside_fires.py, 2 runs); N=8: 6767-7113
             # against 6952-7258, 7108-7582, 7113-7736. MKL's packed linear (torch.compile's): as addmm.

@@ -48,7 +48,7 @@ def _freeze_children(model: nn.Module, backend: str):
             if isinstance(child, FusedFire) and not isinstance(child, FrozenFire):
                 setattr(parent, name, FrozenFire.from_fire(child, backend=child.backend))
             elif classifier_problem(child) is None:
-                setattr(parent, name, PooledClassifier.from_sequential(child))
+                setattr(parent, name, PooledClassifier.from_sequential(child, backend=backend))
     for parent in list(model.modules()):  # after the Fires: a FusedSequential takes the children as they are now
         for name, child in list(parent.named_children()):
             if fused_sequential_problem(child) is None:

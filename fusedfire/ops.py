@@ -250,6 +250,10 @@ _native.define("native_stem(Tensor x, Tensor weight, Tensor bias, int stride, in
                "int pool_stride, bool ceil_mode, Tensor? next_squeeze_weight=None, Tensor? next_packed=None) -> Tensor")
 # CPU only: max_pool2d of a dense channels_last fp32 x, square kernel (<= 8) and stride, no padding (csrc/cpu/pool.cpp)
 _native.define("native_max_pool(Tensor x, int kernel, int stride, bool ceil_mode) -> Tensor")
+# CPU only, inference only: SqueezeNet's classifier, adaptive_avg_pool2d(relu(conv2d(x, weight, bias)), 1) for a 1×1
+# conv, fp32, in one pass (csrc/cpu/classifier.cpp) with the weights packed once (native_classifier_pack).
+_native.define("native_classifier_pack(Tensor weight, Tensor bias) -> Tensor")
+_native.define("native_classifier(Tensor x, Tensor weight, Tensor bias, Tensor packed) -> Tensor")
 for _name, _fake in (("native_fire", _fire_fake), ("native_fire_fwd", _fire_fwd_fake),
                      ("native_fire_bwd", _fire_bwd_fake)):
     torch.library.register_fake(f"fusedfire::{_name}", functools.partial(_fake, backend="native"), lib=_native)
@@ -286,6 +290,17 @@ def _stem_fake(x, weight, bias, stride, padding, pool_kernel, pool_stride, ceil_
 def _max_pool_fake(x, kernel, stride, ceil_mode):
     shape = (*x.shape[:2], *(_pooled(size, kernel, stride, ceil_mode) for size in x.shape[2:]))
     return x.new_empty(shape).contiguous(memory_format=torch.channels_last)
+
+
+@torch.library.register_fake("fusedfire::native_classifier_pack", lib=_native)
+def _classifier_pack_fake(weight, bias):
+    m, k = weight.shape[:2]
+    return weight.new_empty((k + 1) * (-(-m // 16) * 16))
+
+
+@torch.library.register_fake("fusedfire::native_classifier", lib=_native)
+def _classifier_fake(x, weight, bias, packed):
+    return x.new_empty((x.shape[0], weight.shape[0], 1, 1))
 
 
 @torch.library.register_fake("fusedfire::native_fire_packed", lib=_native)

@@ -407,18 +407,51 @@ def test_pooled_classifier_tolerance_catches_a_planted_bug():
         assert_close(planted, _eager64(eager, x), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.skipif(not frozen._MKLDNN, reason="torch built without oneDNN")
-def test_pooled_classifier_uses_onednn_for_fp32_inference_only(monkeypatch):
-    calls = []
-    real = frozen._LINEAR_POINTWISE
-    monkeypatch.setattr(frozen, "_LINEAR_POINTWISE", lambda *args: calls.append(args) or real(*args))
+@needs_cpu_backend
+def test_pooled_classifier_runs_the_cpu_op_for_fp32_inference_only(monkeypatch):
+    calls = _recorded(monkeypatch, "_NATIVE_CLASSIFIER", "_LINEAR_POINTWISE")
     pooled = PooledClassifier.from_sequential(_classifier()).requires_grad_(False)
     x = torch.randn(2, 40, 6, 6)
     pooled(x)
-    assert len(calls) == 1
+    assert len(calls) == 1 and calls[0][-1].dim() == 1  # the op, with the pack
     pooled.double()(x.double())  # fp64: addmm
     pooled.float().requires_grad_(True)(x)  # autograd: addmm
-    assert len(calls) == 1
+    with torch.no_grad():
+        nobias = PooledClassifier.from_sequential(_classifier(bias=False))
+        nobias(x)  # no bias: oneDNN's linear where torch has it, else addmm
+        PooledClassifier.from_sequential(_classifier(), backend="reference")(x)  # another backend: not the op
+    assert len(calls) == 1 + 2 * frozen._MKLDNN
+
+
+@needs_cpu_backend
+@pytest.mark.parametrize("change", ["in_place", "load_state_dict", "new_parameter"])
+def test_pooled_classifier_repacks_when_its_weights_change(monkeypatch, change):
+    """After a first call (the pack made), each way torch changes a weight reaches the output: the pack follows."""
+    pooled = PooledClassifier.from_sequential(_classifier()).requires_grad_(False)
+    x = torch.randn(2, 40, 6, 6)
+    pooled(x)
+    other = _classifier()
+    with torch.no_grad():
+        if change == "in_place":
+            pooled[1].bias.add_(1)
+        elif change == "load_state_dict":
+            pooled.load_state_dict(other.state_dict())
+        else:
+            pooled[1].weight = nn.Parameter(other[1].weight.clone(), requires_grad=False)
+    assert_close(pooled(x), _eager64(pooled, x), rtol=1e-4, atol=1e-5)
+
+
+@needs_cpu_backend
+def test_pooled_classifier_repacking_is_what_the_test_above_sees(monkeypatch):
+    """Test of the test: a PooledClassifier that kept its first pack fails the comparison after an in-place change."""
+    pooled = PooledClassifier.from_sequential(_classifier()).requires_grad_(False)
+    x = torch.randn(2, 40, 6, 6)
+    first = pooled._current_pack((pooled[1].weight, pooled[1].bias))
+    monkeypatch.setattr(pooled, "_current_pack", lambda weights: first)
+    with torch.no_grad():
+        pooled[1].bias.add_(1)
+    with pytest.raises(AssertionError, match="worst error"):
+        assert_close(pooled(x), _eager64(pooled, x), rtol=1e-4, atol=1e-5)
 
 
 def test_pooled_classifier_gradients_match_eager():

@@ -81,7 +81,7 @@ def test_traces_to_standard_ops():
     x = torch.randn(2, 3, 64, 64)
     traced = torch.jit.trace(fast, x, check_trace=False)
     graph = str(traced.graph)
-    assert "mkldnn" not in graph and "native_fire" not in graph and "native_stem" not in graph
+    assert not any(op in graph for op in ("mkldnn", "native_fire", "native_stem", "native_classifier"))
     with torch.no_grad():
         assert_close(traced(x), model.double()(x.double()), rtol=1e-4, atol=1e-5)
 

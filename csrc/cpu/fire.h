@@ -72,6 +72,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> backward(
 Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
             int64_t pool_kernel, int64_t pool_stride, bool ceil_mode, const Padded1x1& next, const Kernels& k);
 
+// SqueezeNet's classifier (classifier.cpp): adaptive_avg_pool2d(relu(conv2d(x, weight, bias)), 1) for a 1×1 conv
+// (conv: its weights as pad_1x1 lays them out), fp32, x's pixels one uniform stride (pixel_stride); out (N, M, 1, 1).
+Tensor classifier(const Tensor& x, const Padded1x1& conv, const Kernels& k);
+
 // max_pool2d(x, kernel, stride, ceil_mode) of a dense channels_last fp32 x (pool.cpp), out channels_last; arguments
 // checked by the caller.
 Tensor max_pool(const Tensor& x, int64_t kernel, int64_t stride, bool ceil_mode, const Kernels& k);

@@ -43,7 +43,7 @@ inline const Kernels* table() {
   static const Kernels k{Isa::FF_ISA, kLanes, kStreams, bias_relu, copy, {widen<false>, widen<true>},
                          {narrow<false>, narrow<true>}, finite, winograd4_weights, winograd4_input, winograd4_expand,
                          winograd4_grad_output, winograd4_grad_weights, winograd4_weight_grad, conv1x1,
-                         max_pool_row};
+                         conv1x1_sum, max_pool_row};
   return &k;
 }
 }  // namespace fusedfire_cpu::FF_ISA

@@ -50,6 +50,9 @@ struct Kernels {
   // The forward's 1×1 convolutions into a pixel-major dst, + bias and ReLU (conv1x1.h).
   void (*conv1x1)(int64_t M, int64_t P, int64_t K, const float* A, int64_t lda, const float* src, int64_t sp,
                   int64_t sc, const float* bias, float* dst, int64_t ldd, bool stream);
+  // and summed over the pixels instead (the classifier's pooling).
+  void (*conv1x1_sum)(int64_t M, int64_t P, int64_t K, const float* A, int64_t lda, const float* src, int64_t sp,
+                      int64_t sc, const float* bias, float* sums);
   // The stem's max pooling of pixel-major rows (pool.h).
   void (*max_pool_row)(int64_t M, int64_t W, int64_t Q, int64_t kernel, int64_t stride, const float* const* rows,
                        int64_t nr, float* dst);

@@ -1,9 +1,9 @@
 // fusedfire._cpu: the fused Fire kernels for CPU tensors (backend "cpu"). The schemas (native_fire,
-// native_fire_fwd, native_fire_bwd; native_fire_pack, native_fire_packed, native_stem and native_max_pool, CPU only)
-// are defined in fusedfire/ops.py; this file checks the arguments, picks the vector kernels' ISA once per call
-// (dispatch.cpp: which this CPU runs), and implements the schemas for the CPU dispatch key through LibTorch's stable
-// ABI (one build for every torch >= 2.11). The module itself is the private options API of the tests and benchmarks
-// (fusedfire.native.cpu_isas, cpu_options).
+// native_fire_fwd, native_fire_bwd; native_fire_pack, native_fire_packed, native_stem, native_max_pool,
+// native_classifier_pack and native_classifier, CPU only) are defined in fusedfire/ops.py; this file checks the
+// arguments, picks the vector kernels' ISA once per call (dispatch.cpp: which this CPU runs), and implements the
+// schemas for the CPU dispatch key through LibTorch's stable ABI (one build for every torch >= 2.11). The module
+// itself is the private options API of the tests and benchmarks (fusedfire.native.cpu_isas, cpu_options).
 #include <Python.h>
 
 #include <torch/csrc/stable/library.h>
@@ -220,6 +220,47 @@ static Tensor native_stem(const Tensor& x, const Tensor& weight, const Tensor& b
   return stem(x, weight, bias, stride, padding, pool_kernel, pool_stride, ceil_mode, next, *kernels(opt.isa));
 }
 
+// A 1×1 conv's fp32 weight (M, K, 1, 1) and bias (M) checked for `who`: (M, K).
+static std::pair<int64_t, int64_t> check_conv1x1(const char* who, const Tensor& weight, const Tensor& bias) {
+  for (const Tensor* t : {&weight, &bias}) {
+    CHECK_CPU(*t);
+    FF_CHECK(t->scalar_type() == ScalarType::Float, who, " takes float32 tensors, got ", t->scalar_type());
+  }
+  CHECK_DIM(weight, 4);
+  const int64_t M = weight.size(0), K = weight.size(1);
+  CHECK_SHAPE(weight, M, K, 1, 1);
+  CHECK_SHAPE(bias, M);
+  return {M, K};
+}
+
+// The classifier's 1×1 conv weight and bias as k.conv1x1_sum reads them (pack.h, pad_1x1), for native_classifier.
+static Tensor native_classifier_pack(const Tensor& weight, const Tensor& bias) {
+  const auto [M, K] = check_conv1x1("native_classifier_pack", weight, bias);
+  Tensor out = torch::stable::empty({(K + 1) * padded(M)}, ScalarType::Float);
+  pad_1x1(dense(weight).const_data_ptr<float>(), dense(bias).const_data_ptr<float>(), M, K, *kernels(best_isa()),
+          out.mutable_data_ptr<float>());
+  return out;
+}
+
+// SqueezeNet's classifier (classifier.cpp) with its weights' pack from native_classifier_pack.
+static Tensor native_classifier(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& packed) {
+  const auto [M, K] = check_conv1x1("native_classifier", weight, bias);
+  CHECK_CPU(x);
+  FF_CHECK(x.scalar_type() == ScalarType::Float, "native_classifier takes float32 tensors, got x of ",
+           x.scalar_type());
+  CHECK_DIM(x, 4);
+  FF_CHECK(x.size(1) == K, "native_classifier: x of ", fusedfire::shape_str(x.sizes()), " must have the weight's ",
+           K, " input channels");
+  CHECK_CPU(packed);
+  CHECK_LIKE(packed, x);
+  FF_CHECK(packed.dim() == 1 && packed.size(0) == (K + 1) * padded(M) && packed.is_contiguous(),
+           "packed must be native_classifier_pack(weight, bias): ", (K + 1) * padded(M),
+           " contiguous floats, got ", fusedfire::shape_str(packed.sizes()));
+  const Options opt = thread_options();
+  const Tensor xr = pixel_stride(x) >= 0 ? x : torch::stable::contiguous(x, memory_format(x));
+  return classifier(xr, Padded1x1{packed.const_data_ptr<float>(), M, K}, *kernels(opt.isa));
+}
+
 // Max pooling of a channels_last fp32 x (pool.cpp).
 static Tensor native_max_pool(const Tensor& x, int64_t kernel, int64_t stride, bool ceil_mode) {
   CHECK_CPU(x);
@@ -243,6 +284,8 @@ STABLE_TORCH_LIBRARY_IMPL(fusedfire, CPU, m) {
   m.impl("native_fire_packed", TORCH_BOX(&fusedfire_cpu::native_fire_packed));
   m.impl("native_stem", TORCH_BOX(&fusedfire_cpu::native_stem));
   m.impl("native_max_pool", TORCH_BOX(&fusedfire_cpu::native_max_pool));
+  m.impl("native_classifier_pack", TORCH_BOX(&fusedfire_cpu::native_classifier_pack));
+  m.impl("native_classifier", TORCH_BOX(&fusedfire_cpu::native_classifier));
 }
 
 // ------------------------------------------------------------------------------------------ Python module

@@ -4,8 +4,8 @@
 // Prints one "ok <isa>" line per table; any mismatch prints what and where, and the exit code is 1.
 // `kernels_check planted`: the test of this test, on the baseline table with a relu and a max pooling that drop
 // NaN, a copy that loses one element, a Winograd weight gradient transform, a fused F(4×4, 3×3) expand and a 1×1
-// convolution each off by 10⁻³ of its value at one element, and a max pooling missing each window's last column:
-// exit code 0 only if all seven are caught. The own GEMMs
+// convolution each off by 10⁻³ of its value at one element, a max pooling missing each window's last column and a
+// summed 1×1 convolution missing its last pixel: exit code 0 only if all eight are caught. The own GEMMs
 // (Winograd's, the 1×1 convolution's) use FMA where the ISA has it (not on SSE2), so what passes through them is held
 // to the references alone, not to the baseline's bits. Which tables the CPU runs: csrc/cpu/dispatch.cpp, as in the
 // extension.
@@ -70,6 +70,19 @@ static std::vector<float> run_all(const Kernels& k, const char* name) {
         EXPECT(std::fabs(got - want) <= 1e-5f * (1 + std::fabs(want)), "%s conv1x1 (pixel %ld, channel %ld): %g, "
                "want %g", name, long(p), long(m), got, want);
       }
+    // conv1x1_sum: the same, summed over the pixels onto what sums held (its padding lanes get zeros)
+    std::vector<float> sums(lda, 0.5f);
+    k.conv1x1_sum(M, P, K, A.data(), lda, src.data(), sp, sc, A.data() + K * lda, sums.data());
+    for (int64_t m = 0; m < lda; ++m) {
+      double want = 0.5, scale = 1;
+      for (int64_t p = 0; m < M && p < P; ++p) {
+        double acc = b[m];
+        for (int64_t c = 0; c < K; ++c) acc += double(w[m * K + c]) * src[p * sp + c * sc];
+        want += acc < 0 ? 0 : acc, scale += std::fabs(acc);
+      }
+      EXPECT(std::fabs(sums[m] - want) <= 1e-5 * scale, "%s conv1x1_sum (channel %ld): %g, want %g", name, long(m),
+             sums[m], want);
+    }
   }
   // ---- bias_relu: channel-major and pixel-major, odd sizes, NaN/inf in, streamed from an unaligned start
   for (const bool channel_major : {true, false})
@@ -308,6 +321,11 @@ static void conv1x1_off(int64_t M, int64_t P, int64_t K, const float* A, int64_t
   dst[ldd + 1] += 1e-3f * (1 + std::fabs(dst[ldd + 1]));
 }
 
+static void conv1x1_sum_off(int64_t M, int64_t P, int64_t K, const float* A, int64_t lda, const float* src,
+                            int64_t sp, int64_t sc, const float* bias, float* sums) {
+  real->conv1x1_sum(M, P - 1, K, A, lda, src, sp, sc, bias, sums);  // the last pixel left out
+}
+
 static void max_pool_drops_nan(int64_t M, int64_t W, int64_t Q, int64_t kernel, int64_t stride,
                                const float* const* rows, int64_t nr, float* dst) {
   real->max_pool_row(M, W, Q, kernel, stride, rows, nr, dst);
@@ -323,7 +341,7 @@ static void max_pool_short_window(int64_t M, int64_t W, int64_t Q, int64_t kerne
 static int planted() {
   real = kernels(Isa::baseline);
   int caught = 0;
-  for (int bug = 0; bug < 7; ++bug) {
+  for (int bug = 0; bug < 8; ++bug) {
     Kernels k = *real;
     if (bug == 0) k.bias_relu = relu_drops_nan;
     if (bug == 1) k.copy = copy_loses_one;
@@ -332,12 +350,13 @@ static int planted() {
     if (bug == 4) k.conv1x1 = conv1x1_off;
     if (bug == 5) k.max_pool_row = max_pool_drops_nan;
     if (bug == 6) k.max_pool_row = max_pool_short_window;
+    if (bug == 7) k.conv1x1_sum = conv1x1_sum_off;
     failures = 0;
     run_all(k, "planted");
     caught += failures > 0;
     std::printf("planted bug %d: %d failures\n", bug, failures);
   }
-  return caught == 7 ? 0 : 1;
+  return caught == 8 ? 0 : 1;
 }
 
 int main(int argc, char** argv) {
