@@ -8,11 +8,12 @@ namespace fusedfire_cpu::FF_ISA {
 
 // dst[p·ldd + e] = relu(bias[e] + Σ_c A[c·lda + e] · src[p·sp + c·sc]) for channels e < M, pixels p < P, c < K. A
 // is the weight transposed (K × M) with its rows zero-padded to lda, a multiple of L, and bias padded alike: every
-// load is a whole vector. stream: non-temporal stores where dst and ldd keep every vector aligned.
+// load is a whole vector. stream: non-temporal stores where dst and ldd keep every vector aligned. segs > 1: K
+// inputs in segs runs of K / segs, run s of each pixel at src + s·ss (a conv's kernel rows read in place: stem.cpp).
 // NOTE: in place of a BLAS GEMM and its bias + ReLU pass: no packing, no zeroing of C, no second pass over C; (EPYC,
 // AVX-512) 0.89-0.91× a channels_last forward's time (forward.cpp, padded_weights' caller).
 void conv1x1(int64_t M, int64_t P, int64_t K, const float* A, int64_t lda, const float* src, int64_t sp, int64_t sc,
-             const float* bias, float* dst, int64_t ldd, bool stream) {
+             const float* bias, float* dst, int64_t ldd, bool stream, int64_t segs, int64_t ss) {
   stream = stream && kStreams && aligned(dst) && ldd % L == 0;
   for (int64_t p0 = 0; p0 < P; p0 += kGroup) {  // a group's src rows stay in L1 over every channel pair
     const int nt = int(std::min<int64_t>(kGroup, P - p0));
@@ -21,17 +22,20 @@ void conv1x1(int64_t M, int64_t P, int64_t K, const float* A, int64_t lda, const
       const int mr = rem > L ? 2 : 1, last = int(std::min<int64_t>(L, rem - (mr - 1) * L));
       const Vec b[2] = {load(bias + e0), mr == 2 ? load(bias + e0 + L) : zero()};
       float* d0 = dst + p0 * ldd + e0;
-      gemm_block_n(mr, nt, K, A + e0, lda, src + p0 * sp, sp, sc, [&](int i, int j, Vec acc) {
-        const Vec o = relu(acc + b[i]);
-        float* d = d0 + j * ldd + i * L;
-        if (i == mr - 1 && last < L) {
-          store_n(d, o, last);
-        } else if (stream) {
-          FF_ISA::stream(d, o);
-        } else {
-          store(d, o);
-        }
-      });
+      gemm_block_n(
+          mr, nt, K / segs, A + e0, lda, src + p0 * sp, sp, sc,
+          [&](int i, int j, Vec acc) {
+            const Vec o = relu(acc + b[i]);
+            float* d = d0 + j * ldd + i * L;
+            if (i == mr - 1 && last < L) {
+              store_n(d, o, last);
+            } else if (stream) {
+              FF_ISA::stream(d, o);
+            } else {
+              store(d, o);
+            }
+          },
+          segs, ss);
     }
   }
   if (stream) stream_fence();

@@ -47,9 +47,10 @@ struct Kernels {
   void (*winograd4_grad_weights)(int64_t S, int64_t E, int64_t T, const float* Gh, int64_t ldh, const float* V,
                                  int64_t ldv, float* dU);
   void (*winograd4_weight_grad)(const float* dU, int64_t n, float* dg, int64_t i0, int64_t i1);
-  // The forward's 1×1 convolutions into a pixel-major dst, + bias and ReLU (conv1x1.h).
+  // The forward's 1×1 convolutions into a pixel-major dst, + bias and ReLU (conv1x1.h); the stem's conv, its inputs
+  // in segs runs ss apart.
   void (*conv1x1)(int64_t M, int64_t P, int64_t K, const float* A, int64_t lda, const float* src, int64_t sp,
-                  int64_t sc, const float* bias, float* dst, int64_t ldd, bool stream);
+                  int64_t sc, const float* bias, float* dst, int64_t ldd, bool stream, int64_t segs, int64_t ss);
   // and summed over the pixels instead (the classifier's pooling).
   void (*conv1x1_sum)(int64_t M, int64_t P, int64_t K, const float* A, int64_t lda, const float* src, int64_t sp,
                       int64_t sc, const float* bias, float* sums);

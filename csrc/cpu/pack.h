@@ -43,10 +43,10 @@ struct Padded1x1 {
   int64_t M = 0, K = 0;
   int64_t ld() const { return padded(M); }
   const float* bias() const { return w + K * ld(); }
-  // dst[p·ldd + m] = relu(bias[m] + Σ_c w · src[p·sp + c·sc]) for P pixels (k.conv1x1)
+  // dst[p·ldd + m] = relu(bias[m] + Σ_c w · src[p·sp + c·sc]) for P pixels (k.conv1x1; segs, ss: its runs)
   void run(const Kernels& k, int64_t P, const float* src, int64_t sp, int64_t sc, float* dst, int64_t ldd,
-           bool stream) const {
-    k.conv1x1(M, P, K, w, ld(), src, sp, sc, bias(), dst, ldd, stream);
+           bool stream, int64_t segs = 1, int64_t ss = 0) const {
+    k.conv1x1(M, P, K, w, ld(), src, sp, sc, bias(), dst, ldd, stream, segs, ss);
   }
 };
 

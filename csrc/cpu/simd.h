@@ -13,20 +13,23 @@ constexpr int64_t L = kLanes;
 constexpr int kGroup = kRegisters >= 32 ? 12 : 5;
 
 // The register block of those GEMMs: acc[i][j] = Σ_{c < K} A[c·lda + i·L + lane] · B[j·bj + c·bc] for MR vectors i
-// and NT columns j, accumulated in registers (FMA where the ISA has it, vec.h), then put(i, j, acc[i][j]).
+// and NT columns j, accumulated in registers (FMA where the ISA has it, vec.h), then put(i, j, acc[i][j]). Over segs
+// segments of K each where asked (the stem's kernel rows): then c < segs·K, segment s's B at B + s·bs.
 template <int MR, int NT, typename Put>
-inline void gemm_block(int64_t K, const float* A, int64_t lda, const float* B, int64_t bj, int64_t bc, const Put& put) {
+inline void gemm_block(int64_t K, const float* A, int64_t lda, const float* B, int64_t bj, int64_t bc, const Put& put,
+                       int64_t segs = 1, int64_t bs = 0) {
   Vec acc[MR][NT];
   for (auto& row : acc)
     for (Vec& a : row) a = zero();
-  for (int64_t c = 0; c < K; ++c) {
-    Vec u[MR];
-    for (int i = 0; i < MR; ++i) u[i] = load(A + c * lda + i * L);
-    for (int j = 0; j < NT; ++j) {
-      const Vec v = set1(B[j * bj + c * bc]);
-      for (int i = 0; i < MR; ++i) acc[i][j] = mul_add(u[i], v, acc[i][j]);
+  for (int64_t s = 0; s < segs; ++s, A += K * lda, B += bs)
+    for (int64_t c = 0; c < K; ++c) {
+      Vec u[MR];
+      for (int i = 0; i < MR; ++i) u[i] = load(A + c * lda + i * L);
+      for (int j = 0; j < NT; ++j) {
+        const Vec v = set1(B[j * bj + c * bc]);
+        for (int i = 0; i < MR; ++i) acc[i][j] = mul_add(u[i], v, acc[i][j]);
+      }
     }
-  }
   for (int j = 0; j < NT; ++j)
     for (int i = 0; i < MR; ++i) put(i, j, acc[i][j]);
 }
@@ -34,14 +37,14 @@ inline void gemm_block(int64_t K, const float* A, int64_t lda, const float* B, i
 // gemm_block for nt <= NT columns (a group's tail), MR = 1 or 2 vectors (mr)
 template <int NT = kGroup, typename Put>
 inline void gemm_block_n(int mr, int nt, int64_t K, const float* A, int64_t lda, const float* B, int64_t bj,
-                         int64_t bc, const Put& put) {
+                         int64_t bc, const Put& put, int64_t segs = 1, int64_t bs = 0) {
   if constexpr (NT > 1) {
-    if (nt < NT) return gemm_block_n<NT - 1>(mr, nt, K, A, lda, B, bj, bc, put);
+    if (nt < NT) return gemm_block_n<NT - 1>(mr, nt, K, A, lda, B, bj, bc, put, segs, bs);
   }
   if (mr == 2) {
-    gemm_block<2, NT>(K, A, lda, B, bj, bc, put);
+    gemm_block<2, NT>(K, A, lda, B, bj, bc, put, segs, bs);
   } else {
-    gemm_block<1, NT>(K, A, lda, B, bj, bc, put);
+    gemm_block<1, NT>(K, A, lda, B, bj, bc, put, segs, bs);
   }
 }
 

@@ -1,8 +1,8 @@
 // The stem of a SqueezeNet, fused: out = max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool_kernel,
 // pool_stride, ceil_mode), square kernels and strides, fp32, out channels_last. Per image and chunk of pooled rows:
 //
-//   col[OW][K·K·C]   = the patches of one conv row (im2col, (kh, kw, c) order: runs of K·C floats of a
-//                      channels_last x)
+//   col[OW][K·K·C]   = the patches of one conv row (im2col, (kh, kw, c) order), except where a channels_last x's
+//                      patches are K runs of K·C floats in place (every pixel of an unpadded conv)
 //   row[OW][M]       = relu(A · col + bias)                      k.conv1x1, into a ring of pool_kernel conv rows
 //   out[r][PW][M]    = max over the pooled row's conv rows       k.max_pool_row
 //
@@ -11,7 +11,7 @@
 // NOTE: (EPYC, AVX-512) optimize's whole network with this stem against conv (oneDNN), pool, ReLU (2 threads,
 // interleaved, paired medians): squeezenet1_1 0.92× the time at N=1, 0.95× at N=8; squeezenet1_0 0.97× at N=1,
 // 0.88× and 1.05× at N=8 (two runs). The stem alone (1 thread, hot caches): 639 µs for squeezenet1_1's at N=1, 61%
-// in k.conv1x1 (~87 GFLOP/s), 20% im2col (k.copy's short rows), 13% pooling.
+// in k.conv1x1 (~87 GFLOP/s), 20% im2col (k.copy's short rows; since read in place: conv_row), 13% pooling.
 #include "bands.h"
 #include "fire.h"
 #include "out_blocks.h"
@@ -55,6 +55,9 @@ Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t s
   const float* X = x.const_data_ptr<float>();
   const int64_t xN = x.stride(0), xC = x.stride(1), xH = x.stride(2), xW = x.stride(3);
   const bool runs = xC == 1 && xW == C;  // channels_last: a patch row's K·C values are contiguous in x
+  // the conv's pixels [in0, in1) whose patch rows lie inside the image's columns
+  const int64_t in0 = std::min(OW, (padding + stride - 1) / stride);
+  const int64_t in1 = std::max(in0, std::min(OW, (W + padding - K) / stride + 1));
   float* O = out.mutable_data_ptr<float>();
   const int64_t chunks = row_chunks(N, PH, num_threads());
 
@@ -68,22 +71,18 @@ Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t s
       const int64_t r0 = PH * chunk / chunks, r1 = PH * (chunk + 1) / chunks;  // pooled rows [r0, r1)
       const float* Xn = X + n * xN;
       int64_t done = r0 * pool_stride;  // conv rows [first, done) are in the ring
-      // conv row i: its patches into col, then the GEMM + bias + ReLU into the ring
-      auto conv_row = [&](int64_t i) {
+      // the patches of conv row i's pixels [p0, p1) into col, zeros outside the image
+      auto patches = [&](int64_t i, int64_t p0, int64_t p1) {
         for (int64_t kh = 0; kh < K; ++kh) {
           const int64_t h = i * stride - padding + kh;
-          float* dst = col + kh * KC;
+          float* dst = col + kh * KC - p0 * KKC;  // pixel ow's patch at col + (ow - p0)·KKC
           if (h < 0 || h >= H) {
-            for (int64_t ow = 0; ow < OW; ++ow) std::fill_n(dst + ow * KKC, KC, 0.f);
+            for (int64_t ow = p0; ow < p1; ++ow) std::fill_n(dst + ow * KKC, KC, 0.f);
             continue;
           }
           const float* src = Xn + h * xH;
-          int64_t a = 0, b = 0;  // pixels [a, b) whose patch row lies inside the image: copied as rows of K·C
-          if (runs) {
-            a = std::min(OW, (padding + stride - 1) / stride);
-            b = std::max(a, std::min(OW, (W + padding - K) / stride + 1));
-            k.copy(b - a, KC, src + (a * stride - padding) * C, stride * C, 1, dst + a * KKC, KKC, 1);
-          }
+          const int64_t a = std::clamp(in0, p0, p1), b = std::clamp(in1, a, p1);  // rows of K·C copied
+          if (runs) k.copy(b - a, KC, src + (a * stride - padding) * C, stride * C, 1, dst + a * KKC, KKC, 1);
           auto gather = [&](int64_t ow) {  // one patch row element by element, zeros outside the image
             for (int64_t kw = 0; kw < K; ++kw) {
               const int64_t w = ow * stride - padding + kw;
@@ -91,10 +90,27 @@ Tensor stem(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t s
                 dst[ow * KKC + kw * C + c] = w < 0 || w >= W ? 0.f : src[w * xW + c * xC];
             }
           };
-          for (int64_t ow = 0; ow < a; ++ow) gather(ow);
-          for (int64_t ow = b; ow < OW; ++ow) gather(ow);
+          for (int64_t ow = p0; ow < (runs ? a : p1); ++ow) gather(ow);
+          for (int64_t ow = runs ? b : p1; ow < p1; ++ow) gather(ow);
         }
-        conv.run(k, OW, col, KKC, 1, ring + (i % pool_kernel) * OW * M, M, false);
+      };
+      // conv row i's GEMM + bias + ReLU into the ring: the pixels whose patches lie inside a channels_last x read
+      // them in place (K runs of K·C floats, xH apart), the others through col
+      // NOTE: (EPYC, AVX-512) against every patch through col, hot, medians: the stem alone 0.93× the time
+      // (squeezenet1_1's, N=1, 1 and 2 threads), 0.945× (squeezenet1_0's); optimize's whole network (2 threads,
+      // interleaved, paired medians) 0.995× / 1.00× at N=1 (1_1 / 1_0), 0.99× / 0.98× at N=8.
+      auto conv_row = [&](int64_t i) {
+        float* dst = ring + (i % pool_kernel) * OW * M;
+        const int64_t h0 = i * stride - padding;
+        const bool inside = runs && h0 >= 0 && h0 + K <= H && in1 > in0;
+        const int64_t a = inside ? in0 : OW, b = inside ? in1 : OW;  // pixels [a, b) in place
+        if (inside)
+          conv.run(k, b - a, Xn + h0 * xH + (a * stride - padding) * C, stride * C, 1, dst + a * M, M, false, K, xH);
+        for (const auto& [p0, p1] : {std::pair{int64_t(0), a}, std::pair{b, OW}}) {
+          if (p0 >= p1) continue;
+          patches(i, p0, p1);
+          conv.run(k, p1 - p0, col, KKC, 1, dst + p0 * M, M, false);
+        }
       };
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t first = r * pool_stride, last = std::min(first + pool_kernel, OH);  // conv rows [first, last)

@@ -61,7 +61,7 @@ static std::vector<float> run_all(const Kernels& k, const char* name) {
       A[K * lda + m] = b[m];
     }
     const int64_t sp = pixel_major ? K : 1, sc = pixel_major ? 1 : P;
-    k.conv1x1(M, P, K, A.data(), lda, src.data(), sp, sc, A.data() + K * lda, dst.data(), ldd, false);
+    k.conv1x1(M, P, K, A.data(), lda, src.data(), sp, sc, A.data() + K * lda, dst.data(), ldd, false, 1, 0);
     for (int64_t p = 0; p < P; ++p)
       for (int64_t m = 0; m < ldd; ++m) {
         double acc = m < M ? b[m] : -7.0;
@@ -83,6 +83,26 @@ static std::vector<float> run_all(const Kernels& k, const char* name) {
       EXPECT(std::fabs(sums[m] - want) <= 1e-5 * scale, "%s conv1x1_sum (channel %ld): %g, want %g", name, long(m),
              sums[m], want);
     }
+  }
+  // ---- conv1x1 over segments (the stem's kernel rows read in place): K = 3 runs of 4 inputs, ss apart
+  {
+    const int64_t M = 23, P = 29, segs = 3, Ks = 4, K = segs * Ks, ss = P * Ks + 5, lda = (M + k.lanes - 1) /
+        k.lanes * k.lanes;
+    const std::vector<float> w = randn(M * K), b = randn(M), src = randn(segs * ss);
+    std::vector<float> A((K + 1) * lda, 0.f), dst(P * M);
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t c = 0; c < K; ++c) A[c * lda + m] = w[m * K + c];
+      A[K * lda + m] = b[m];
+    }
+    k.conv1x1(M, P, K, A.data(), lda, src.data(), Ks, 1, A.data() + K * lda, dst.data(), M, false, segs, ss);
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t m = 0; m < M; ++m) {
+        double acc = b[m];
+        for (int64_t c = 0; c < K; ++c) acc += double(w[m * K + c]) * src[p * Ks + c / Ks * ss + c % Ks];
+        const float want = acc < 0 ? 0.f : float(acc), got = dst[p * M + m];
+        EXPECT(std::fabs(got - want) <= 1e-5f * (1 + std::fabs(want)), "%s conv1x1 segments (pixel %ld, channel "
+               "%ld): %g, want %g", name, long(p), long(m), got, want);
+      }
   }
   // ---- bias_relu: channel-major and pixel-major, odd sizes, NaN/inf in, streamed from an unaligned start
   for (const bool channel_major : {true, false})
@@ -316,8 +336,9 @@ static void expand_off(int64_t S, int64_t E, int64_t ea, int64_t eb, int64_t W, 
 }
 
 static void conv1x1_off(int64_t M, int64_t P, int64_t K, const float* A, int64_t lda, const float* src, int64_t sp,
-                        int64_t sc, const float* bias, float* dst, int64_t ldd, bool stream) {
-  real->conv1x1(M, P, K, A, lda, src, sp, sc, bias, dst, ldd, stream);
+                        int64_t sc, const float* bias, float* dst, int64_t ldd, bool stream, int64_t segs,
+                        int64_t ss) {
+  real->conv1x1(M, P, K, A, lda, src, sp, sc, bias, dst, ldd, stream, segs, ss);
   dst[ldd + 1] += 1e-3f * (1 + std::fabs(dst[ldd + 1]));
 }
 
