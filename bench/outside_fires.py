@@ -5,7 +5,8 @@ fusedfire/inference.py): each choice against its alternatives, rounds interleave
 
 - classifier: SqueezeNet's Conv2d 512→1000 1×1, ReLU, AdaptiveAvgPool2d(1) on 13×13 (squeezenet1_1's input size):
   eager in either layout, addmm on the channels_last activation viewed as (N·H·W, 512), oneDNN's linear with the
-  ReLU fused (what PooledClassifier runs), torch.compile's MKL-packed linear.
+  ReLU fused (PooledClassifier's fallback), torch.compile's MKL-packed linear, the cpu backend's native_classifier
+  (what PooledClassifier runs).
 - stem: conv, ReLU, 3×3/2 MaxPool of both networks: eager channels_last, the ReLU after the pool (what optimize
   runs), a conv with the ReLU fused (mkldnn._convolution_pointwise).
 - fire call: a small and a 13×13 Fire, N=1: FusedFire (the training module), FrozenFire (optimize's), the op alone.
@@ -41,6 +42,7 @@ def classifier(N: int):
     x_nchw, w, b = x.contiguous(), torch.randn(1000, 512, 1, 1) * 0.05, torch.randn(1000)
     w_cl, w2, P = w.contiguous(memory_format=torch.channels_last), w.view(1000, 512), N * 169
     packed = torch.ops.mkl._mkl_reorder_linear_weight(w2, P)
+    ours = torch.ops.fusedfire.native_classifier_pack(w, b)
     pixels = lambda: x.permute(0, 2, 3, 1).reshape(P, 512)  # noqa: E731
     pool = lambda y: y.view(N, 169, 1000).sum(1).div_(169)  # noqa: E731
     fns = {"eager channels_last": lambda: F.adaptive_avg_pool2d(F.relu(F.conv2d(x, w_cl, b)), 1).flatten(1),
@@ -48,8 +50,9 @@ def classifier(N: int):
            "addmm + relu_ + pool": lambda: pool(torch.addmm(b, pixels(), w2.t()).relu_()),
            "mkl packed linear + relu_ + pool": lambda: pool(torch.ops.mkl._mkl_linear(pixels(), packed, w2, b,
                                                                                      P).relu_()),
-           "oneDNN linear+ReLU + pool (optimize)": lambda: pool(torch.ops.mkldnn._linear_pointwise(
-               pixels(), w2, b, "relu", [], ""))}
+           "oneDNN linear+ReLU + pool": lambda: pool(torch.ops.mkldnn._linear_pointwise(
+               pixels(), w2, b, "relu", [], "")),
+           "native_classifier (optimize)": lambda: torch.ops.fusedfire.native_classifier(x, w, b, ours).flatten(1)}
     expected = fns["eager NCHW"]()
     for fn in fns.values():
         torch.testing.assert_close(fn(), expected, rtol=1e-4, atol=1e-5)

@@ -11,7 +11,7 @@ from .modules import FusedFire, convert
 
 def optimize(model: nn.Module, *, backend: str = "auto") -> nn.Module:
     """A copy of `model` for inference: every Fire fused (`convert`) and frozen (`FrozenFire`: the cpu op called
-    with the least Python, its weights packed), SqueezeNet's classifier as one GEMM (`PooledClassifier`), its stem
+    with the least Python, its weights packed), SqueezeNet's classifier as one op (`PooledClassifier`), its stem
     (Conv2d, ReLU, MaxPool2d) as one pass and each max pool after a Fire in that Fire's call (`FusedSequential`), the
     other max pools by the cpu backend (`FrozenMaxPool2d`),
     each other ReLU that precedes a MaxPool2d moved after it, every weight in channels_last, the input turned to

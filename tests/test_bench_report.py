@@ -166,3 +166,17 @@ def test_layer_breakdown_runs_and_marks_the_fused_passes():
     assert fused == ["features.0", "features.1", "features.2", "classifier.0", "classifier.1", "classifier.2",
                      "classifier.3"], fused
     assert "| whole network (one call) |" in layers.render(rows, "squeezenet1_1", 1)
+
+
+@pytest.mark.skipif(not __import__("fusedfire").native.available("cpu"), reason="fusedfire._cpu not built")
+def test_network_ops_times_every_op_of_optimize():
+    """bench/network_ops.py: squeezenet1_1's stem, eight Fires and classifier, each with its FLOPs; frozen.py's op
+    handles restored afterwards."""
+    import network_ops  # noqa: E402
+    from fusedfire import frozen
+    before = [getattr(frozen, handle) for handle in network_ops.OPS]
+    ops, whole = network_ops.measure("squeezenet1_1", 1, rounds=1)
+    assert [kind for kind, _, _ in ops] == ["stem"] + ["fire"] * 8 + ["classifier"]
+    assert ops[-1][1] == 2 * 13 * 13 * 512 * 1000 and all(t > 0 for _, _, t in ops) and whole > sum(t for *_, t in ops)
+    assert [getattr(frozen, handle) for handle in network_ops.OPS] == before
+    assert "| whole network |" in network_ops.render(ops, whole, "squeezenet1_1", 1)
