@@ -349,12 +349,12 @@ def _pair(v):
 
 class PooledClassifier(_Packs, nn.Sequential):
     """SqueezeNet's classifier, Sequential(Dropout, Conv2d 1×1, ReLU, AdaptiveAvgPool2d(1)), in eval as one op: for
-    fp32 inference on CPU the cpu backend's native_classifier (the conv's weights packed once and kept current as
-    FrozenFire's; its output summed over the pixels in registers, never in memory); else the activation viewed as
-    (N·H·W, C) (no copy in channels_last) times the conv's weight as (C, K), plus its bias, ReLU (fused in oneDNN's
-    linear where there is no grad; else addmm then relu_), then the mean over each image's pixels. Either way
-    (N, K, 1, 1) as the eager classifier returns. Same children and keys as the Sequential it replaces; in training
-    mode (Dropout), under tracing or compile, or for an input it does not take it runs them one by one."""
+    fp32 inference on CPU with a conv bias, the cpu backend's native_classifier (the conv's weights packed once and
+    kept current as FrozenFire's; its output summed over the pixels in registers, never in memory); else the
+    activation viewed as (N·H·W, C) (no copy in channels_last) times the conv's weight as (C, K), plus its bias, ReLU
+    (fused in oneDNN's linear where there is no grad; else addmm then relu_), then the mean over each image's pixels.
+    Either way (N, K, 1, 1) as the eager classifier returns. Same children and keys as the Sequential it replaces;
+    in training mode (Dropout), under tracing or compile, or for an input it does not take it runs them one by one."""
 
     _make_pack = staticmethod(_NATIVE_CLASSIFIER_PACK)
 
