@@ -7,6 +7,7 @@ from torch import nn
 from .frozen import (FrozenFire, FrozenMaxPool2d, FusedSequential, PooledClassifier, classifier_problem,
                      fused_sequential_problem, pool_problem)
 from .modules import FusedFire, convert
+from .native import cpu_empty_cache
 
 
 def optimize(model: nn.Module, *, backend: str = "auto") -> nn.Module:
@@ -36,6 +37,14 @@ def optimize(model: nn.Module, *, backend: str = "auto") -> nn.Module:
     if not any(isinstance(m, FusedFire) for m in snapshot.modules()):
         raise ValueError(f"fusedfire.optimize: {type(model).__name__} has no Fire module to fuse")
     return snapshot
+
+
+def empty_cache() -> int:
+    """Frees the memory `optimize`'s CPU inference keeps between calls: the blocks of its outputs of 1 MB or more
+    (up to 256 MB in all) that no tensor holds any more, kept so that the next call of the same sizes reuses them
+    instead of faulting fresh pages in. Returns the bytes freed. As with torch.cuda.empty_cache, live tensors are
+    untouched, and later calls keep blocks again."""
+    return cpu_empty_cache()
 
 
 def _freeze_children(model: nn.Module, backend: str):

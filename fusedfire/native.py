@@ -66,6 +66,12 @@ def fire_bwd(*args):
     return torch.ops.fusedfire.native_fire_bwd(*args)
 
 
+def cpu_empty_cache() -> int:
+    """Frees the cpu backend's kept output blocks (fusedfire.empty_cache); the bytes freed, 0 where fusedfire._cpu is
+    not built."""
+    return importlib.import_module(EXTENSIONS["cpu"]).empty_cache() if available("cpu") else 0
+
+
 # --------------------------------------------------------------------- the cpu backend's private options API
 
 def cpu_isas() -> list:

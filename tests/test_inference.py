@@ -104,6 +104,25 @@ def test_is_a_snapshot_with_the_same_keys():
         torch.testing.assert_close(fast(x), model.eval()(x), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.skipif(not fusedfire.native.available("cpu"), reason="fusedfire._cpu is not built")
+def test_empty_cache_frees_the_kept_outputs_only():
+    """optimize's outputs of 1 MB or more come from kept blocks: freed ones are kept until empty_cache, live ones
+    are never touched, and inference goes on after it."""
+    fast = optimize(torchvision.models.squeezenet1_1(num_classes=10).eval())
+    x = torch.randn(4, 3, 224, 224)
+    with torch.no_grad():
+        want = fast(x)
+        pooled = torch.ops.fusedfire.native_max_pool(torch.rand(1, 64, 200, 200).contiguous(
+            memory_format=torch.channels_last), 3, 2, False)  # 2.5 MB, from a kept block, alive
+        copied = pooled.clone()
+        assert fusedfire.empty_cache() > 0 and fusedfire.empty_cache() == 0
+        assert torch.equal(pooled, copied)
+        del pooled
+        assert fusedfire.empty_cache() == copied.numel() * 4
+        assert torch.equal(fast(x), want)
+    assert "empty_cache" in fusedfire.__all__
+
+
 def test_refuses_what_it_cannot_optimize():
     with pytest.raises(TypeError, match="model must be an nn.Module, got str"):
         optimize("squeezenet1_1")

@@ -19,7 +19,7 @@ ALLOWED = {
     "ops": {"_layout", "eager", "native", "reference", "triton"},
     "modules": {"ops", "reference"},
     "frozen": {"modules", "ops"},
-    "inference": {"frozen", "modules"},
+    "inference": {"frozen", "modules", "native"},  # native: empty_cache
 }
 
 

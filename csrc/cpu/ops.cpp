@@ -17,6 +17,7 @@
 #include "fire.h"
 #include "heuristics.h"
 #include "kernels.h"
+#include "out_blocks.h"
 #include "pack.h"
 
 namespace fusedfire_cpu {
@@ -346,10 +347,14 @@ PyObject* py_set_options(PyObject*, PyObject* args) {
   Py_RETURN_NONE;
 }
 
+// empty_cache() -> int: the kept output blocks (out_blocks.h) freed, in bytes.
+PyObject* py_empty_cache(PyObject*, PyObject*) { return PyLong_FromSize_t(out_blocks().release()); }
+
 PyMethodDef methods[] = {
     {"isas", py_isas, METH_NOARGS, "The ISAs of the vector kernels this build and CPU run, best first."},
     {"get_options", py_get_options, METH_NOARGS, "(isa, winograd, band_pixels) of the calling thread."},
     {"set_options", py_set_options, METH_VARARGS, "set_options(isa, winograd, band_pixels) for the calling thread."},
+    {"empty_cache", py_empty_cache, METH_NOARGS, "Frees the kept output blocks; returns the bytes freed."},
     {nullptr, nullptr, 0, nullptr}};
 
 }  // namespace

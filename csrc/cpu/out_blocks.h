@@ -49,6 +49,15 @@ class OutBlocks {
     }
     std::free(p);
   }
+  // Frees every kept block (none is in use: a block in use is a live tensor's); the bytes freed.
+  size_t release() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [bytes, p] : free_) std::free(p);
+    free_.clear();
+    const size_t freed = kept_;
+    kept_ = 0;
+    return freed;
+  }
 
  private:
   std::mutex mutex_;
