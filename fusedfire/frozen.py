@@ -116,7 +116,6 @@ class FrozenFire(_Packs, FusedFire):
         return None
 
 
-
 def _runs_cpu_ops(backend: str) -> bool:
     """Whether `backend` (resolved once: a snapshot) runs the cpu backend's ops on CPU tensors."""
     try:

@@ -425,7 +425,7 @@ def test_pooled_classifier_runs_the_cpu_op_for_fp32_inference_only(monkeypatch):
 
 @needs_cpu_backend
 @pytest.mark.parametrize("change", ["in_place", "load_state_dict", "new_parameter"])
-def test_pooled_classifier_repacks_when_its_weights_change(monkeypatch, change):
+def test_pooled_classifier_repacks_when_its_weights_change(change):
     """After a first call (the pack made), each way torch changes a weight reaches the output: the pack follows."""
     pooled = PooledClassifier.from_sequential(_classifier()).requires_grad_(False)
     x = torch.randn(2, 40, 6, 6)
