@@ -4,8 +4,6 @@
 // NOTE: (EPYC, AVX-512) optimize's whole network, 2 threads, interleaved, paired medians, against oneDNN's linear
 // with a fused ReLU, then the pixel sum: squeezenet1_1 0.93× / 0.91× the time at N=1 (two runs), 0.97× at N=8;
 // squeezenet1_0 0.96× at N=1, 0.98× at N=8. Alone, hot: 798 against 926 µs at N=1, 6.50 against 7.32 ms at N=8.
-#include <numeric>
-
 #include "bands.h"
 #include "fire.h"
 
@@ -18,10 +16,10 @@ Tensor classifier(const Tensor& x, const Padded1x1& conv, const Kernels& k) {
   const int64_t sp = pixel_stride(x), sc = x.stride(1);
   const float* X = x.const_data_ptr<float>();
   float* O = out.mutable_data_ptr<float>();
-  // with fewer images than threads, each image's channels split so that every thread gets the same share, in units
-  // of 2 × 16 channels (the kernels' register block on every ISA)
+  // with fewer images than threads, each image's channels split so that every thread gets the same share (as
+  // row_chunks splits rows), in units of 2 × 16 channels (the kernels' register block on every ISA)
   const int64_t unit = 2 * kPadLanes, units = (M + unit - 1) / unit;
-  const int64_t chunks = std::min(units, num_threads() / std::gcd(std::max<int64_t>(N, 1), num_threads()));
+  const int64_t chunks = row_chunks(N, units, num_threads());
   parallel_items(N * chunks, [&](auto take) {
     Fresh fresh;
     float* sums = thread_scratch<float>(conv.ld(), fresh);
