@@ -29,18 +29,30 @@ inline int64_t group_size(int64_t n) {
 template <int MR, int NT, typename Put>
 inline void gemm_block(int64_t K, const float* A, int64_t lda, const float* B, int64_t bj, int64_t bc, const Put& put,
                        int64_t segs = 1, int64_t bs = 0) {
+  if (K <= 0 || segs <= 0) {  // an empty sum
+    for (int j = 0; j < NT; ++j)
+      for (int i = 0; i < MR; ++i) put(i, j, zero());
+    return;
+  }
   Vec acc[MR][NT];
   for (auto& row : acc)
     for (Vec& a : row) a = zero();
-  for (int64_t s = 0; s < segs; ++s, A += K * lda, B += bs)
-    for (int64_t c = 0; c < K; ++c) {
+  // NOTE: the loop over c runs at least once (do-while, the empty sum above): with a for loop GCC 13 moved the
+  // accumulators through the stack after it. (EPYC, 1 thread, hot, k.conv1x1) AVX-512: the stem's conv (K = 27 in 3
+  // segments, 111 pixels × 64 channels) 0.93× the time, a 16→64 expand 0.88×; AVX2 1.00×. The segments' loop a
+  // do-while too: AVX2's stem conv 1.4×.
+  for (int64_t s = 0; s < segs; ++s) {
+    int64_t c = 0;
+    do {
       Vec u[MR];
       for (int i = 0; i < MR; ++i) u[i] = load(A + c * lda + i * L);
       for (int j = 0; j < NT; ++j) {
         const Vec v = set1(B[j * bj + c * bc]);
         for (int i = 0; i < MR; ++i) acc[i][j] = mul_add(u[i], v, acc[i][j]);
       }
-    }
+    } while (++c < K);
+    A += K * lda, B += bs;
+  }
   for (int j = 0; j < NT; ++j)
     for (int i = 0; i < MR; ++i) put(i, j, acc[i][j]);
 }
