@@ -12,15 +12,21 @@ constexpr int64_t L = kLanes;
 // registers) spilled two to the stack, 19.2 ms; 5: 15.8 ms; 4: 17.6 ms; the c loop unrolled by 4 on top: 16.0 ms.
 constexpr int kGroup = kRegisters >= 32 ? 12 : 5;
 
-// Columns per group when n columns go through gemm_block in groups of at most kGroup: as even as can be (111 pixels
-// with kGroup 12: ten groups of 11-12, not nine of 12 and a tail of 3, whose few accumulators would wait on FMA
-// latency while still reading the whole block of A).
+// f(j0, nt) for each group of columns [j0, j0 + nt) when n columns go through gemm_block in groups of at most kGroup:
+// as even as can be (111 pixels with kGroup 12: ten groups of 11-12, not nine of 12 and a tail of 3, whose few
+// accumulators would wait on FMA latency while still reading the whole block of A).
 // NOTE: (EPYC) optimize's whole network, 2 threads, interleaved, paired medians, against kGroup and a tail:
 // AVX-512 0.984× / 0.988× the time (squeezenet1_1 N=1, two runs), 0.982× (1_0 N=1), 0.988× / 0.981× (1_1 / 1_0
-// N=8); AVX2 0.986× (1_1 N=1), 1.00× (N=8).
-inline int64_t group_size(int64_t n) {
-  const int64_t groups = std::max<int64_t>(1, (n + kGroup - 1) / kGroup);
-  return (n + groups - 1) / groups;
+// N=8); AVX2 0.986× (1_1 N=1), 1.00× (N=8). (Those runs split n by a rounded-up size, which left 111 as 9 × 12 + 3
+// and 169 as 14 × 12 + 1; split by count, the stem's conv alone 0.93× the time (AVX-512, 1 thread, hot), the
+// whole networks 1.00× (0.997×, 0.997×, 1.02×).)
+template <typename F>
+inline void for_groups(int64_t n, const F& f) {
+  const int64_t groups = (n + kGroup - 1) / kGroup;
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t j0 = n * g / groups;
+    f(j0, int(n * (g + 1) / groups - j0));
+  }
 }
 
 // The register block of those GEMMs: acc[i][j] = Σ_{c < K} A[c·lda + i·L + lane] · B[j·bj + c·bc] for MR vectors i

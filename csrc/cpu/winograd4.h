@@ -115,7 +115,7 @@ void winograd4_weights(const float* g, int64_t E, int64_t K, float* U, int64_t i
 
 // The 3×3 expand of `tiles` tile rows (TW tiles each) whose output rows are [0, rows) of dst, output channels
 // [ea, eb) of E (multiples of L), from their transformed inputs V[ξ·ldv + t·S + c] and the transformed weights U
-// (kernels.h, winograd_u_at): per pair of output-channel vectors and group of tiles (group_size), the 36 products
+// (kernels.h, winograd_u_at): per pair of output-channel vectors and group of tiles (for_groups), the 36 products
 // M_ξ = U_ξ·V_ξ (K = S) into a buffer that stays in L1, then their output transform + bias, ReLU, into
 // dst[(r·W + w)·ldp + e] for r < rows, w < W (a tile's pixels past either edge are dropped); a null bias: the output
 // transform alone (the backward's grad_s). dst is pixel-major (a channels_last out, or a buffer); stream: non-temporal
@@ -134,13 +134,12 @@ void winograd4_expand(int64_t S, int64_t E, int64_t ea, int64_t eb, int64_t W, i
   const bool staged = stream && L * sizeof(float) < 64;
   alignas(64) float Mb[36 * kGroup * 2 * L];  // [ξ][tile j][2 vectors]
   alignas(64) float tile[16 * 2 * L];         // staged: a tile's outputs [pixel][2 vectors]
-  const int64_t T = tiles * TW, group = group_size(T);
+  const int64_t T = tiles * TW;
   for (int64_t e0 = ea; e0 < eb; e0 += 2 * L) {
     const int mr = eb - e0 >= 2 * L ? 2 : 1;
     const int64_t wb = std::min(kWinogradBlock, E - e0 / kWinogradBlock * kWinogradBlock);  // U's block width
     const Vec b[2] = {bias ? load(bias + e0) : zero(), bias && mr == 2 ? load(bias + e0 + L) : zero()};
-    for (int64_t t0 = 0; t0 < T; t0 += group) {
-      const int nt = int(std::min<int64_t>(group, T - t0));
+    for_groups(T, [&](int64_t t0, int nt) {
       for (int xi = 0; xi < 36; ++xi) {
         float* mb = Mb + xi * kGroup * 2 * L;  // M_ξ of tile j, vector i at mb[j·2L + i·L]
         gemm_block_n(mr, nt, S, U + winograd_u_at(E, S, xi, 0, e0), wb, V + xi * ldv + t0 * S, S, 1,
@@ -183,7 +182,7 @@ void winograd4_expand(int64_t S, int64_t E, int64_t ea, int64_t eb, int64_t W, i
               for (int i = 0; i < mr; ++i)
                 FF_ISA::stream(d0 + (r * W + c) * ldp + i * L, load(tile + (4 * r + c) * 2 * L + i * L));
       }
-    }
+    });
   }
   if (stream) stream_fence();
 }
