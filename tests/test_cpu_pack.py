@@ -213,6 +213,33 @@ def test_packed_chain_keeps_nan_where_eager_does():
     assert_close(out.nan_to_num(0), want.nan_to_num(0), **WINOGRAD_FP32)
 
 
+@pytest.mark.parametrize("isa", cpu_isas())
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("bad", ["none", "nan", "inf"])
+def test_squeezed_fire_reads_s_in_place(bad, threads, isa):
+    """A squeezed Fire with Winograd reads its s's rows in place (no channel-major copy): the same bits as taking s as
+    x's squeeze, over several bands (a non-finite s value in a halo row takes im2col for the bands that read it)."""
+    (pa, ka), (pb, kb) = _fire(24, 16, 8, 24), _fire(32, 16, 16, 32)
+    x = torch.randn(2, 24, 21, 13)
+    if bad != "none":
+        x[1, 3, 8, 5] = float(bad)  # reaches s's rows 7-9 of image 1: the edges of 4-row bands
+    x = x.contiguous(memory_format=torch.channels_last)
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with cpu_options(isa=isa, winograd="on", band_pixels=4 * 13):
+            s = PACKED(x, *pa, ka, 0, 0, False, False, pb[0], kb)
+            out = PACKED(s, *pb, kb, squeezed=True)
+            want = PACKED(PACKED(x, *pa, ka), *pb, kb)
+    finally:
+        torch.set_num_threads(old)
+    assert torch.equal(out.isnan(), want.isnan())
+    assert torch.equal(out.nan_to_num(0), want.nan_to_num(0))
+    truth = reference64(reference64(x, pa), pb)
+    assert torch.equal(out.isnan(), truth.isnan())
+    assert_close(out.nan_to_num(0), truth.nan_to_num(0), **WINOGRAD_FP32)
+
+
 def test_packed_chain_names_what_is_wrong():
     (pa, ka), (pb, kb) = _fire(24, 16, 8, 32), _fire(40, 16, 8, 16)
     x = torch.randn(1, 24, 9, 9).contiguous(memory_format=torch.channels_last)

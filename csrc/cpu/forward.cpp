@@ -166,6 +166,12 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   // NOTE: (EPYC, AVX-512) A/B against BLAS GEMMs and their bias + ReLU pass, forward, the 8 squeezenet1_0 Fires
   // channels_last, 1 thread (CPU time), medians of 9: 0.91× the time at N=1 (0.84-0.97), 0.89× at N=8 (0.81-0.92).
   const bool sq_pm = s_transposes, e1_pm = fp32 && oC == 1;
+  // A squeezed, channels_last x (s from the Fire before) with Winograd and expand1x1 pixel-major (direct): both
+  // expands read x's rows where they are (into spw, by expand1x1 in place), not through the channel-major sbuf and
+  // back; sbuf only for a band that takes im2col (a NaN or an inf in its s).
+  // NOTE: (EPYC) optimize's whole network, 2 threads, interleaved, paired medians: AVX-512 squeezenet1_1 0.985× / 0.979×
+  // the time (N=1 / N=8), squeezenet1_0 0.993× / 0.992×; AVX2 squeezenet1_1 0.977× (N=8).
+  const bool direct = squeezed && wino && e1_pm && xC == 1 && !s_out;
   Fresh pm_fresh;
   const PaddedWeights pw = padded_weights(sq_pm ? Wsq : nullptr, Bsq, S, Cin, e1_pm ? W1 : nullptr, B1, E1, Pk,
                                           k, pm_fresh);
@@ -274,7 +280,14 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
       const int64_t Rb = wino ? tile_band_rows(c1 - c0, R, m) : even_band_rows(c1 - c0, R);
       for (int64_t h0 = c0; h0 < c1; h0 += Rb) {
         const int64_t rb = std::min(Rb, c1 - h0), P = rb * W;
-        if (h0 == c0) {
+        if (direct) {  // x's rows h0 - 1 .. h0 + rb into spw, zeros outside the image
+          if constexpr (fp32 && !lowp) {
+            const int64_t a = std::max<int64_t>(h0 - 1, 0), b = std::min<int64_t>(h0 + rb + 1, H);
+            std::fill_n(spw, (a - h0 + 1) * W * S, 0.f);
+            copy2d(k, (b - a) * W, S, Xn + a * W * xP, xP, int64_t(1), spw + (a - h0 + 1) * W * S, S, int64_t(1));
+            std::fill_n(spw + (b - h0 + 1) * W * S, (h0 + rb + 1 - b) * W * S, 0.f);
+          }
+        } else if (h0 == c0) {
           squeeze_rows(h0 - 1, h0 + rb + 1, h0);
         } else {  // rows h0-1 and h0 were the previous band's last two: move them to the front
           for (int64_t c = 0; c < S; ++c)
@@ -311,20 +324,27 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
           if constexpr (fp32) {
             scalar_t* Oc = orow(h0);
             float* d = lowp ? obuf : reinterpret_cast<float*>(Oc);
-            pw.e1.run(k, P, sbuf + W, 1, s_ld, d, lowp ? E1 : rP, stream);
+            if (direct) {
+              pw.e1.run(k, P, reinterpret_cast<const float*>(Xn) + h0 * W * xP, xP, 1, d, rP, stream);
+            } else {
+              pw.e1.run(k, P, sbuf + W, 1, s_ld, d, lowp ? E1 : rP, stream);
+            }
             if (lowp) copy2d(k, E1, P, obuf, int64_t(1), E1, Oc, oC, oP);
           }
         } else {
           expand(E1, S, {W1, S, 1}, {sbuf + W, s_ld, 1}, B1, 0);
         }
-        if (!wino || !k.finite(S, (rb + 2) * W, reinterpret_cast<const float*>(sbuf), s_ld)) {
+        const bool finite = direct ? k.finite((rb + 2) * W, S, reinterpret_cast<const float*>(spw), S)
+                                   : wino && k.finite(S, (rb + 2) * W, reinterpret_cast<const float*>(sbuf), s_ld);
+        if (!finite) {
+          if (direct) squeeze_rows(h0 - 1, h0 + rb + 1, h0);
           im2col(S, rb, W, sbuf, s_ld, col, rc, rt);
           expand(E3, 9 * S, {W3, 9 * S, 1}, {col, P, 1}, B3, E1);
           band_done(h0, rb);
           continue;
         }
         if constexpr (fp32) {
-          copy2d(k, S, (rb + 2) * W, sbuf, s_ld, int64_t(1), spw, int64_t(1), S);
+          if (!direct) copy2d(k, S, (rb + 2) * W, sbuf, s_ld, int64_t(1), spw, int64_t(1), S);
           const int64_t TH = (rb + m - 1) / m;  // the last tile row reads m·TH - rb rows past the band's: zeros
           std::fill_n(spw + (rb + 2) * W * S, (m * TH - rb) * W * S, 0.f);
           if (split) {  // the item is one band: its tiles into Vs, expanded after this region
