@@ -169,8 +169,8 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
   // A squeezed, channels_last x (s from the Fire before) with Winograd and expand1x1 pixel-major (direct): both
   // expands read x's rows where they are (into spw, by expand1x1 in place), not through the channel-major sbuf and
   // back; sbuf only for a band that takes im2col (a NaN or an inf in its s).
-  // NOTE: (EPYC) optimize's whole network, 2 threads, interleaved, paired medians: AVX-512 squeezenet1_1 0.985× / 0.979×
-  // the time (N=1 / N=8), squeezenet1_0 0.993× / 0.992×; AVX2 squeezenet1_1 0.977× (N=8).
+  // NOTE: (EPYC) optimize's whole network, 2 threads, interleaved, paired medians: AVX-512 squeezenet1_1 0.985× /
+  // 0.979× the time (N=1 / N=8), squeezenet1_0 0.993× / 0.992×; AVX2 squeezenet1_1 0.977× (N=8).
   const bool direct = squeezed && wino && e1_pm && xC == 1 && !s_out;
   Fresh pm_fresh;
   const PaddedWeights pw = padded_weights(sq_pm ? Wsq : nullptr, Bsq, S, Cin, e1_pm ? W1 : nullptr, B1, E1, Pk,
