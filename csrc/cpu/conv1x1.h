@@ -33,6 +33,8 @@ void conv1x1(int64_t M, int64_t P, int64_t K, const float* A, int64_t lda, const
           float* d = d0 + j * ldd + i * L;
           if (i == mr - 1) {
             store_n(d, relu(acc + b[i]), last);
+          } else if (stream) {
+            FF_ISA::stream(d, relu(acc + b[i]));
           } else {
             store(d, relu(acc + b[i]));
           }

@@ -26,8 +26,11 @@ inline void max_window(const float* const* rows, int64_t nr, int64_t j0, int64_t
   }
 }
 
+// Channel vectors per window pass of max_pool_row (see its NOTE).
+constexpr int kPoolVectors = 8;
+
 // max_window for nv <= NV vectors
-template <int NV = 8>
+template <int NV = kPoolVectors>
 inline void max_window_n(int nv, const float* const* rows, int64_t nr, int64_t j0, int64_t j1, int64_t M, int last,
                          float* dst) {
   if constexpr (NV > 1) {
@@ -38,13 +41,13 @@ inline void max_window_n(int nv, const float* const* rows, int64_t nr, int64_t j
 
 // dst[q·M + e] = the maximum over rows[r] (r < nr) and columns j in [q·stride, min(q·stride + kernel, W)) of
 // rows[r][j·M + e], for q < Q, channels e < M: a NaN anywhere in a window is the window's maximum.
-// NOTE: 8 channel vectors at a time, not one (a window's maxima are a chain of dependent maxima): (EPYC, 1 thread,
+// NOTE: kPoolVectors (8) channel vectors at a time, not one (a window's maxima are a chain of dependent maxima): (EPYC, 1 thread,
 // hot, kernel 3, stride 2; 128 channels × 55 pixels, 64 × 111, 256 × 27) AVX-512 0.71-0.74× the time, AVX2
 // 0.42-0.47×; 4 vectors at a time 0.74-0.76×, 0.56-0.58×. optimize's whole network (2 threads, interleaved, paired
 // medians): squeezenet1_1 0.97× at N=1 and N=8 (AVX2 0.955× at N=8), squeezenet1_0 0.98× at N=1 and N=8.
 void max_pool_row(int64_t M, int64_t W, int64_t Q, int64_t kernel, int64_t stride, const float* const* rows,
                   int64_t nr, float* dst) {
-  constexpr int64_t kBlock = 8 * L;
+  constexpr int64_t kBlock = kPoolVectors * L;
   for (int64_t q = 0; q < Q; ++q) {
     const int64_t j0 = q * stride, j1 = std::min(j0 + kernel, W);
     for (int64_t e = 0; e < M; e += kBlock) {
