@@ -329,6 +329,79 @@ def test_fused_sequential_chains_fires(op_calls):
         assert_close(fused(x), want, rtol=5e-5, atol=5e-5)
 
 
+def _replay_model():
+    """A stem, two chained FrozenFires, a max pool after the second, and a FrozenFire: every kind of fused call."""
+    def fire(*planes):
+        return FrozenFire.from_fire(FusedFire(*planes))
+    return nn.Sequential(*_stem_model()[:3], fire(16, 8, 8, 8), fire(16, 8, 12, 20), nn.MaxPool2d(3, 2, ceil_mode=True),
+                         fire(32, 16, 8, 8)).eval().requires_grad_(False)
+
+
+def _param(t):
+    return nn.Parameter(torch.randn_like(t), requires_grad=False)
+
+
+REPLAY_CHANGES = {
+    "none": lambda fused, x: x,
+    "weight_written": lambda fused, x: fused[4].squeeze.weight.mul_(-1).data_ptr() and x,  # in 3's call's pack
+    "weight_replaced": lambda fused, x: setattr(fused[4].squeeze, "weight", _param(fused[4].squeeze.weight)) or x,
+    "stem_weight_replaced": lambda fused, x: setattr(fused[0], "weight", _param(fused[0].weight)) or x,
+    "data_swapped": lambda fused, x: setattr(fused[6].squeeze.weight, "data", torch.randn(16, 32, 1, 1)) or x,
+    "submodule_replaced": lambda fused, x: setattr(fused[4], "expand1x1", nn.Conv2d(8, 12, 1).requires_grad_(False)) or x,
+    "layer_replaced": lambda fused, x: fused.__setitem__(6, FrozenFire.from_fire(FusedFire(32, 4, 8, 8)).eval()) or x,
+    "new_shape": lambda fused, x: torch.randn(2, 3, 47, 41).contiguous(memory_format=torch.channels_last),
+    "new_strides": lambda fused, x: x.contiguous(),
+}
+
+
+@needs_cpu_backend
+@pytest.mark.parametrize("change", REPLAY_CHANGES)
+def test_fused_sequential_replays_its_calls_while_they_hold(op_calls, stem_calls, change):
+    """An inference call records the calls it makes (a plan); the next one on an x of the same shape, strides and dtype
+    makes them again without redoing its checks, until anything they depend on changes (a weight written, replaced
+    or moved, a submodule or layer replaced, another x): then it decides afresh (a new plan). The fp64 truth either
+    way."""
+    fused = FusedSequential.from_sequential(_replay_model())
+    x = torch.randn(2, 3, 45, 41).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        fused(x)
+        plan, calls = fused._plan, (len(stem_calls), len(op_calls))
+        assert plan is not None and calls == (1, 3)
+        x = REPLAY_CHANGES[change](fused, x)
+        out = fused(x)
+        assert (fused._plan is plan) == (change == "none")
+        if change == "none":
+            assert (len(stem_calls), len(op_calls)) == (2, 6)
+        want = copy.deepcopy(nn.Sequential(*fused)).double()(x.double())
+    assert_close(out, want, rtol=5e-5, atol=5e-5)
+
+
+@needs_cpu_backend
+def test_fused_sequential_replay_test_catches_a_stale_plan(monkeypatch):
+    """Planted bug: a plan that checks only x's shape keeps the replaced weight; the comparison above sees it."""
+    monkeypatch.setattr(frozen._Plan, "fits", lambda self, layers, x: (x.shape, x.stride(), x.dtype) == self.x)
+    fused = FusedSequential.from_sequential(_replay_model())
+    x = torch.randn(2, 3, 45, 41).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        fused(x)
+        REPLAY_CHANGES["weight_replaced"](fused, x)
+        out = fused(x)
+        want = copy.deepcopy(nn.Sequential(*fused)).double()(x.double())
+    with pytest.raises(AssertionError):
+        assert_close(out, want, rtol=5e-5, atol=5e-5)
+
+
+@needs_cpu_backend
+def test_fused_sequential_plan_is_not_copied():
+    """deepcopy and pickle leave the plan (derived, with the packs) behind; the copy makes its own."""
+    fused = FusedSequential.from_sequential(_replay_model())
+    x = torch.randn(1, 3, 45, 41).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        out = fused(x)
+        copied = copy.deepcopy(fused)
+        assert "_plan" not in copied.__dict__ and torch.equal(copied(x), out) and copied._plan is not None
+
+
 # ------------------------------------------------------------------------------------------- FrozenMaxPool2d
 
 @pytest.fixture
