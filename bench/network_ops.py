@@ -6,8 +6,9 @@ layers before left them; bench/layers.py times each layer on its own instead):
 Each cpu-backend op the network calls (native_stem, native_fire_packed, native_classifier) is timed by wrapping
 fusedfire.frozen's handle of it; medians over the rounds. GFLOP/s counts the multiplies each op does: the squeezes it
 runs (its own unless squeezed, the next Fire's where it applies it), the 1×1 expand, and the 3×3 expand's Winograd
-F(4×4, 3×3) GEMMs over whole 4×4 tiles (36 points a tile). "between ops" is the rest of the call: Python, the
-modules' calls and checks.
+F(4×4, 3×3) GEMMs over whole 4×4 tiles (36 points a tile). "alone" times each call again on its arguments from
+the last round, right after itself (hot caches): the network's excess over it is what running after other ops
+costs. "between ops" is the rest of the call: Python, the modules' calls and checks.
 """
 import argparse
 import math
@@ -52,7 +53,8 @@ OPS = {"_NATIVE_STEM": ("stem", stem_flops), "_NATIVE_FIRE_PACKED": ("fire", fir
 
 
 def measure(net: str, N: int, rounds: int = 100) -> tuple:
-    """([(kind, flops, median seconds) of each op call, in order], median seconds of the whole call)."""
+    """([(kind, flops, median seconds in the network, median seconds alone) of each op call, in order], median
+    seconds of the whole call). Alone: the same call on the same arguments again right after itself (hot caches)."""
     torch.manual_seed(0)
     model = fusedfire.optimize(getattr(torchvision.models, net)(weights=None).eval())
     x = torch.randn(N, 3, 224, 224).contiguous(memory_format=torch.channels_last)
@@ -64,7 +66,7 @@ def measure(net: str, N: int, rounds: int = 100) -> tuple:
         def call(*args):
             t = time.perf_counter()
             out = real[handle](*args)
-            calls.append((kind, flops(*args), time.perf_counter() - t))
+            calls.append((kind, flops(*args), time.perf_counter() - t, handle, args))
             return out
         return call
     rows, totals = {}, []
@@ -78,21 +80,36 @@ def measure(net: str, N: int, rounds: int = 100) -> tuple:
                 t = time.perf_counter()
                 model(x)
                 totals.append(time.perf_counter() - t)
-                for i, (kind, flops, s) in enumerate(calls):
+                for i, (kind, flops, s, _, _) in enumerate(calls):
                     rows.setdefault(i, (kind, flops, []))[2].append(s)
+            alone = [_alone(real[handle], args, rounds) for _, _, _, handle, args in calls]
     finally:
         for handle, op in real.items():
             setattr(frozen, handle, op)
-    return [(kind, flops, statistics.median(t)) for kind, flops, t in rows.values()], statistics.median(totals)
+    ops = [(kind, flops, statistics.median(t), a) for (kind, flops, t), a in zip(rows.values(), alone)]
+    return ops, statistics.median(totals)
+
+
+def _alone(op, args, rounds: int) -> float:
+    """Median seconds of op(*args) called right after itself."""
+    times = []
+    for _ in range(rounds):
+        op(*args)
+        t = time.perf_counter()
+        op(*args)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
 
 
 def render(ops: list, whole: float, net: str, N: int) -> str:
     lines = [f"{net}, N={N}, fp32, {torch.get_num_threads()} threads, optimize's ops inside the network", "",
-             "| op | MFLOP | µs | GFLOP/s |", "|---|---|---|---|"]
-    lines += [f"| {i} {kind} | {flops / 1e6:.1f} | {t * 1e6:.0f} | {flops / t / 1e9:.0f} |"
-              for i, (kind, flops, t) in enumerate(ops)]
-    lines += [f"| between ops | | {(whole - sum(t for _, _, t in ops)) * 1e6:.0f} | |",
-              f"| whole network | | {whole * 1e6:.0f} | |"]
+             "| op | MFLOP | µs | GFLOP/s | alone µs | alone GFLOP/s |", "|---|---|---|---|---|---|"]
+    lines += [f"| {i} {kind} | {flops / 1e6:.1f} | {t * 1e6:.0f} | {flops / t / 1e9:.0f} | {a * 1e6:.0f} | "
+              f"{flops / a / 1e9:.0f} |" for i, (kind, flops, t, a) in enumerate(ops)]
+    lines += [f"| ops | {sum(f for _, f, _, _ in ops) / 1e6:.1f} | {sum(t for _, _, t, _ in ops) * 1e6:.0f} | | "
+              f"{sum(a for _, _, _, a in ops) * 1e6:.0f} | |",
+              f"| between ops | | {(whole - sum(t for _, _, t, _ in ops)) * 1e6:.0f} | | | |",
+              f"| whole network | | {whole * 1e6:.0f} | | | |"]
     return "\n".join(lines)
 
 

@@ -170,13 +170,14 @@ def test_layer_breakdown_runs_and_marks_the_fused_passes():
 
 @pytest.mark.skipif(not __import__("fusedfire").native.available("cpu"), reason="fusedfire._cpu not built")
 def test_network_ops_times_every_op_of_optimize():
-    """bench/network_ops.py: squeezenet1_1's stem, eight Fires and classifier, each with its FLOPs; frozen.py's op
-    handles restored afterwards."""
+    """bench/network_ops.py: squeezenet1_1's stem, eight Fires and classifier, each with its FLOPs, its time in the
+    network and alone; frozen.py's op handles restored afterwards."""
     import network_ops  # noqa: E402
     from fusedfire import frozen
     before = [getattr(frozen, handle) for handle in network_ops.OPS]
     ops, whole = network_ops.measure("squeezenet1_1", 1, rounds=1)
-    assert [kind for kind, _, _ in ops] == ["stem"] + ["fire"] * 8 + ["classifier"]
-    assert ops[-1][1] == 2 * 13 * 13 * 512 * 1000 and all(t > 0 for _, _, t in ops) and whole > sum(t for *_, t in ops)
+    assert [kind for kind, *_ in ops] == ["stem"] + ["fire"] * 8 + ["classifier"]
+    assert ops[-1][1] == 2 * 13 * 13 * 512 * 1000 and all(t > 0 and a > 0 for _, _, t, a in ops)
+    assert whole > sum(t for _, _, t, _ in ops)
     assert [getattr(frozen, handle) for handle in network_ops.OPS] == before
     assert "| whole network |" in network_ops.render(ops, whole, "squeezenet1_1", 1)
