@@ -16,7 +16,7 @@ inline void max_window(const float* const* rows, int64_t nr, int64_t j0, int64_t
   for (int v = 0; v < NV; ++v) m[v] = at(0, j0, v);
   for (int64_t r = 0; r < nr; ++r)
     for (int64_t j = r == 0 ? j0 + 1 : j0; j < j1; ++j)
-      for (int v = 0; v < NV; ++v) m[v] = maximum(m[v], at(r, j, v));
+      for (int v = 0; v < NV; ++v) m[v] = maximum(at(r, j, v), m[v]);  // m second: the NaN test off its chain
   for (int v = 0; v < NV; ++v) {
     if (v == NV - 1 && last < L) {
       store_n(dst + v * L, m[v], last);
@@ -45,6 +45,9 @@ inline void max_window_n(int nv, const float* const* rows, int64_t nr, int64_t j
 // hot, kernel 3, stride 2; 128 channels × 55 pixels, 64 × 111, 256 × 27) AVX-512 0.71-0.74× the time, AVX2
 // 0.42-0.47×; 4 vectors at a time 0.74-0.76×, 0.56-0.58×. optimize's whole network (2 threads, interleaved, paired
 // medians): squeezenet1_1 0.97× at N=1 and N=8 (AVX2 0.955× at N=8), squeezenet1_0 0.98× at N=1 and N=8.
+// NOTE: maximum(load, m), not (m, load): m's chain is then one masked max a step, not a compare and a max; (EPYC Zen 5,
+// AVX-512, 2 threads, alternating builds, paired medians) squeezenet1_1's stem alone 0.94× the time at N=8 (it had
+// spent 20% in pooling), squeezenet1_0's 1.00× at N=1; the whole networks within noise (0.99-1.02×).
 void max_pool_row(int64_t M, int64_t W, int64_t Q, int64_t kernel, int64_t stride, const float* const* rows,
                   int64_t nr, float* dst) {
   constexpr int64_t kBlock = kPoolVectors * L;
