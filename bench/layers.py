@@ -21,6 +21,8 @@ from torch import nn
 import fusedfire
 from fusedfire.frozen import FusedSequential, PooledClassifier
 
+from firebench import device_name  # bench/firebench.py
+
 
 def layers(model: nn.Module) -> list:
     """(name, module) of the top-level layers of a torchvision SqueezeNet, in order, then Flatten."""
@@ -92,7 +94,7 @@ def _fused(model: nn.Module, layer_name: str) -> bool:
 def render(rows, net, N) -> str:
     names = list(rows[0][1])
     head = ["layer"] + [f"{n} µs" for n in names] + ["eager best / optimize"]
-    lines = [f"{net}, N={N}, fp32, {torch.get_num_threads()} threads", "",
+    lines = [f"{net}, N={N}, fp32, {torch.get_num_threads()} threads, {device_name('cpu')}", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, t in rows:
         best = min(t["eager NCHW"], t["eager channels_last"])

@@ -22,6 +22,8 @@ import fusedfire
 import fusedfire.frozen as frozen
 from fusedfire.ops import _pooled
 
+from firebench import device_name  # bench/firebench.py
+
 
 def fire_flops(x, wsq, bsq, w1, b1, w3, b3, packed, pool_kernel=0, pool_stride=0, pool_ceil_mode=False,
                squeezed=False, next_squeeze_weight=None, next_packed=None) -> int:
@@ -102,7 +104,8 @@ def _alone(op, args, rounds: int) -> float:
 
 
 def render(ops: list, whole: float, net: str, N: int) -> str:
-    lines = [f"{net}, N={N}, fp32, {torch.get_num_threads()} threads, optimize's ops inside the network", "",
+    lines = [f"{net}, N={N}, fp32, {torch.get_num_threads()} threads, {device_name('cpu')}, optimize's ops inside the "
+             "network", "",
              "| op | MFLOP | µs | GFLOP/s | alone µs | alone GFLOP/s |", "|---|---|---|---|---|---|"]
     lines += [f"| {i} {kind} | {flops / 1e6:.1f} | {t * 1e6:.0f} | {flops / t / 1e9:.0f} | {a * 1e6:.0f} | "
               f"{flops / a / 1e9:.0f} |" for i, (kind, flops, t, a) in enumerate(ops)]
