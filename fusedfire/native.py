@@ -81,21 +81,24 @@ def cpu_isas() -> list:
 
 
 @contextlib.contextmanager
-def cpu_options(*, isa: str = None, winograd: str = None, band_pixels: int = None):
+def cpu_options(*, isa: str = None, winograd: str = None, band_pixels: int = None, gemm: str = None):
     """Private, for tests and benchmarks: inside the block, the cpu backend's calls from this thread run with
     isa: one of cpu_isas() (a lower one than the default tests that path on a CPU that has a better one);
     winograd: how the 3×3 expand runs, 'auto' (by Winograd where it pays), 'on' (wherever it can:
         S and E3 multiples of 16) or 'off' (im2col);
-    band_pixels: output pixels per band (default 512).
+    band_pixels: output pixels per band (default 512);
+    gemm: whose fp32 GEMMs run where the backend uses BLAS's, 'auto' (fusedfire's own where BLAS runs narrower code:
+        MKL on an x86 CPU not Intel's), 'own' or 'blas'.
     Unset ones keep their value; a bad one is a ValueError (a TypeError for a wrong type) naming it. Users never
     need this."""
-    for name, value, kind in (("isa", isa, str), ("winograd", winograd, str), ("band_pixels", band_pixels, int)):
+    for name, value, kind in (("isa", isa, str), ("winograd", winograd, str), ("band_pixels", band_pixels, int),
+                              ("gemm", gemm, str)):
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
             raise TypeError(f"fusedfire cpu: {name} must be {kind.__name__}, got {value!r}")
     cpu = importlib.import_module(EXTENSIONS["cpu"])
     old = cpu.get_options()
     cpu.set_options(old[0] if isa is None else isa, old[1] if winograd is None else winograd,
-                    old[2] if band_pixels is None else band_pixels)
+                    old[2] if band_pixels is None else band_pixels, old[3] if gemm is None else gemm)
     try:
         yield
     finally:

@@ -26,9 +26,24 @@ LAYOUTS = ["nchw", "channels_last"]
 
 
 ISAS = cpu_isas()
-# (ISA, 3×3 expand) of the fp32 forward tests: the default ISA with im2col and with Winograd wherever it can run (S
-# and E3 multiples of 16; elsewhere im2col), and each lower ISA this CPU runs with Winograd (every vector kernel).
-FP32_KERNELS = [("best", "off"), ("best", "on"), ("avx2", "on"), ("baseline", "on")]
+
+
+def _intel() -> bool:
+    """Whether this is an Intel CPU (blas.h gemm_with: elsewhere on x86 the FMA ISAs' GEMMs are fusedfire's own, and
+    SSE2's stay BLAS)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("vendor_id") and "GenuineIntel" in line for line in f)
+    except OSError:
+        return "intel" in platform.processor().lower()
+
+
+OWN_GEMM = platform.machine().lower() in ("x86_64", "amd64") and not _intel()
+# (ISA, 3×3 expand, GEMMs) of the fp32 tests: the default ISA with im2col and with Winograd wherever it can run (S
+# and E3 multiples of 16; elsewhere im2col), each lower ISA this CPU runs with Winograd (every vector kernel), and
+# fusedfire's own GEMMs and BLAS's, whichever this CPU takes by default (OWN_GEMM), with im2col (the most GEMMs).
+FP32_KERNELS = [("best", "off", "auto"), ("best", "on", "auto"), ("avx2", "on", "auto"), ("baseline", "on", "auto"),
+                ("best", "off", "own"), ("best", "off", "blas"), ("baseline", "off", "own")]
 
 
 def _skip_unless_lower_isa(isa):
@@ -38,12 +53,12 @@ def _skip_unless_lower_isa(isa):
         pytest.skip(f"{isa} is this CPU's default: the 'best' cases cover it")
 
 
-@pytest.fixture(params=FP32_KERNELS, ids=lambda p: f"{p[0]}-winograd-{p[1]}")
+@pytest.fixture(params=FP32_KERNELS, ids=lambda p: f"{p[0]}-winograd-{p[1]}-gemm-{p[2]}")
 def fp32_kernel(request):
-    isa, winograd = request.param
-    if isa != "best":
+    isa, winograd, gemm = request.param
+    if isa != "best" and not (isa == "baseline" and gemm == "own"):
         _skip_unless_lower_isa(isa)
-    with cpu_options(isa=None if isa == "best" else isa, winograd=winograd):
+    with cpu_options(isa=None if isa == "best" else isa, winograd=winograd, gemm=gemm):
         yield request.param
 
 
@@ -359,6 +374,8 @@ def test_winograd_random_shapes(shape):
     ("band_pixels", -1, r"band_pixels must be in \[1, 1048576\], got -1"),
     ("band_pixels", "abc", "band_pixels must be int, got 'abc'"),
     ("isa", 2, "isa must be str, got 2"),
+    ("gemm", "fast", "gemm must be 'auto', 'own' or 'blas', got 'fast'"),
+    ("gemm", 1, "gemm must be str, got 1"),
 ])
 def test_options_are_checked(option, value, message):
     before = fusedfire._cpu.get_options()
@@ -372,8 +389,8 @@ def test_options_are_per_thread_and_restored():
     import threading
     before = fusedfire._cpu.get_options()
     seen = []
-    with cpu_options(isa="baseline", winograd="off", band_pixels=64):
-        assert fusedfire._cpu.get_options() == ("baseline", "off", 64)
+    with cpu_options(isa="baseline", winograd="off", band_pixels=64, gemm="blas"):
+        assert fusedfire._cpu.get_options() == ("baseline", "off", 64, "blas")
         thread = threading.Thread(target=lambda: seen.append(fusedfire._cpu.get_options()))
         thread.start()
         thread.join()
@@ -399,7 +416,8 @@ def test_every_isa_gives_the_same_bits(layout, winograd, dtype, isa):
     """The vector kernels do additions and scalings, and the own GEMMs (Winograd's, the forward's channels_last 1×1
     convolutions) FMAs where the ISA has them (vec.h): every ISA gives the default ISA's bits, forward (streamed out,
     odd sizes, Winograd) and backward (from the same saved tensors); SSE2 (no FMA) rounds those GEMMs its own way,
-    so its forward, and its backward with Winograd, are held to the fp32 Winograd tolerances instead."""
+    so its forward, and its backward with Winograd (or with the own GEMMs: OWN_GEMM), are held to the fp32 Winograd
+    tolerances instead."""
     cfg = (40, 16, 17, 48)
     sse2 = isa == "baseline" and platform.machine().lower() in ("x86_64", "amd64")
     pixels = (4 << 20) * torch.get_num_threads() // (4 * (cfg[2] + cfg[3])) + 1  # streamed: over any L2
@@ -417,8 +435,9 @@ def test_every_isa_gives_the_same_bits(layout, winograd, dtype, isa):
                 tol = WINOGRAD_FP32 if dtype == torch.float32 else {}  # fp16/bf16: torch's own for the dtype
                 torch.testing.assert_close(a, b, **tol)
                 continue
-            if sse2 and winograd == "on":  # the backward's Winograd GEMMs: the fp32 tolerances, or torch's rtol for
-                # the 16-bit dtype (its outputs a rounding step apart) of the gradient's largest value
+            # the backward's Winograd (or own: OWN_GEMM) GEMMs: the fp32 tolerances, or torch's rtol for the 16-bit
+            # dtype (its outputs a rounding step apart) of the gradient's largest value
+            if sse2 and (winograd == "on" or OWN_GEMM):
                 rtol = {torch.float32: WINOGRAD_FP32["rtol"], torch.float16: 1e-3, torch.bfloat16: 1.6e-2}[dtype]
                 scale = WINOGRAD_FP32_GRAD_SCALE if dtype == torch.float32 else rtol
                 torch.testing.assert_close(a, b, rtol=rtol, atol=scale * b.abs().max().item(), msg=name)
@@ -548,11 +567,13 @@ def test_gradients_every_fire(cfg, layout):
     _check_grads(_x(3, cfg.inplanes, 6, 5, layout=layout), fire_params(*cfg[1:5]))
 
 
+@pytest.mark.parametrize("gemm", ["own", "blas"])
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("n, h, w", [(1, 1, 1), (3, 1, 7), (2, 7, 1), (1, 27, 27),
                                      (1, 20, 64)])  # 2 row chunks of 2 bands (8-row bands of 512 pixels)
-def test_gradients_odd_shapes(n, h, w, layout):
-    _check_grads(_x(n, ODD[0], h, w, layout=layout), fire_params(*ODD))
+def test_gradients_odd_shapes(n, h, w, layout, gemm):
+    with cpu_options(gemm=gemm):
+        _check_grads(_x(n, ODD[0], h, w, layout=layout), fire_params(*ODD))
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

@@ -71,6 +71,7 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
                      const Tensor& w1, const Tensor& w3, const Tensor& grad_x, Accumulators<acc_type_of<scalar_t>>& wacc,
                      bool wino, const Options& opt, const Kernels& k) {
   using acc_t = acc_type_of<scalar_t>;
+  const GemmWith gw = gemm_with(k, opt.gemm);  // blas.h
   constexpr bool lowp = !std::is_same_v<scalar_t, acc_t>;
   constexpr bool fp32 = std::is_same_v<acc_t, float>;
   const int64_t N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
@@ -225,8 +226,8 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
             G3all{gbuf + E1 * gC, gC, gP};
         load_s(h0, rb);
 
-        gemm<acc_t>(E, 1, P, G1, {ones, 1, P}, {gB, 1, E}, true);            // gb1, gb3 += Σ_p G
-        gemm<acc_t>(E1, S, P, G1, {sbuf + W, 1, s_ld}, {gW1, S, 1}, true);  // gW1 += G1·sᵀ
+        gemm<acc_t>(gw, E, 1, P, G1, {ones, 1, P}, {gB, 1, E}, true);            // gb1, gb3 += Σ_p G
+        gemm<acc_t>(gw, E1, S, P, G1, {sbuf + W, 1, s_ld}, {gW1, S, 1}, true);  // gW1 += G1·sᵀ
         bool finite = false;
         if constexpr (fp32) {
           finite = wino && k.finite(S, (rb + 2) * W, sbuf, s_ld) &&
@@ -236,12 +237,12 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
           winograd_band(h0, rb, g0, g1, G3all);  // gW3 (through dU) and grad_s3, before anything adds to it
         } else {
           im2col(S, rb, W, sbuf, s_ld, col, int64_t(9), int64_t(1));
-          gemm<acc_t>(E3, K3, P, G3, {col, 1, P}, {gW3, K3, 1}, true);  // gW3 += G3·colᵀ
-          gemm<acc_t>(K3, Pg, E3, {W3, 1, K3}, G3all, {gcol, Pg, 1});   // gcol = W3ᵀ·G3
+          gemm<acc_t>(gw, E3, K3, P, G3, {col, 1, P}, {gW3, K3, 1}, true);  // gW3 += G3·colᵀ
+          gemm<acc_t>(gw, K3, Pg, E3, {W3, 1, K3}, G3all, {gcol, Pg, 1});   // gcol = W3ᵀ·G3
           const int64_t t0 = wino ? h0 : c0, t1 = wino ? h0 + rb : c1;  // the grad_s rows it adds to
           col2im(S, W, gcol, g0, g1, gs + (t0 - c0) * W, gs_ld, t0, t1);
         }
-        gemm<acc_t>(S, P, E1, {W1, 1, S}, G1, {gs + (h0 - c0) * W, gs_ld, 1}, true);  // gs += W1ᵀ·G1
+        gemm<acc_t>(gw, S, P, E1, {W1, 1, S}, G1, {gs + (h0 - c0) * W, gs_ld, 1}, true);  // gs += W1ᵀ·G1
       }
 
       // Pass 2: the squeeze's gradients, band by band.
@@ -255,17 +256,17 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
           for (int64_t p = 0; p < P; ++p) v[p] = sc[p] <= acc_t(0) ? acc_t(0) : v[p];
         }
         const Mat<const acc_t> gsm{g, gs_ld, 1};
-        gemm<acc_t>(S, 1, P, gsm, {ones, 1, P}, {gBsq, 1, S}, true);  // gbsq += Σ_p grad_s
+        gemm<acc_t>(gw, S, 1, P, gsm, {ones, 1, P}, {gBsq, 1, S}, true);  // gbsq += Σ_p grad_s
         const scalar_t* xb = X + n * xN + h0 * W * xP;
         scalar_t* gxb = GX + n * gxN + h0 * W * gxP;
         if constexpr (lowp) {
           copy2d(k, Cin, P, xb, xC, xP, xbuf, P, int64_t(1));
-          gemm<acc_t>(S, Cin, P, gsm, {xbuf, 1, P}, {gWsq, Cin, 1}, true);  // gWsq += gs·xᵀ
-          gemm<acc_t>(Cin, P, S, {Wsq, 1, Cin}, gsm, {xbuf, P, 1});        // grad_x = Wsqᵀ·gs
+          gemm<acc_t>(gw, S, Cin, P, gsm, {xbuf, 1, P}, {gWsq, Cin, 1}, true);  // gWsq += gs·xᵀ
+          gemm<acc_t>(gw, Cin, P, S, {Wsq, 1, Cin}, gsm, {xbuf, P, 1});        // grad_x = Wsqᵀ·gs
           copy2d(k, Cin, P, xbuf, P, int64_t(1), gxb, gxC, gxP);
         } else {
-          gemm<acc_t>(S, Cin, P, gsm, {xb, xP, xC}, {gWsq, Cin, 1}, true);
-          gemm<acc_t>(Cin, P, S, {Wsq, 1, Cin}, gsm, {gxb, gxC, gxP});
+          gemm<acc_t>(gw, S, Cin, P, gsm, {xb, xP, xC}, {gWsq, Cin, 1}, true);
+          gemm<acc_t>(gw, Cin, P, S, {Wsq, 1, Cin}, gsm, {gxb, gxC, gxP});
         }
       }
     }

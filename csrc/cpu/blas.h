@@ -1,5 +1,6 @@
-// Every FLOP of the CPU backend's GEMMs goes through the Fortran BLAS that libtorch_cpu exports (MKL on x86 wheels,
-// OpenBLAS on aarch64 ones); a matrix is (pointer, row stride, column stride) with one unit stride.
+// The CPU backend's GEMMs: the Fortran BLAS that libtorch_cpu exports (MKL on x86 wheels, OpenBLAS on aarch64 ones),
+// or fusedfire's own FMA GEMM where that BLAS runs narrower code (gemm_with); a matrix is (pointer, row stride,
+// column stride) with one unit stride.
 #pragma once
 #include <torch/csrc/stable/ops.h>
 #include <torch/headeronly/util/Exception.h>
@@ -11,6 +12,7 @@
 
 #include "bands.h"
 #include "heuristics.h"
+#include "kernels.h"
 
 // Weak, so that a torch built without a BLAS still loads the extension: the GEMMs then go through torch's matmul
 // (same result, more per-call overhead). Plain C symbols, outside torch's C++ ABI.
@@ -47,11 +49,34 @@ std::pair<char, int64_t> blas_operand(Mat<T> m, int64_t rows, int64_t cols) {
   return {'\0', 0};
 }
 
+// Whose fp32 products gemm() runs, from kOwnGemmColumns columns: BLAS's, or k.gemm_packed's (own).
+struct GemmWith {
+  const Kernels& k;
+  bool own;
+};
+
+// A call's GemmWith: own where asked, or (automatic) with FMA kernels (AVX-512, AVX2: the same bits) on an x86 CPU
+// not Intel's, where MKL (it picks its code by vendor) runs its AVX2 sgemm.
+// NOTE: (EPYC Zen 5) MKL's sgemm (torch.mm, 2048³) 111 GFLOP/s a thread, 40% of the AVX-512 FMA peak (~274), where
+// gemm_block's register block runs the classifier's GEMM at ~260. Forward + backward at N=8 (2 threads, alternating
+// builds, paired medians), 512→64→256+256 13×13 / 256→48→192+192 13×13 / 128→32→128+128 27×27 / 128→16→64+64
+// 55×55: NCHW 0.77× / 0.83× / 0.82× / 0.89× the time, channels_last 0.77× / 0.81× / 0.79× / 1.00×; AVX2 kernels
+// (against MKL's AVX2 sgemm) NCHW 0.99× / 0.98× / 0.97× / 0.90×.
+inline GemmWith gemm_with(const Kernels& k, GemmChoice choice) {
+  bool own = choice == GemmChoice::own;
+#if defined(FF_X86)
+  static const bool intel = __builtin_cpu_is("intel");
+  own = own || (choice == GemmChoice::automatic && k.isa != Isa::baseline && !intel);
+#endif
+  return {k, own};
+}
+
 // C (m×n) = A (m×k) · B (k×n), overwriting C (BLAS beta = 0), or C += A·B with accumulate (beta = 1).
 // NOTE: BLAS, not hand loops, for every FLOP: (Xeon) MKL's sgemm on the band shapes (1 thread, torch.mm, thread
 // CPU time) reaches 116–128 GF/s against ~145 for a 512³ sgemm, and 61–79 only where K or N is S = 16.
 template <typename T>
-void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B, Mat<T> C, bool accumulate = false) {
+void gemm(const GemmWith& with, int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B, Mat<T> C,
+          bool accumulate = false) {
   if (m == 0 || n == 0 || (k == 0 && accumulate)) return;
   if (k == 0) {
     for (int64_t i = 0; i < m; ++i)
@@ -62,6 +87,20 @@ void gemm(int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B, Mat<T
     std::swap(m, n);
     std::swap(A, B);
     A = A.t(), B = B.t(), C = C.t();
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (n >= kOwnGemmColumns && with.own) {  // A packed (kernels.h), B read in place, C column-major
+      STD_TORCH_CHECK((C.rs == 1 || m == 1) && C.cs >= m, "fusedfire cpu: GEMM output overlaps itself");
+      const Kernels& kt = with.k;
+      const int64_t lda = (m + kt.lanes - 1) / kt.lanes * kt.lanes;
+      Fresh a_fresh;
+      float* a = thread_scratch<float, 2>(k * lda, a_fresh);
+      kt.copy(k, m, A.p, A.cs, A.rs, a, lda, 1);
+      if (lda > m)
+        for (int64_t c = 0; c < k; ++c) std::fill(a + c * lda + m, a + (c + 1) * lda, 0.f);
+      kt.gemm_packed(m, n, k, a, lda, B.p, B.cs, B.rs, C.p, C.cs, accumulate);
+      return;
+    }
   }
   auto [ta, lda] = blas_operand(A, m, k);
   auto [tb, ldb] = blas_operand(B, k, n);

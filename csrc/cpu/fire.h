@@ -39,6 +39,7 @@ struct Options {
   Isa isa;               // the vector kernels' ISA: the best this build and CPU run, unless lowered
   Winograd winograd;
   int64_t band_pixels;   // kBandPixels
+  GemmChoice gemm;
 };
 
 // What optimize's inference path (native_fire_packed, fp32) adds to a forward: the weights' pack (pack.h) and

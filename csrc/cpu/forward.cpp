@@ -87,6 +87,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
                     const Options& opt, const Kernels& k) {
   // Accumulate in fp32 (fp64 for fp64); fp16/bf16 are converted per band into fp32 buffers.
   using acc_t = acc_type_of<scalar_t>;
+  const GemmWith gw = gemm_with(k, opt.gemm);  // blas.h
   constexpr bool lowp = !std::is_same_v<scalar_t, acc_t>;
   constexpr bool fp32 = std::is_same_v<acc_t, float>;
 
@@ -271,7 +272,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
           if constexpr (fp32) pw.sq.run(k, npix, xb.p, xb.cs, xb.rs, spm, S, false);
           copy2d(k, S, npix, spm, int64_t(1), S, dst.p, s_ld, int64_t(1));
         } else {
-          gemm<acc_t>(S, npix, Cin, {Wsq, Cin, 1}, xb, dst);
+          gemm<acc_t>(gw, S, npix, Cin, {Wsq, Cin, 1}, xb, dst);
           bias_relu(k, S, npix, dst.p, s_ld, int64_t(1), Bsq, dst.p, s_ld, int64_t(1));
         }
       };
@@ -308,7 +309,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
           scalar_t* Oc = orow(h0) + e0 * oC;
           if (lowp || stream) {
             const int64_t bC = oP == 1 ? P : 1, bP = oP == 1 ? 1 : E;
-            gemm<acc_t>(E, P, K, Wt, act, {obuf, bC, bP});
+            gemm<acc_t>(gw, E, P, K, Wt, act, {obuf, bC, bP});
             if constexpr (lowp) {  // in place in fp32, then converted (both vectorised)
               bias_relu(k, E, P, obuf, bC, bP, bias, obuf, bC, bP);
               copy2d(k, E, P, obuf, bC, bP, Oc, oC, oP);
@@ -316,7 +317,7 @@ void forward_kernel(const Tensor& x, const Tensor& wsq, const Tensor& bsq, const
               bias_relu(k, E, P, obuf, bC, bP, bias, Oc, oC, oP, stream);
             }
           } else if constexpr (!lowp) {
-            gemm<acc_t>(E, P, K, Wt, act, {Oc, oC, rP});
+            gemm<acc_t>(gw, E, P, K, Wt, act, {Oc, oC, rP});
             bias_relu(k, E, P, Oc, oC, rP, bias, Oc, oC, rP);
           }
         };

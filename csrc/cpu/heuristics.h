@@ -34,6 +34,10 @@ constexpr int64_t kWeightMemoBytes = int64_t(32) << 20;
 // m = 64, k = 512, n = 9 at 13 against 89. A channels_last 384→48→192 Fire on a 2×2 image: 264 -> 69 µs.
 constexpr int64_t kNarrowTT = 16;
 
+// blas.h's own GEMM (gemm_with) from this many columns: A is packed first, m·k copies against m·n·k FMAs.
+// NOTE: not tuned; it keeps the bias gradients' sums (n = 1), where the copy would cost what the product does, on BLAS.
+constexpr int64_t kOwnGemmColumns = 8;
+
 // The forward writes out through an L2-sized buffer with non-temporal stores (stream_out) where out is larger
 // than the L2 caches of the threads writing it (channels_last: than half of them): its lines go to memory anyway.
 // NOTE: (Xeon) MKL's GEMMs writing into out first read every line of it (a write-allocate), at N=8 a quarter of the

@@ -1,5 +1,5 @@
-// What each isa_*.cpp compiles: simd.h, winograd4.h, conv1x1.h and pool.h for one ISA, inside a target region,
-// and that ISA's table.
+// What each isa_*.cpp compiles: simd.h, winograd4.h, conv1x1.h, gemm.h and pool.h for one ISA, inside a target
+// region, and that ISA's table.
 // The including file defines FF_ISA (the namespace: avx512, avx2, baseline), one FUSEDFIRE_VEC_* (vec.h) and, except
 // for the baseline, FF_TARGET (the compiler's target string). Standard headers come first, outside the region, so
 // that no inline function they define is compiled for the ISA (the linker keeps one copy of each, maybe that one).
@@ -35,6 +35,7 @@ FF_PRAGMA(GCC diagnostic ignored "-Wmaybe-uninitialized")
 #include "simd.h"
 #include "winograd4.h"
 #include "conv1x1.h"
+#include "gemm.h"
 #include "pool.h"
 
 namespace fusedfire_cpu::FF_ISA {
@@ -43,7 +44,7 @@ inline const Kernels* table() {
   static const Kernels k{Isa::FF_ISA, kLanes, kStreams, bias_relu, copy, {widen<false>, widen<true>},
                          {narrow<false>, narrow<true>}, finite, winograd4_weights, winograd4_input, winograd4_expand,
                          winograd4_grad_output, winograd4_grad_weights, winograd4_weight_grad, conv1x1,
-                         conv1x1_sum, max_pool_row};
+                         conv1x1_sum, max_pool_row, gemm_packed};
   return &k;
 }
 }  // namespace fusedfire_cpu::FF_ISA

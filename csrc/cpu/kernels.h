@@ -1,7 +1,7 @@
-// The vector kernels of the CPU backend, one table per ISA. simd.h, winograd4.h, conv1x1.h and pool.h write them
-// once over vec.h's Vec; isa_avx512.cpp, isa_avx2.cpp and isa_baseline.cpp compile them for one ISA each (isa.h), and
-// ops.cpp picks one table per call from the options (the best this build and CPU run, unless a test forces a lower
-// one; which run: dispatch.cpp).
+// The vector kernels of the CPU backend, one table per ISA. simd.h, winograd4.h, conv1x1.h, gemm.h and pool.h write
+// them once over vec.h's Vec; isa_avx512.cpp, isa_avx2.cpp and isa_baseline.cpp compile them for one ISA each
+// (isa.h), and ops.cpp picks one table per call from the options (the best this build and CPU run, unless a test
+// forces a lower one; which run: dispatch.cpp).
 // Everything else of the backend (forward.cpp, backward.cpp) is compiled for the baseline and calls these.
 #pragma once
 #include <cstdint>
@@ -16,6 +16,10 @@ namespace fusedfire_cpu {
 
 enum class Isa : int { baseline, avx2, avx512 };  // baseline: SSE2 on x86-64, NEON on aarch64, else plain C++
 constexpr int kIsas = 3;
+
+// Whose fp32 GEMMs blas.h's gemm runs (Options, fire.h): fusedfire's own where BLAS runs narrower code (gemm_with),
+// always, or never.
+enum class GemmChoice { automatic, own, blas };
 
 struct Kernels {
   Isa isa;
@@ -57,6 +61,9 @@ struct Kernels {
   // The stem's max pooling of pixel-major rows (pool.h).
   void (*max_pool_row)(int64_t M, int64_t W, int64_t Q, int64_t kernel, int64_t stride, const float* const* rows,
                        int64_t nr, float* dst);
+  // C (M × N, column-major) = or += A · B, A packed (gemm.h): blas.h's gemm where BLAS runs narrower code (gemm_with).
+  void (*gemm_packed)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t bj,
+                      int64_t bc, float* C, int64_t ldc, bool accumulate);
 };
 
 // Winograd's transformed weights U of E output × K input channels (E a multiple of 16), as winograd4_weights writes

@@ -33,10 +33,11 @@ static Isa best_isa() {
 // ------------------------------------------------------------------------------------------------- options
 
 static const char* const kWinogradNames[] = {"auto", "on", "off"};  // Winograd's order
+static const char* const kGemmNames[] = {"auto", "own", "blas"};     // GemmChoice's order
 
 // The calling thread's options (fire.h), read once per call before any parallel region.
 static Options& thread_options() {
-  thread_local Options options{best_isa(), Winograd::automatic, kBandPixels};
+  thread_local Options options{best_isa(), Winograd::automatic, kBandPixels, GemmChoice::automatic};
   return options;
 }
 
@@ -307,17 +308,18 @@ PyObject* py_isas(PyObject*, PyObject*) {
   return names;
 }
 
-// get_options() -> (isa, winograd, band_pixels) of the calling thread.
+// get_options() -> (isa, winograd, band_pixels, gemm) of the calling thread.
 PyObject* py_get_options(PyObject*, PyObject*) {
   const Options& o = thread_options();
-  return Py_BuildValue("(ssL)", isa_name(o.isa), kWinogradNames[int(o.winograd)], (long long)o.band_pixels);
+  return Py_BuildValue("(ssLs)", isa_name(o.isa), kWinogradNames[int(o.winograd)], (long long)o.band_pixels,
+                       kGemmNames[int(o.gemm)]);
 }
 
-// set_options(isa, winograd, band_pixels): the calling thread's options; ValueError naming what is wrong.
+// set_options(isa, winograd, band_pixels, gemm): the calling thread's options; ValueError naming what is wrong.
 PyObject* py_set_options(PyObject*, PyObject* args) {
-  const char *isa, *winograd;
+  const char *isa, *winograd, *gemm;
   long long band_pixels;
-  if (!PyArg_ParseTuple(args, "ssL", &isa, &winograd, &band_pixels)) return nullptr;
+  if (!PyArg_ParseTuple(args, "ssLs", &isa, &winograd, &band_pixels, &gemm)) return nullptr;
   Options o = thread_options();
   int i = 0;
   while (i < kIsas && std::strcmp(isa, isa_name(Isa(i))) != 0) ++i;
@@ -343,6 +345,13 @@ PyObject* py_set_options(PyObject*, PyObject* args) {
     return nullptr;
   }
   o.band_pixels = band_pixels;
+  int g = 0;
+  while (g < 3 && std::strcmp(gemm, kGemmNames[g]) != 0) ++g;
+  if (g == 3) {
+    PyErr_Format(PyExc_ValueError, "fusedfire cpu: gemm must be 'auto', 'own' or 'blas', got '%s'", gemm);
+    return nullptr;
+  }
+  o.gemm = GemmChoice(g);
   thread_options() = o;
   Py_RETURN_NONE;
 }
@@ -352,8 +361,9 @@ PyObject* py_empty_cache(PyObject*, PyObject*) { return PyLong_FromSize_t(out_bl
 
 PyMethodDef methods[] = {
     {"isas", py_isas, METH_NOARGS, "The ISAs of the vector kernels this build and CPU run, best first."},
-    {"get_options", py_get_options, METH_NOARGS, "(isa, winograd, band_pixels) of the calling thread."},
-    {"set_options", py_set_options, METH_VARARGS, "set_options(isa, winograd, band_pixels) for the calling thread."},
+    {"get_options", py_get_options, METH_NOARGS, "(isa, winograd, band_pixels, gemm) of the calling thread."},
+    {"set_options", py_set_options, METH_VARARGS,
+     "set_options(isa, winograd, band_pixels, gemm) for the calling thread."},
     {"empty_cache", py_empty_cache, METH_NOARGS, "Frees the kept output blocks; returns the bytes freed."},
     {nullptr, nullptr, 0, nullptr}};
 
