@@ -315,6 +315,15 @@ PyObject* py_get_options(PyObject*, PyObject*) {
                        kGemmNames[int(o.gemm)]);
 }
 
+// The index of value among an option's three names, or -1 with a ValueError naming them.
+int choice(const char* option, const char* value, const char* const (&names)[3]) {
+  for (int i = 0; i < 3; ++i)
+    if (std::strcmp(value, names[i]) == 0) return i;
+  PyErr_Format(PyExc_ValueError, "fusedfire cpu: %s must be '%s', '%s' or '%s', got '%s'", option, names[0], names[1],
+               names[2], value);
+  return -1;
+}
+
 // set_options(isa, winograd, band_pixels, gemm): the calling thread's options; ValueError naming what is wrong.
 PyObject* py_set_options(PyObject*, PyObject* args) {
   const char *isa, *winograd, *gemm;
@@ -331,12 +340,8 @@ PyObject* py_set_options(PyObject*, PyObject* args) {
     return nullptr;
   }
   o.isa = Isa(i);
-  int w = 0;
-  while (w < 3 && std::strcmp(winograd, kWinogradNames[w]) != 0) ++w;
-  if (w == 3) {
-    PyErr_Format(PyExc_ValueError, "fusedfire cpu: winograd must be 'auto', 'on' or 'off', got '%s'", winograd);
-    return nullptr;
-  }
+  const int w = choice("winograd", winograd, kWinogradNames);
+  if (w < 0) return nullptr;
   o.winograd = Winograd(w);
   constexpr long long kMaxBandPixels = 1 << 20;
   if (band_pixels < 1 || band_pixels > kMaxBandPixels) {
@@ -345,12 +350,8 @@ PyObject* py_set_options(PyObject*, PyObject* args) {
     return nullptr;
   }
   o.band_pixels = band_pixels;
-  int g = 0;
-  while (g < 3 && std::strcmp(gemm, kGemmNames[g]) != 0) ++g;
-  if (g == 3) {
-    PyErr_Format(PyExc_ValueError, "fusedfire cpu: gemm must be 'auto', 'own' or 'blas', got '%s'", gemm);
-    return nullptr;
-  }
+  const int g = choice("gemm", gemm, kGemmNames);
+  if (g < 0) return nullptr;
   o.gemm = GemmChoice(g);
   thread_options() = o;
   Py_RETURN_NONE;
