@@ -577,6 +577,18 @@ def test_gradients_odd_shapes(n, h, w, layout, gemm):
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
+def test_gradients_of_a_sum(layout, isa):
+    """out.sum()'s backward hands the op an expanded grad_out (every stride 0): gradients as fp64 autograd's."""
+    x = _x(2, ODD[0], 7, 13, layout=layout).requires_grad_()
+    params = [p.requires_grad_() for p in fire_params(*ODD)]
+    grads = torch.autograd.grad(fusedfire.fire(x, *params, backend="cpu").sum(), (x, *params))
+    want = torch.autograd.grad(fire_reference(x.double(), *(p.double() for p in params)).sum(), (x, *params))
+    for name, got, w in zip(_NAMES, grads, want):
+        atol = max(1e-4, WINOGRAD_FP32_GRAD_SCALE * w.abs().max().item())
+        assert_close(got, w, name=f"grad {name}", rtol=1e-4, atol=atol)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("cfg", [SQUEEZENET_FIRES[i] for i in (0, 4, 7)], ids=lambda c: c.name)  # 54, 27, 13
 def test_gradients_real_size(cfg, layout):
     _check_grads(_x(1, cfg.inplanes, cfg.size, cfg.size, layout=layout), fire_params(*cfg[1:5]), rtol=2e-4,

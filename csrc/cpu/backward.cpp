@@ -171,6 +171,12 @@ void backward_kernel(const Tensor& grad_out, const Tensor& x, const Tensor& s, c
                 const acc_t g = static_cast<acc_t>(go[i]);
                 d[i] = o[i] <= scalar_t(0) ? acc_t(0) : g;
               }
+            } else if (gi == 0 && oi == 1) {  // an expanded grad_out (out.sum()'s): one value
+              // NOTE: not the strided loop (scalar, a branch an element): (EPYC Zen 5, AVX-512, 2 threads, alternating
+              // builds) forward + out.sum()'s backward at N=8, four Fires 13×13 to 55×55, 0.50-0.73× the time NCHW,
+              // 0.46-0.72× channels_last.
+              const acc_t g = static_cast<acc_t>(go[0]);
+              for (int64_t i = 0; i < ni; ++i) d[i] = o[i] <= scalar_t(0) ? acc_t(0) : g;
             } else {
               for (int64_t i = 0; i < ni; ++i) {
                 const acc_t g = static_cast<acc_t>(go[i * gi]);
