@@ -72,8 +72,9 @@ inline GemmWith gemm_with(const Kernels& k, GemmChoice choice) {
 }
 
 // C (m×n) = A (m×k) · B (k×n), overwriting C (BLAS beta = 0), or C += A·B with accumulate (beta = 1).
-// NOTE: BLAS (or the own register blocks, gemm_with), not hand loops: (Xeon) MKL's sgemm on the band shapes (1 thread, torch.mm, thread
-// CPU time) reaches 116–128 GF/s against ~145 for a 512³ sgemm, and 61–79 only where K or N is S = 16.
+// NOTE: BLAS (or the own register blocks, gemm_with), not hand loops: (Xeon) MKL's sgemm on the band shapes (1
+// thread, torch.mm, thread CPU time) reaches 116–128 GF/s against ~145 for a 512³ sgemm, and 61–79 only where K or N
+// is S = 16.
 template <typename T>
 void gemm(const GemmWith& with, int64_t m, int64_t n, int64_t k, Mat<const T> A, Mat<const T> B, Mat<T> C,
           bool accumulate = false) {
