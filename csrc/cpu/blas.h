@@ -89,9 +89,10 @@ void gemm(const GemmWith& with, int64_t m, int64_t n, int64_t k, Mat<const T> A,
     std::swap(A, B);
     A = A.t(), B = B.t(), C = C.t();
   }
+  const bool c_column_major = (C.rs == 1 || m == 1) && (n == 1 || C.cs >= m);  // and its columns apart
   if constexpr (std::is_same_v<T, float>) {
-    if (n >= kOwnGemmColumns && with.own) {  // A packed (kernels.h), B read in place, C column-major
-      STD_TORCH_CHECK((C.rs == 1 || m == 1) && C.cs >= m, "fusedfire cpu: GEMM output overlaps itself");
+    if (n >= kOwnGemmColumns && with.own) {  // A packed (kernels.h), B read in place
+      STD_TORCH_CHECK(c_column_major, "fusedfire cpu: GEMM output overlaps itself");
       const Kernels& kt = with.k;
       const int64_t lda = (m + kt.lanes - 1) / kt.lanes * kt.lanes;
       Fresh a_fresh;
@@ -114,7 +115,7 @@ void gemm(const GemmWith& with, int64_t m, int64_t n, int64_t k, Mat<const T> A,
     tb = 'N', ldb = k;
   }
   const int64_t ldc = std::max<int64_t>({n == 1 ? m : C.cs, m, 1});
-  STD_TORCH_CHECK(ta && tb && (C.rs == 1 || m == 1) && (n == 1 || C.cs >= m),
+  STD_TORCH_CHECK(ta && tb && c_column_major,
                   "fusedfire cpu: GEMM operand is not a BLAS matrix (no unit stride, or overlapping)");
   constexpr bool is_float = std::is_same_v<T, float>;
   static_assert(is_float || std::is_same_v<T, double>, "GEMMs run in fp32 or fp64");
